@@ -1,0 +1,185 @@
+/**
+ * The connector's configuration. `ConfigSchema` is the single source of truth: `spec` prints the JSON Schema
+ * generated from it (schemas/spec.json is that output, guarded by a drift test), and `parseConfig` is the only
+ * way raw JSON becomes a `Config`.
+ */
+import { z } from 'zod';
+
+import { ConfigError } from './errors.js';
+import { registerSecret } from './redact.js';
+import { DAY_MS, isDateOnly, parseInstant } from './time.js';
+
+export const DEFAULT_BASE_URL = 'https://api.fal.ai/v1';
+export const DEFAULT_LOOKBACK_DAYS = 3;
+export const DEFAULT_START_DAYS_AGO = 30;
+export const DEFAULT_MAX_RETRY_SECONDS = 600;
+
+const dateText = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2}))?$/, {
+    message: 'expected a date as YYYY-MM-DD or an RFC 3339 timestamp with a zone, e.g. 2026-01-01 or 2026-01-01T00:00:00Z',
+  })
+  .refine((text) => parseInstant(text) !== undefined, { message: 'not a real calendar date or time' });
+
+export const ConfigSchema = z
+  .strictObject({
+    api_key: z
+      .string({ message: 'api_key is required: paste a fal ADMIN-scope key (fal dashboard → API Keys → Add key, scope Admin)' })
+      .trim()
+      .min(1, { message: 'api_key is empty: paste a fal ADMIN-scope key' })
+      .meta({
+        title: 'fal Admin API key',
+        description:
+          'A fal API key with the ADMIN scope (fal dashboard → API Keys → Add key → scope Admin). Usage and billing APIs refuse API-scope keys.',
+        airbyte_secret: true,
+        order: 0,
+      }),
+    start_date: dateText.optional().meta({
+      title: 'Start date',
+      description: `Read data from this UTC date or instant on. YYYY-MM-DD or RFC 3339. Default: ${DEFAULT_START_DAYS_AGO} days before the run.`,
+      examples: ['2026-01-01', '2026-01-01T00:00:00Z'],
+      order: 1,
+    }),
+    end_date: dateText.optional().meta({
+      title: 'End date',
+      description:
+        'Stop reading here. A plain date includes that whole UTC day; a timestamp is an exclusive instant. Default: read up to the time of the run.',
+      examples: ['2026-03-31'],
+      order: 2,
+    }),
+    lookback_days: z
+      .int({ message: 'lookback_days must be a whole number of days, e.g. 3' })
+      .min(0, { message: 'lookback_days must be 0 or more' })
+      .max(365, { message: 'lookback_days must be at most 365' })
+      .default(DEFAULT_LOOKBACK_DAYS)
+      .meta({
+        title: 'Lookback (days)',
+        description:
+          'Every incremental run re-reads this many days before the saved cursor, because fal records usage late and restates estimates until invoicing. Rows re-read update the same primary key.',
+        order: 3,
+      }),
+    usage_granularity: z
+      .enum(['hour', 'day'], { message: 'usage_granularity must be "hour" or "day"' })
+      .default('day')
+      .meta({
+        title: 'Usage granularity',
+        description: 'Bucket size of the usage streams (fal `timeframe`). Buckets are UTC.',
+        order: 4,
+      }),
+    base_url: z
+      .url({ message: 'base_url must be an absolute http(s) URL such as https://api.fal.ai/v1', protocol: /^https?$/ })
+      .default(DEFAULT_BASE_URL)
+      .meta({
+        title: 'API base URL',
+        description: 'fal Platform API root. Change only for a proxy or a local emulator.',
+        order: 5,
+      }),
+    max_retry_seconds: z
+      .int({ message: 'max_retry_seconds must be a whole number of seconds' })
+      .min(0, { message: 'max_retry_seconds must be 0 or more' })
+      .max(86_400, { message: 'max_retry_seconds must be at most 86400 (one day)' })
+      .default(DEFAULT_MAX_RETRY_SECONDS)
+      .meta({
+        title: 'Retry budget (seconds)',
+        description:
+          'How long one request may keep retrying rate limits and outages (429, 408, 5xx, resets, timeouts) before the stream fails with a transient error.',
+        order: 6,
+      }),
+  })
+  .meta({ title: 'fal.ai Source Spec' });
+
+export type RawConfig = z.input<typeof ConfigSchema>;
+
+/** A validated config with every default filled and every instant resolved against the run's clock. */
+export interface Config {
+  apiKey: string;
+  baseUrl: string;
+  /** Inclusive start of history, epoch ms. */
+  startMs: number;
+  /** Exclusive end: the end_date if given, never later than the run's now. */
+  endMs: number;
+  /** The run's clock reading, epoch ms. */
+  nowMs: number;
+  lookbackDays: number;
+  usageGranularity: 'hour' | 'day';
+  maxRetrySeconds: number;
+  raw: z.output<typeof ConfigSchema>;
+}
+
+/** Parses raw JSON into a Config, reporting every problem at once in a single ConfigError. */
+export function parseConfig(raw: unknown, nowMs: number): Config {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError('invalid_config', 'The config must be a JSON object such as {"api_key": "..."}.');
+  }
+  const apiKey = (raw as { api_key?: unknown }).api_key;
+  if (typeof apiKey === 'string') registerSecret(apiKey);
+  const result = ConfigSchema.safeParse(raw);
+  const problems: string[] = [];
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push(describeIssue(issue));
+  }
+  if (result.success) {
+    const cfg = result.data;
+    const startMs = cfg.start_date !== undefined ? (parseInstant(cfg.start_date) ?? NaN) : nowMs - DEFAULT_START_DAYS_AGO * DAY_MS;
+    const endGiven = cfg.end_date !== undefined ? endInstant(cfg.end_date) : undefined;
+    if (endGiven !== undefined && endGiven <= startMs) {
+      problems.push(`end_date (${cfg.end_date}) must be after start_date (${cfg.start_date ?? 'the default'}): move end_date later or start_date earlier`);
+    }
+    if (startMs > nowMs) {
+      problems.push(`start_date (${cfg.start_date}) is in the future: set it to a past date`);
+    }
+    if (problems.length === 0) {
+      return {
+        apiKey: cfg.api_key,
+        baseUrl: cfg.base_url.replace(/\/+$/, ''),
+        startMs,
+        endMs: Math.min(endGiven ?? nowMs, nowMs),
+        nowMs,
+        lookbackDays: cfg.lookback_days,
+        usageGranularity: cfg.usage_granularity,
+        maxRetrySeconds: cfg.max_retry_seconds,
+        raw: cfg,
+      };
+    }
+  }
+  throw new ConfigError('invalid_config', `The config has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}: ${problems.join('; ')}.`);
+}
+
+function endInstant(text: string): number | undefined {
+  const ms = parseInstant(text);
+  if (ms === undefined) return undefined;
+  // A plain date names a whole UTC day, so the exclusive end is the next midnight.
+  return isDateOnly(text) ? ms + DAY_MS : ms;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const field = issue.path.length > 0 ? issue.path.join('.') : undefined;
+  if (issue.code === 'unrecognized_keys') {
+    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}: remove ${issue.keys.length > 1 ? 'them' : 'it'} (known fields: ${Object.keys(ConfigSchema.shape).join(', ')})`;
+  }
+  if (issue.code === 'invalid_type' && issue.input === undefined && field) {
+    return issue.message.startsWith('Invalid input') ? `${field} is required` : issue.message;
+  }
+  const message = issue.message.startsWith('Invalid input') || issue.message.startsWith('Too ') ? `${field ?? 'config'}: ${issue.message}` : issue.message;
+  return field && !message.includes(field) ? `${field}: ${message}` : message;
+}
+
+/** The Airbyte `connectionSpecification`: the zod schema as draft-07 JSON Schema, minus what Airbyte forbids. */
+export function connectionSpecification(): Record<string, unknown> {
+  const schema = z.toJSONSchema(ConfigSchema, { target: 'draft-07', io: 'input' }) as Record<string, unknown>;
+  // Airbyte's acceptance tests reject `additionalProperties: false` in a spec (airbyte-protocol.md §3.3);
+  // unknown fields are still refused by parseConfig, with a message that names them.
+  delete schema.additionalProperties;
+  delete schema.$schema;
+  scrubIntegerBounds(schema);
+  return { $schema: 'http://json-schema.org/draft-07/schema#', ...schema };
+}
+
+/** zod writes JS's safe-integer bounds into integer fields that have no explicit bound; they are noise in a UI. */
+function scrubIntegerBounds(node: unknown): void {
+  if (node === null || typeof node !== 'object') return;
+  const obj = node as Record<string, unknown>;
+  if (obj.maximum === Number.MAX_SAFE_INTEGER) delete obj.maximum;
+  if (obj.minimum === Number.MIN_SAFE_INTEGER) delete obj.minimum;
+  for (const value of Object.values(obj)) scrubIntegerBounds(value);
+}

@@ -1,0 +1,299 @@
+/**
+ * The only module that talks HTTP. One undici dispatcher (keep-alive pool) per run, the `Authorization: Key`
+ * header (fal-api.md §2.1), a user-agent, timeouts, the retry policy, and the mapping of HTTP failures onto the
+ * error family. Streams call `client.getJson(path, query, schema)` and never import undici.
+ */
+import { Agent, type Dispatcher, request } from 'undici';
+import type { z } from 'zod';
+
+import { ApiError, ConfigError, type ErrorContext, InterruptedError, ResponseShapeError, TransientApiError } from '../errors.js';
+import { redact } from '../redact.js';
+import { announcedWaitMs, backoffDelayMs, DEFAULT_RETRY, isRetryableStatus, type RetryOptions, sleep } from './retry.js';
+
+export const USER_AGENT = 'source-fal/0.1.0 (+https://github.com/source-fal/source-fal)';
+
+/** Timeouts per attempt. A 10,000-row billing-events page is a few MB, so the body gets generous time. */
+const CONNECT_TIMEOUT_MS = 15_000;
+const HEADERS_TIMEOUT_MS = 60_000;
+const BODY_TIMEOUT_MS = 120_000;
+
+export type QueryValue = string | number | boolean | readonly string[] | undefined;
+export type Query = Record<string, QueryValue>;
+
+export interface ClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  /** Inject a MockAgent in tests; default is a keep-alive Agent owned (and closed) by the client. */
+  dispatcher?: Dispatcher;
+  retry?: Partial<RetryOptions>;
+  /** Aborts in-flight requests and backoff sleeps (SIGTERM/SIGINT). */
+  signal?: AbortSignal;
+  /** Called before each retry wait, for logs and rate-limit stream statuses. */
+  onRetry?: (info: RetryInfo) => void;
+  /** Replaceable for tests that must not sleep for real. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random?: () => number;
+}
+
+export interface RetryInfo {
+  endpoint: string;
+  attempt: number;
+  delayMs: number;
+  reason: string;
+  status?: number;
+  /** True when the wait came from Retry-After / x-ratelimit-reset. */
+  announced: boolean;
+}
+
+export interface JsonResponse<T> {
+  status: number;
+  body: T;
+  requestId: string | undefined;
+}
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+export class FalClient {
+  readonly baseUrl: string;
+  readonly stats = { requests: 0, retries: 0, bytes: 0 };
+  private readonly apiKey: string;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private readonly retry: RetryOptions;
+  private readonly options: ClientOptions;
+
+  constructor(options: ClientOptions) {
+    this.options = options;
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.apiKey = options.apiKey;
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.ownsDispatcher = options.dispatcher === undefined;
+    this.dispatcher =
+      options.dispatcher ??
+      new Agent({ connect: { timeout: CONNECT_TIMEOUT_MS }, keepAliveTimeout: 30_000, connections: 4, pipelining: 1 });
+  }
+
+  /**
+   * GET a JSON endpoint and parse the body with `schema`. Statuses listed in `allowStatus` are returned to the
+   * caller (with `body` undefined) instead of becoming errors, e.g. 404 "no invoice for that month yet".
+   */
+  async getJson<T>(path: string, query: Query, schema: z.ZodType<T>): Promise<JsonResponse<T>>;
+  async getJson<T>(path: string, query: Query, schema: z.ZodType<T>, allowStatus: readonly number[]): Promise<JsonResponse<T | undefined>>;
+  async getJson<T>(path: string, query: Query, schema: z.ZodType<T>, allowStatus: readonly number[] = []): Promise<JsonResponse<T | undefined>> {
+    const endpoint = `GET ${path}`;
+    return this.withRetries(endpoint, path, query, allowStatus, (raw) => {
+      if (allowStatus.includes(raw.status)) return { status: raw.status, body: undefined, requestId: errorEnvelope(raw)?.request_id };
+      let json: unknown;
+      try {
+        json = JSON.parse(raw.text);
+      } catch {
+        // A 2xx body that is not JSON is almost always a body cut short; retry it like a reset (fal-api.md §2.5).
+        throw new RetryableBody(`the response body of ${endpoint} is not complete JSON (${raw.text.length} bytes)`);
+      }
+      const parsed = schema.safeParse(json);
+      if (!parsed.success) {
+        const issues = parsed.error.issues
+          .slice(0, 3)
+          .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+          .join('; ');
+        throw new ResponseShapeError(
+          `fal's response to ${endpoint} does not have the expected shape (${issues}). fal may have changed its API; upgrade source-fal or report this.`,
+          { endpoint, status: raw.status, requestId: headerText(raw.headers['x-fal-request-id']) },
+        );
+      }
+      return { status: raw.status, body: parsed.data, requestId: headerText(raw.headers['x-fal-request-id']) };
+    });
+  }
+
+  /** GET a text endpoint (FOCUS CSV). Same retries and error mapping as JSON. */
+  async getText(path: string, query: Query, allowStatus: readonly number[] = []): Promise<{ status: number; text: string | undefined }> {
+    return this.withRetries(`GET ${path}`, path, query, allowStatus, (raw) =>
+      allowStatus.includes(raw.status) ? { status: raw.status, text: undefined } : { status: raw.status, text: raw.text },
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+
+  private async withRetries<R>(
+    endpoint: string,
+    path: string,
+    query: Query,
+    allowStatus: readonly number[],
+    handle: (raw: RawResponse) => R,
+  ): Promise<R> {
+    const url = `${this.baseUrl}${path}${buildQuery(query)}`;
+    const started = Date.now();
+    const sleeper = this.options.sleep ?? sleep;
+    for (let attempt = 0; ; attempt++) {
+      let failure: { reason: string; status?: number; waitMs?: number; requestId?: string };
+      try {
+        const raw = await this.send(url, endpoint);
+        if (raw.status >= 200 && raw.status < 300) return handle(raw);
+        if (allowStatus.includes(raw.status)) return handle(raw);
+        const envelope = errorEnvelope(raw);
+        const context: ErrorContext = { endpoint, status: raw.status, requestId: envelope?.request_id };
+        if (!isRetryableStatus(raw.status, this.retry)) throw statusError(raw.status, envelope, context);
+        failure = {
+          reason: `HTTP ${raw.status}${envelope ? ` ${envelope.type}: ${envelope.message}` : ''}`,
+          status: raw.status,
+          waitMs: announcedWaitMs(raw.headers, Date.now()),
+          requestId: envelope?.request_id,
+        };
+      } catch (error) {
+        if (error instanceof RetryableBody) failure = { reason: error.message };
+        else if (this.options.signal?.aborted) throw interrupted(endpoint);
+        else if (isNetworkError(error)) failure = { reason: networkReason(error) };
+        else throw error;
+      }
+      const elapsed = Date.now() - started;
+      const computed = backoffDelayMs(attempt, this.retry, this.options.random);
+      const delayMs = Math.max(computed, failure.waitMs ?? 0);
+      const budgetLeft = this.retry.maxElapsedMs - elapsed;
+      const context: ErrorContext = { endpoint, status: failure.status, requestId: failure.requestId };
+      if (attempt >= this.retry.maxRetries || delayMs > budgetLeft) {
+        const why =
+          failure.waitMs !== undefined && failure.waitMs > budgetLeft
+            ? `fal asked to wait ${Math.ceil(failure.waitMs / 1000)} s, beyond the retry budget`
+            : `gave up after ${attempt + 1} attempt${attempt === 0 ? '' : 's'} in ${Math.round(elapsed / 1000)} s`;
+        throw new TransientApiError(
+          `fal did not answer ${endpoint} successfully (${failure.reason}); ${why}. This is usually temporary: run the sync again later, or raise max_retry_seconds.`,
+          context,
+          { retryAfterMs: failure.waitMs },
+        );
+      }
+      this.stats.retries++;
+      this.options.onRetry?.({ endpoint, attempt: attempt + 1, delayMs, reason: failure.reason, status: failure.status, announced: failure.waitMs !== undefined });
+      try {
+        await sleeper(delayMs, this.options.signal);
+      } catch {
+        throw interrupted(endpoint);
+      }
+    }
+  }
+
+  private async send(url: string, endpoint: string): Promise<RawResponse> {
+    if (this.options.signal?.aborted) throw interrupted(endpoint);
+    this.stats.requests++;
+    const response = await request(url, {
+      method: 'GET',
+      dispatcher: this.dispatcher,
+      signal: this.options.signal,
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      bodyTimeout: BODY_TIMEOUT_MS,
+      headers: {
+        authorization: `Key ${this.apiKey}`,
+        accept: 'application/json, text/csv;q=0.9',
+        'user-agent': USER_AGENT,
+      },
+    });
+    const text = await response.body.text();
+    this.stats.bytes += text.length;
+    return { status: response.statusCode, headers: response.headers, text };
+  }
+}
+
+/** Raised inside the retry loop for a 2xx body that did not parse. */
+class RetryableBody extends Error {}
+
+const ErrorEnvelope = {
+  parse(text: string): { type: string; message: string; request_id?: string } | undefined {
+    try {
+      const json: unknown = JSON.parse(text);
+      if (json === null || typeof json !== 'object' || !('error' in json)) return undefined;
+      const error: unknown = json.error;
+      if (error === null || typeof error !== 'object') return undefined;
+      const type = 'type' in error && typeof error.type === 'string' ? error.type : 'unknown';
+      const message = 'message' in error && typeof error.message === 'string' ? error.message : '';
+      const requestId = 'request_id' in error && typeof error.request_id === 'string' ? error.request_id : undefined;
+      return { type, message: redact(message).slice(0, 500), request_id: requestId };
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+/** fal's error envelope `{"error":{"type","message","request_id"}}` (fal-api.md §2.4), only when the body is JSON. */
+function errorEnvelope(raw: RawResponse): { type: string; message: string; request_id?: string } | undefined {
+  const contentType = headerText(raw.headers['content-type']) ?? '';
+  return contentType.includes('json') ? ErrorEnvelope.parse(raw.text) : undefined;
+}
+
+function statusError(status: number, envelope: { type: string; message: string } | undefined, context: ErrorContext): Error {
+  const said = envelope?.message ? ` fal says: "${envelope.message}".` : '';
+  if (status === 401) {
+    return new ConfigError(
+      'invalid_api_key',
+      `fal rejected the API key (401).${said} Check api_key: it must be a current fal key in the form <key id>:<secret>, with the ADMIN scope.`,
+      context,
+    );
+  }
+  if (status === 403) {
+    return new ConfigError(
+      'forbidden',
+      `fal refused ${context.endpoint ?? 'the request'} for this key (403).${said} Usage and billing APIs need an ADMIN-scope key: create one in the fal dashboard (API Keys → Add key → scope Admin) and set api_key.`,
+      context,
+    );
+  }
+  return new ApiError(`fal answered ${context.endpoint ?? 'a request'} with HTTP ${status}${envelope ? ` (${envelope.type})` : ''}.${said}`, context);
+}
+
+function interrupted(endpoint: string): InterruptedError {
+  return new InterruptedError('The run was interrupted (SIGTERM/SIGINT) before this request finished; rerun to resume from the saved state.', { endpoint });
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+]);
+
+function isNetworkError(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
+    if (current.name === 'TypeError' && /fetch failed|terminated/.test(current.message)) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
+function networkReason(error: unknown): string {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  const message = error instanceof Error ? error.message : String(error);
+  return redact(`${typeof code === 'string' ? `${code}: ` : ''}${message}`);
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Multi-value params go comma-separated, which fal accepts for every list filter (fal-api.md §2.2). */
+export function buildQuery(query: Query): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined) continue;
+    params.set(key, Array.isArray(value) ? value.join(',') : String(value));
+  }
+  const text = params.toString();
+  return text ? `?${text}` : '';
+}

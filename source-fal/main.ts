@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+/**
+ * The command line: `source-fal spec | check | discover | read` (Airbyte's CLI contract, airbyte-protocol.md §2.1).
+ * stdout carries only protocol JSON lines; exit codes: 0 success (also `check` answering FAILED), 1 a failure
+ * reported as a TRACE ERROR, 2 a usage error, 130/143 interrupted by SIGINT/SIGTERM.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { parseCatalog } from './catalog.js';
+import { readJsonFile, runClock } from './cli-io.js';
+import { parseConfig } from './config.js';
+import { asSourceFalError, ConfigError, InterruptedError, type SourceFalError } from './errors.js';
+import { FalClient } from './http/client.js';
+import type { Logger } from './log.js';
+import { LineWriter } from './output.js';
+import { AirbyteOutput } from './protocol.js';
+import { redact } from './redact.js';
+import { check, discover, read, spec } from './source.js';
+import { parseStateFile } from './state.js';
+import type { StreamContext } from './streams/stream.js';
+
+const USAGE = `Usage:
+  source-fal spec
+  source-fal check    --config <config.json>
+  source-fal discover --config <config.json>
+  source-fal read     --config <config.json> --catalog <catalog.json> [--state <state.json>]`;
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream & import('node:stream').Writable;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+}
+
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  let values: { config?: string; catalog?: string; state?: string; debug?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: [...rest],
+      options: { config: { type: 'string' }, catalog: { type: 'string' }, state: { type: 'string' }, debug: { type: 'boolean' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    io.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
+    return 2;
+  }
+  const writer = new LineWriter(io.stdout);
+  const out = new AirbyteOutput(writer);
+  const logger: Logger = values.debug ? out : { log: (level, message) => (level === 'DEBUG' ? undefined : out.log(level, message)) };
+  try {
+    switch (command) {
+      case 'spec':
+        await out.send({ type: 'SPEC', spec: spec() });
+        return 0;
+      case 'check':
+      case 'discover':
+      case 'read': {
+        if (!values.config) return usageError(io, `${command} needs --config <file>`);
+        if (command === 'read' && !values.catalog) return usageError(io, 'read needs --catalog <file>');
+        return await runWithConfig(command, values, io, out, logger);
+      }
+      default:
+        return usageError(io, command ? `unknown command ${JSON.stringify(command)}` : 'no command given');
+    }
+  } catch (caught) {
+    const error = asSourceFalError(caught);
+    await out.error(error);
+    return error instanceof InterruptedError ? interruptedExitCode(io.signal) : 1;
+  } finally {
+    await writer.end().catch(() => undefined);
+  }
+}
+
+async function runWithConfig(
+  command: 'check' | 'discover' | 'read',
+  values: { config?: string; catalog?: string; state?: string },
+  io: CliIo,
+  out: AirbyteOutput,
+  logger: Logger,
+): Promise<number> {
+  let ctx: StreamContext;
+  try {
+    const nowMs = runClock(io.env);
+    const config = parseConfig(await readJsonFile(values.config ?? '', '--config'), nowMs);
+    const client = new FalClient({
+      baseUrl: config.baseUrl,
+      apiKey: config.apiKey,
+      signal: io.signal,
+      // `check` must answer quickly; a read may wait out a long rate limit.
+      retry: { maxElapsedMs: command === 'check' ? Math.min(30_000, config.maxRetrySeconds * 1000) : config.maxRetrySeconds * 1000 },
+      onRetry: (info) =>
+        logger.log('WARN', `Retrying ${info.endpoint} in ${(info.delayMs / 1000).toFixed(1)} s (attempt ${info.attempt}): ${info.reason}${info.announced ? ' (wait announced by fal)' : ''}`),
+    });
+    ctx = { config, client, log: logger, signal: io.signal };
+  } catch (caught) {
+    const error = asSourceFalError(caught);
+    if (command === 'check' && error instanceof ConfigError) {
+      await out.send({ type: 'CONNECTION_STATUS', connectionStatus: { status: 'FAILED', message: error.describe() } });
+      return 0;
+    }
+    throw error;
+  }
+  try {
+    if (command === 'check') {
+      try {
+        const message = await check(ctx);
+        await out.send({ type: 'CONNECTION_STATUS', connectionStatus: { status: 'SUCCEEDED', message } });
+      } catch (caught) {
+        const error = asSourceFalError(caught);
+        if (!(error instanceof ConfigError)) throw error;
+        await out.send({ type: 'CONNECTION_STATUS', connectionStatus: { status: 'FAILED', message: error.describe() } });
+      }
+      return 0;
+    }
+    if (command === 'discover') {
+      await out.send({ type: 'CATALOG', catalog: { streams: await discover(ctx) } });
+      return 0;
+    }
+    const selections = parseCatalog(await readJsonFile(values.catalog ?? '', '--catalog'));
+    const states = parseStateFile(values.state ? await readJsonFile(values.state, '--state', { emptyAs: null }) : null);
+    const failed = await read(ctx, selections, states, out);
+    if (io.signal.aborted) return interruptedExitCode(io.signal);
+    if (failed.length > 0) {
+      logger.log('ERROR', `Sync finished with ${failed.length} failed stream${failed.length > 1 ? 's' : ''}: ${failed.join(', ')}. The other streams completed.`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    await ctx.client.close();
+  }
+}
+
+function usageError(io: CliIo, message: string): number {
+  io.stderr.write(`source-fal: ${message}\n${USAGE}\n`);
+  return 2;
+}
+
+function interruptedExitCode(signal: AbortSignal): number {
+  return signal.reason === 'SIGINT' ? 130 : 143;
+}
+
+// Run only when executed as the bin, not when imported by tests.
+if (isEntryPoint()) {
+  const controller = new AbortController();
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      process.stderr.write(`source-fal: ${sig} received; stopping after flushing output and emitting what is due.\n`);
+      controller.abort(sig);
+    });
+  }
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`source-fal: ${redact(error instanceof Error ? error.message : String(error))}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+function isEntryPoint(): boolean {
+  const invoked = process.argv[1];
+  if (!invoked) return false;
+  try {
+    return realpathSync(invoked) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}

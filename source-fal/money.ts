@@ -1,0 +1,46 @@
+/**
+ * Exact money. fal sends USD as JSON numbers (fal-api.md §3, §4). A double cannot hold every decimal, but the
+ * shortest text JavaScript prints for it is the decimal fal wrote, so nano-USD (1 USD = 1e9) is derived from
+ * that text with integer arithmetic, never by multiplying floats.
+ */
+const NANO_DIGITS = 9;
+
+/**
+ * USD → integer nano-USD. Exact when the amount has at most 9 decimals (every amount fal documents);
+ * beyond that the 10th decimal rounds half away from zero. Returns null for null/undefined/non-finite input.
+ * Exact as a JS number up to 9,007,199 USD per value (2^53 nano), far above any single fal line.
+ */
+export function usdToNano(value: number | null | undefined): number | null {
+  if (value === null || value === undefined || !Number.isFinite(value)) return null;
+  if (Number.isInteger(value)) return value * 1e9;
+  let text = String(value);
+  let negative = false;
+  if (text.startsWith('-')) {
+    negative = true;
+    text = text.slice(1);
+  }
+  let exponent = 0;
+  const e = text.search(/e/i);
+  if (e >= 0) {
+    exponent = Number(text.slice(e + 1));
+    text = text.slice(0, e);
+  }
+  const dot = text.indexOf('.');
+  let intPart = dot >= 0 ? text.slice(0, dot) : text;
+  let fracPart = dot >= 0 ? text.slice(dot + 1) : '';
+  // Move the decimal point by the exponent.
+  if (exponent > 0) {
+    const shift = fracPart.padEnd(exponent, '0');
+    intPart += shift.slice(0, exponent);
+    fracPart = shift.slice(exponent);
+  } else if (exponent < 0) {
+    const shift = intPart.padStart(-exponent + 1, '0');
+    fracPart = shift.slice(shift.length + exponent) + fracPart;
+    intPart = shift.slice(0, shift.length + exponent);
+  }
+  const kept = fracPart.slice(0, NANO_DIGITS).padEnd(NANO_DIGITS, '0');
+  let nano = Number(intPart || '0') * 1e9 + Number(kept);
+  const next = fracPart.charCodeAt(NANO_DIGITS);
+  if (next >= 53 /* '5' */ && next <= 57) nano += 1;
+  return negative ? -nano : nano;
+}

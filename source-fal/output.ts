@@ -1,0 +1,53 @@
+/**
+ * Buffered line output that honours backpressure (DESIGN.md §5): lines collect in memory up to `flushBytes`,
+ * go out in one write(), and when write() returns false the writer waits for 'drain' before taking more.
+ * A slow reader therefore slows the connector down instead of growing its memory, and nothing is lost at exit
+ * as long as `flush()` is awaited before the process ends.
+ */
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+
+const DEFAULT_FLUSH_BYTES = 256 * 1024;
+
+export class LineWriter {
+  private chunks: string[] = [];
+  private size = 0;
+  private broken: Error | undefined;
+  bytesWritten = 0;
+
+  constructor(
+    private readonly out: Writable,
+    private readonly flushBytes = DEFAULT_FLUSH_BYTES,
+  ) {
+    // EPIPE (reader went away) must not crash the process with an unhandled 'error'; the next write reports it.
+    out.on('error', (error: Error) => {
+      this.broken = error;
+    });
+  }
+
+  /** Queue text that already ends in "\n" (one or many lines). */
+  async write(text: string): Promise<void> {
+    this.chunks.push(text);
+    this.size += text.length;
+    if (this.size >= this.flushBytes) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.broken) throw this.broken;
+    if (this.chunks.length === 0) return;
+    const data = this.chunks.length === 1 ? (this.chunks[0] ?? '') : this.chunks.join('');
+    this.chunks = [];
+    this.size = 0;
+    this.bytesWritten += data.length;
+    if (!this.out.write(data)) {
+      await Promise.race([once(this.out, 'drain'), once(this.out, 'error'), once(this.out, 'close')]);
+    }
+    if (this.broken) throw this.broken;
+  }
+
+  /** Flush, then wait until the OS has the bytes (stdout to a pipe is asynchronous on POSIX). */
+  async end(): Promise<void> {
+    await this.flush();
+    if (this.out.writableNeedDrain) await Promise.race([once(this.out, 'drain'), once(this.out, 'error'), once(this.out, 'close')]);
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The Airbyte front end: turns the core's events into AirbyteMessage JSON lines on stdout
+ * (protocol: ../shared/vendor/airbyte_protocol.yaml; conventions: airbyte-protocol.md §1–§2).
+ * Only protocol JSON goes to stdout; LOG lines are messages too.
+ */
+import type { SourceFalError } from './errors.js';
+import type { Logger, LogLevel } from './log.js';
+import type { LineWriter } from './output.js';
+import { redact } from './redact.js';
+import type { ReadSink, StreamStatus } from './source.js';
+import type { StreamRecord } from './streams/stream.js';
+
+export type AirbyteMessage = Record<string, unknown> & { type: string };
+
+export class AirbyteOutput implements ReadSink, Logger {
+  constructor(private readonly writer: LineWriter) {}
+
+  async send(message: AirbyteMessage): Promise<void> {
+    await this.writer.write(`${JSON.stringify(message)}\n`);
+  }
+
+  log(level: LogLevel, message: string): void {
+    // Logs are rare; they join the buffer and go out with the next flush.
+    void this.writer.write(`${JSON.stringify({ type: 'LOG', log: { level, message: redact(message) } })}\n`);
+  }
+
+  /**
+   * RECORD lines for a whole page, built as text: the envelope is fixed, so only `data` needs JSON.stringify
+   * (serialisation dominates connector overhead; peers-and-lessons.md §5). emitted_at is integer epoch ms.
+   */
+  async records(stream: string, records: readonly StreamRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const head = `{"type":"RECORD","record":{"stream":${JSON.stringify(stream)},"emitted_at":${Date.now()},"data":`;
+    let text = '';
+    for (const record of records) text += `${head}${JSON.stringify(record)}}}\n`;
+    await this.writer.write(text);
+  }
+
+  async checkpoint(stream: string, state: Record<string, unknown>, recordCount: number): Promise<void> {
+    await this.send({
+      type: 'STATE',
+      state: {
+        type: 'STREAM',
+        stream: { stream_descriptor: { name: stream }, stream_state: state },
+        sourceStats: { recordCount },
+      },
+    });
+    // A checkpoint is only useful once it is out of the process.
+    await this.writer.flush();
+  }
+
+  async status(stream: string, status: StreamStatus): Promise<void> {
+    await this.send(trace('STREAM_STATUS', { stream_status: { stream_descriptor: { name: stream }, status } }));
+  }
+
+  async streamError(stream: string, error: SourceFalError): Promise<void> {
+    await this.error(error, stream);
+  }
+
+  async error(error: SourceFalError, stream?: string): Promise<void> {
+    await this.send(
+      trace('ERROR', {
+        error: {
+          message: redact(error.describe()),
+          internal_message: redact(`${error.code}: ${error.message}`),
+          failure_type: error.failureType,
+          ...(stream ? { stream_descriptor: { name: stream } } : {}),
+        },
+      }),
+    );
+  }
+}
+
+function trace(type: string, body: Record<string, unknown>): AirbyteMessage {
+  return { type: 'TRACE', trace: { type, emitted_at: Date.now(), ...body } };
+}

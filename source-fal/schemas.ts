@@ -1,0 +1,44 @@
+/**
+ * The only code that knows where `schemas/` lives: next to `source-fal/` in the source tree, and two levels up
+ * from `dist/source-fal/` in a build or the Docker image.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { z } from 'zod';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+let resolvedDir: string | undefined;
+
+/** Resolved on first use, not at import time. */
+export function schemasDir(): string {
+  if (resolvedDir !== undefined) return resolvedDir;
+  const candidates = [join(here, '..', 'schemas'), join(here, '..', '..', 'schemas')];
+  const found = candidates.find((dir) => existsSync(join(dir, 'usage.json')));
+  if (!found) throw new Error(`source-fal cannot find its schemas/ folder (looked in ${candidates.join(', ')}); the installation is incomplete.`);
+  resolvedDir = found;
+  return found;
+}
+
+const JsonObject = z.record(z.string(), z.unknown());
+const cache = new Map<string, Record<string, unknown>>();
+
+/** The JSON Schema of a stream's records, from schemas/<name>.json. */
+export function loadStreamSchema(name: string): Record<string, unknown> {
+  const cached = cache.get(name);
+  if (cached) return cached;
+  const schema = JsonObject.parse(JSON.parse(readFileSync(join(schemasDir(), `${name}.json`), 'utf8')));
+  cache.set(name, schema);
+  return schema;
+}
+
+export function specFilePath(): string {
+  return join(schemasDir(), 'spec.json');
+}
+
+export function packageVersion(): string {
+  const pkg = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(join(schemasDir(), '..', 'package.json'), 'utf8')));
+  return pkg.version;
+}

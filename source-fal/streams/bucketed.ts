@@ -1,0 +1,105 @@
+/**
+ * Shared reading of fal's time-series endpoints (`/models/usage`, `/serverless/usage`, `/organization/usage`):
+ * explicit UTC windows aligned to the bucket, an explicit `timeframe`, `bound_to_timeframe=false` so fal uses our
+ * exact instants, cursor pagination to the end, one record per line of each bucket (fal-api.md §2.2, §3).
+ */
+import { z } from 'zod';
+
+import { ResponseShapeError } from '../errors.js';
+import { cursorPages, CursorEnvelope } from '../http/paginate.js';
+import type { Query } from '../http/client.js';
+import { DAY_MS, floorTo, formatInstant, formatWindow, GRANULARITY_MS, normalizeTimestamp, type Window } from '../time.js';
+import { lookbackWindows, type IncrementalStream, type StreamContext, type StreamRecord } from './stream.js';
+
+/**
+ * Page size for the usage-type endpoints. fal does not document the maximum ("depends on query type and expansion
+ * parameters"); 100 is the only cap anyone reports (fal-api.md §2.3).
+ */
+export const USAGE_PAGE_LIMIT = 100;
+
+/** Window length: a few days of daily buckets, or one day of hourly buckets, per checkpoint (DESIGN.md §3). */
+const WINDOW_DAYS = { day: 7, hour: 1 } as const;
+
+export interface BucketedStreamOptions<L> {
+  name: string;
+  path: string;
+  docsUrl: string;
+  requires: IncrementalStream['requires'];
+  expand: readonly string[];
+  /** Schema of one line; strict on what the record needs, loose on the rest. */
+  line: z.ZodType<L>;
+  /** Builds the record for one line of one bucket; `bucket` is already RFC 3339 UTC. */
+  toRecord(line: L, bucket: string, timeframe: string): StreamRecord;
+}
+
+export function bucketedStream<L>(options: BucketedStreamOptions<L>): IncrementalStream {
+  const Page = CursorEnvelope.extend({
+    time_series: z.array(z.object({ bucket: z.string(), results: z.array(options.line) })),
+  });
+  return {
+    kind: 'incremental',
+    name: options.name,
+    primaryKey: ['id'],
+    cursorField: 'bucket',
+    requires: options.requires,
+    docsUrl: options.docsUrl,
+    windows(ctx, saved) {
+      const granularity = ctx.config.usageGranularity;
+      return lookbackWindows(ctx, saved, WINDOW_DAYS[granularity] * DAY_MS, GRANULARITY_MS[granularity]);
+    },
+    // The last window may end inside a bucket (at the run's now); its cursor stays at that bucket's start so the
+    // next run reads the bucket whole again.
+    cursorAfter(ctx, window) {
+      return floorTo(window.end, GRANULARITY_MS[ctx.config.usageGranularity]);
+    },
+    async *readWindow(ctx: StreamContext, window: Window) {
+      const timeframe = ctx.config.usageGranularity;
+      const query: Query = {
+        start: formatInstant(window.start),
+        end: formatInstant(window.end),
+        timeframe,
+        bound_to_timeframe: 'false',
+        timezone: 'UTC',
+        expand: options.expand,
+      };
+      for await (const page of cursorPages({ client: ctx.client, path: options.path, query, limit: USAGE_PAGE_LIMIT, schema: Page })) {
+        const records: StreamRecord[] = [];
+        for (const bucket of page.time_series) {
+          let label: string;
+          try {
+            label = normalizeTimestamp(bucket.bucket);
+          } catch {
+            throw new ResponseShapeError(`fal sent a bucket label that is not a timestamp: ${JSON.stringify(bucket.bucket)}.`, {
+              endpoint: `GET ${options.path}`,
+              window: formatWindow(window),
+            });
+          }
+          for (const line of bucket.results) records.push(options.toRecord(line, label, timeframe));
+        }
+        yield records;
+      }
+    },
+  };
+}
+
+/** `auth_method_structured` (fal-api.md §3): who spent it. */
+export const AuthMethodStructured = z
+  .object({
+    detail: z.string(),
+    api_key_id: z.string().nullish(),
+    login_username: z.string().nullish(),
+  })
+  .loose();
+
+/** The auth columns of a record and the auth part of its identity. */
+export function authColumns(structured: z.infer<typeof AuthMethodStructured> | undefined, label: string | undefined) {
+  const apiKeyId = structured?.api_key_id ?? null;
+  const login = structured?.login_username ?? null;
+  const detail = structured?.detail ?? label ?? null;
+  return {
+    columns: { auth_method: detail, api_key_id: apiKeyId, login_username: login },
+    // A key id or a login identifies the spender; the detail text is a label that changes when a key is renamed,
+    // so it joins the identity only when neither id is present (e.g. "None").
+    identity: [apiKeyId, login, apiKeyId === null && login === null ? detail : null],
+  };
+}
