@@ -1,0 +1,243 @@
+/**
+ * The emulated fal Platform API endpoints. Each handler gets the caller's account and parsed query,
+ * and returns a JSON body (text); errors are thrown as ApiError.
+ */
+import { DAY_MS, ENDPOINTS, NANO_PER_USD, bucketLabel, type AccountModel, type AuthIdentity, type EndpointDef, type World } from './data.js';
+import type { FixtureKey, KeyScope } from './keys.js';
+import { ApiError, DOCS_BASE, Params, encodeCursor } from './params.js';
+import type { AuthMode, BillingEventRenderer } from './render.js';
+import { TIMEFRAMES, autoTimeframe, compileFilter, snapEndMs, snapStartMs, type QueryEngine, type UsageLine } from './query.js';
+
+export interface RouteContext {
+  readonly world: World;
+  readonly engine: QueryEngine;
+  readonly nowMs: number;
+  readonly account: AccountModel;
+  readonly key: FixtureKey;
+  readonly params: Params;
+  readonly renderer: BillingEventRenderer;
+}
+
+export interface Route {
+  readonly scope: KeyScope;
+  readonly docsUrl: string;
+  /** The JSON body of a 200 response. */
+  readonly handler: (ctx: RouteContext) => string | Buffer;
+}
+
+const MAX_BILLING_RANGE_MS = 90 * DAY_MS;
+
+function window(ctx: RouteContext, docsUrl: string): { startMs: number; endMs: number } {
+  const startMs = ctx.params.instant('start') ?? ctx.nowMs - DAY_MS;
+  const endMs = ctx.params.instant('end') ?? ctx.nowMs;
+  if (startMs >= endMs) {
+    throw new ApiError(400, 'validation_error', `start (${new Date(startMs).toISOString()}) must be before end (${new Date(endMs).toISOString()})`, docsUrl);
+  }
+  return { startMs, endMs };
+}
+
+function nextCursor(page: number, hasMore: boolean): string {
+  return `"next_cursor":${hasMore ? JSON.stringify(encodeCursor(page + 1)) : 'null'},"has_more":${hasMore}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /v1/models/billing-events
+// ---------------------------------------------------------------------------------------------
+
+const BILLING_EVENTS_DOCS = `${DOCS_BASE}/models/billing-events`;
+
+function billingEvents(ctx: RouteContext): Buffer {
+  const p = ctx.params;
+  const { startMs, endMs } = window(ctx, BILLING_EVENTS_DOCS);
+  if (endMs - startMs > MAX_BILLING_RANGE_MS) {
+    throw new ApiError(400, 'validation_error', 'Date range cannot exceed 90 days', BILLING_EVENTS_DOCS);
+  }
+  const limit = p.limit(100, 10_000);
+  const page = p.page();
+  const expand = p.enumMulti('expand', ['auth_method', 'auth_method_structured'] as const) ?? [];
+  const filter = compileFilter(ctx.account, {
+    endpointIds: p.multi('endpoint_id'),
+    requestIds: p.multi('request_id'),
+    apiKeyIds: p.multi('api_key_id'),
+    loginUsernames: p.multi('login_username'),
+  });
+  const nowSec = Math.floor(ctx.nowMs / 1000);
+  const offset = (page - 1) * limit;
+  const res = ctx.engine.billingEvents(ctx.account, {
+    loSec: Math.ceil(startMs / 1000),
+    hiSec: Math.ceil(endMs / 1000),
+    nowSec,
+    filter,
+    offset: Number.isSafeInteger(offset) ? offset : Number.MAX_SAFE_INTEGER,
+    limit,
+  });
+  const mode = ((expand.includes('auth_method') ? 1 : 0) | (expand.includes('auth_method_structured') ? 2 : 0)) as AuthMode;
+  return ctx.renderer.render(ctx.account, res.chunks, mode, '{"billing_events":[', '],' + nextCursor(page, res.hasMore) + '}');
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /v1/models/usage
+// ---------------------------------------------------------------------------------------------
+
+const USAGE_DOCS = `${DOCS_BASE}/models/usage`;
+const USAGE_EXPAND = ['time_series', 'summary', 'auth_method', 'auth_method_structured'] as const;
+
+export interface UsageLineJson {
+  endpoint_id: string;
+  unit: string;
+  quantity: number;
+  unit_price: number;
+  percent_discount: number | null;
+  cost_subtotal: number;
+  cost_discount: number;
+  cost_total: number;
+  cost: number;
+  currency: string;
+  auth_method?: string;
+  auth_method_structured?: { detail: string; api_key_id?: string; login_username?: string };
+}
+
+function usageLineJson(world: World, acct: AccountModel, l: UsageLine, withAuth: boolean, withStructured: boolean): UsageLineJson {
+  const def = ENDPOINTS[l.ep] as EndpointDef;
+  const total = Number(l.tot) / NANO_PER_USD;
+  const out: UsageLineJson = {
+    endpoint_id: def.endpointId,
+    unit: def.unit,
+    quantity: l.k / def.unitDenominator,
+    unit_price: world.priceNano[l.ep]![l.pv]! / NANO_PER_USD,
+    percent_discount: l.pct === 0 ? null : l.pct,
+    cost_subtotal: Number(l.sub) / NANO_PER_USD,
+    cost_discount: Number(l.disc) / NANO_PER_USD,
+    cost_total: total,
+    cost: total,
+    currency: 'USD',
+  };
+  if (l.auth >= 0) {
+    const id = acct.identities[l.auth] as AuthIdentity;
+    if (withAuth) out.auth_method = id.detail;
+    if (withStructured) {
+      out.auth_method_structured =
+        id.kind === 'key' ? { detail: id.detail, api_key_id: id.apiKeyId as string } : { detail: id.detail, login_username: id.loginUsername as string };
+    }
+  }
+  return out;
+}
+
+/**
+ * Pagination: `limit` counts line items. With time_series, the (bucket, line) pairs are flattened in
+ * order (bucket asc, endpoint_id, unit, unit_price, percent_discount, auth method), sliced, and
+ * regrouped, so one bucket can span two pages; `summary` (whole window) is sent on the first page only.
+ * With summary alone, `limit` pages through the summary lines.
+ */
+function usage(ctx: RouteContext): string {
+  const p = ctx.params;
+  const { startMs, endMs } = window(ctx, USAGE_DOCS);
+  const tz = p.single('timezone');
+  if (tz !== undefined && tz !== 'UTC') {
+    throw new ApiError(400, 'validation_error', `Unsupported timezone '${tz}': the emulator only supports UTC`, USAGE_DOCS);
+  }
+  const timeframe = p.enumSingle('timeframe', TIMEFRAMES) ?? autoTimeframe(endMs - startMs);
+  const bound = p.enumSingle('bound_to_timeframe', ['true', 'false'] as const) ?? 'true';
+  const limit = p.limit(50, 100);
+  const page = p.page();
+  const expand = p.enumMulti('expand', USAGE_EXPAND) ?? ['time_series'];
+  const withSeries = expand.includes('time_series');
+  const withSummary = expand.includes('summary');
+  if (!withSeries && !withSummary) {
+    throw new ApiError(400, 'validation_error', 'expand must include at least one of time_series or summary', USAGE_DOCS);
+  }
+  const withAuth = expand.includes('auth_method');
+  const withStructured = expand.includes('auth_method_structured');
+  const filter = compileFilter(ctx.account, {
+    endpointIds: p.multi('endpoint_id'),
+    apiKeyIds: p.multi('api_key_id'),
+    loginUsernames: p.multi('login_username'),
+  });
+  const lo = bound === 'true' ? snapStartMs(timeframe, startMs) : startMs;
+  const hi = bound === 'true' ? snapEndMs(timeframe, endMs) : endMs;
+  const result = ctx.engine.usage(ctx.account, {
+    loSec: Math.ceil(lo / 1000),
+    hiSec: Math.ceil(hi / 1000),
+    nowSec: Math.floor(ctx.nowMs / 1000),
+    timeframe,
+    filter,
+    byAuth: withAuth || withStructured,
+  });
+  const offset = (page - 1) * limit;
+  const body: { time_series?: { bucket: string; results: UsageLineJson[] }[]; summary?: UsageLineJson[] } = {};
+  const line = (l: UsageLine): UsageLineJson => usageLineJson(ctx.world, ctx.account, l, withAuth, withStructured);
+  let hasMore: boolean;
+  if (withSeries) {
+    const slice = result.flat.slice(offset, offset + limit);
+    hasMore = offset + limit < result.flat.length;
+    const series: { bucket: string; results: UsageLineJson[] }[] = [];
+    let lastBucket = -1;
+    for (const item of slice) {
+      if (item.bucketSec !== lastBucket || series.length === 0) {
+        series.push({ bucket: bucketLabel(item.bucketSec), results: [] });
+        lastBucket = item.bucketSec;
+      }
+      series[series.length - 1]!.results.push(line(item.line));
+    }
+    body.time_series = series;
+    if (withSummary && page === 1) body.summary = result.summary.map(line);
+  } else {
+    body.summary = result.summary.slice(offset, offset + limit).map(line);
+    hasMore = offset + limit < result.summary.length;
+  }
+  const out = { ...body, next_cursor: hasMore ? encodeCursor(page + 1) : null, has_more: hasMore };
+  return JSON.stringify(out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /v1/account/billing
+// ---------------------------------------------------------------------------------------------
+
+const BILLING_DOCS = `${DOCS_BASE}/account/billing`;
+
+function accountBilling(ctx: RouteContext): string {
+  const expand = ctx.params.enumMulti('expand', ['credits'] as const) ?? [];
+  const out: { username: string; credits?: { current_balance: number; currency: string } } = { username: ctx.account.username };
+  if (expand.includes('credits')) {
+    out.credits = { current_balance: ctx.world.creditsCents(ctx.account.username) / 100, currency: 'USD' };
+  }
+  return JSON.stringify(out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /v1/keys
+// ---------------------------------------------------------------------------------------------
+
+const KEYS_DOCS = `${DOCS_BASE}/keys/list`;
+
+function keys(ctx: RouteContext): string {
+  const p = ctx.params;
+  const limit = p.limit(50, 100);
+  const page = p.page();
+  const expand = p.enumMulti('expand', ['creator_info'] as const) ?? [];
+  const all = ctx.account.keys;
+  const offset = (page - 1) * limit;
+  const slice = all.slice(offset, offset + limit);
+  const hasMore = offset + limit < all.length;
+  const rows = slice.map((k) => {
+    const row: { key_id: string; alias: string; scope: string; created_at: string; creator_nickname?: string; creator_email?: string } = {
+      key_id: k.keyId,
+      alias: k.alias,
+      scope: k.scope,
+      created_at: k.createdAt,
+    };
+    if (expand.includes('creator_info')) {
+      row.creator_nickname = k.creatorNickname;
+      row.creator_email = k.creatorEmail;
+    }
+    return row;
+  });
+  return JSON.stringify({ keys: rows, next_cursor: hasMore ? encodeCursor(page + 1) : null, has_more: hasMore });
+}
+
+export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
+  ['/v1/models/usage', { scope: 'ADMIN', docsUrl: USAGE_DOCS, handler: usage }],
+  ['/v1/models/billing-events', { scope: 'ADMIN', docsUrl: BILLING_EVENTS_DOCS, handler: billingEvents }],
+  ['/v1/account/billing', { scope: 'ADMIN', docsUrl: BILLING_DOCS, handler: accountBilling }],
+  ['/v1/keys', { scope: 'ADMIN', docsUrl: KEYS_DOCS, handler: keys }],
+]);
