@@ -8,7 +8,8 @@ const NANO_DIGITS = 9;
 /**
  * USD → integer nano-USD. Exact when the amount has at most 9 decimals (every amount fal documents);
  * beyond that the 10th decimal rounds half away from zero. Returns null for null/undefined/non-finite input.
- * Exact as a JS number up to 9,007,199 USD per value (2^53 nano), far above any single fal line.
+ * The input is a double, so all 9 decimals survive only below 2^23 USD (8,388,608): above that one ulp exceeds
+ * 1 nano-USD, and the result may differ from fal's text in the last nano. Far above any single fal line.
  */
 export function usdToNano(value: number | null | undefined): number | null {
   if (value === null || value === undefined || !Number.isFinite(value)) return null;

@@ -4,7 +4,6 @@
  * A slow reader therefore slows the connector down instead of growing its memory, and nothing is lost at exit
  * as long as `flush()` is awaited before the process ends.
  */
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 
 const DEFAULT_FLUSH_BYTES = 256 * 1024;
@@ -39,15 +38,33 @@ export class LineWriter {
     this.chunks = [];
     this.size = 0;
     this.bytesWritten += data.length;
-    if (!this.out.write(data)) {
-      await Promise.race([once(this.out, 'drain'), once(this.out, 'error'), once(this.out, 'close')]);
-    }
+    if (!this.out.write(data)) await drained(this.out);
     if (this.broken) throw this.broken;
   }
 
   /** Flush, then wait until the OS has the bytes (stdout to a pipe is asynchronous on POSIX). */
   async end(): Promise<void> {
     await this.flush();
-    if (this.out.writableNeedDrain) await Promise.race([once(this.out, 'drain'), once(this.out, 'error'), once(this.out, 'close')]);
+    if (this.out.writableNeedDrain) await drained(this.out);
+    if (this.broken) throw this.broken;
   }
+}
+
+/**
+ * Resolves on 'drain', 'error' or 'close', whichever comes first, and removes all three listeners: racing
+ * `events.once` promises left the losers attached, one pair per wait, which leaked on a long, slow sync.
+ * An error is reported by the caller through the constructor's 'error' listener.
+ */
+function drained(out: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      out.off('drain', done);
+      out.off('error', done);
+      out.off('close', done);
+      resolve();
+    };
+    out.on('drain', done);
+    out.on('error', done);
+    out.on('close', done);
+  });
 }

@@ -17,15 +17,22 @@ export interface Window {
 
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 // RFC 3339 with a mandatory zone (Z or ±hh:mm); fractional seconds optional.
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+const RFC3339 = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+// A date-time with no zone at all; fal is always asked for UTC, so such a label is UTC (never the host's zone).
+const ZONELESS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
+
+/** UTC midnight of a real calendar date `YYYY-MM-DD`; Date.parse alone rolls 2026-02-30 over to March 2. */
+function calendarDate(text: string): number | undefined {
+  const ms = Date.parse(`${text}T00:00:00Z`);
+  return Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== text ? undefined : ms;
+}
 
 /** Parses `YYYY-MM-DD` (UTC midnight) or an RFC 3339 timestamp with a zone; returns undefined when neither. */
 export function parseInstant(text: string): number | undefined {
-  if (DATE_ONLY.test(text)) {
-    const ms = Date.parse(`${text}T00:00:00Z`);
-    return Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== text ? undefined : ms;
-  }
-  if (!RFC3339.test(text)) return undefined;
+  if (DATE_ONLY.test(text)) return calendarDate(text);
+  const match = RFC3339.exec(text);
+  // V8 also accepts hour 24 (as the next midnight); RFC 3339 does not.
+  if (!match || calendarDate(match[1] ?? '') === undefined || Number(match[2]) > 23) return undefined;
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? undefined : ms;
 }
@@ -46,7 +53,7 @@ export function formatInstant(ms: number): string {
  */
 export function normalizeTimestamp(text: string): string {
   if (text.length === 20 && text.charCodeAt(19) === 90 /* Z */ && text.charCodeAt(10) === 84 /* T */) return text;
-  const ms = Date.parse(text);
+  const ms = Date.parse(ZONELESS.test(text) ? `${text}Z` : text);
   if (Number.isNaN(ms)) throw new RangeError(`not a timestamp: ${JSON.stringify(text)}`);
   return formatInstant(ms);
 }

@@ -7,7 +7,7 @@ import { Agent, type Dispatcher, request } from 'undici';
 import type { z } from 'zod';
 
 import { ApiError, ConfigError, type ErrorContext, InterruptedError, ResponseShapeError, TransientApiError } from '../errors.js';
-import { redact } from '../redact.js';
+import { redact, registerSecret } from '../redact.js';
 import { announcedWaitMs, backoffDelayMs, DEFAULT_RETRY, isRetryableStatus, type RetryOptions, sleep } from './retry.js';
 
 export const USER_AGENT = 'source-fal/0.1.0 (+https://github.com/source-fal/source-fal)';
@@ -70,6 +70,8 @@ export class FalClient {
     this.options = options;
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.apiKey = options.apiKey;
+    // Whoever builds a client (not only parseConfig) gets the key scrubbed from fal's echoed error messages.
+    registerSecret(options.apiKey);
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.ownsDispatcher = options.dispatcher === undefined;
     this.dispatcher =

@@ -1,0 +1,314 @@
+import { MockAgent } from 'undici';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { parseConfig, type RawConfig } from '../config.js';
+import { ResponseShapeError } from '../errors.js';
+import { FalClient } from '../http/client.js';
+import { silentLogger } from '../log.js';
+import type { Window } from '../time.js';
+import type { StreamContext, StreamRecord } from './stream.js';
+import { usage } from './usage.js';
+
+const ORIGIN = 'https://api.fal.ai';
+const JSON_HEADERS = { 'content-type': 'application/json' };
+const NOW = Date.UTC(2026, 6, 27, 15, 30);
+const WINDOW: Window = { start: Date.UTC(2026, 6, 20), end: Date.UTC(2026, 6, 27) };
+
+const LINE = {
+  endpoint_id: 'fal-ai/flux/dev',
+  unit: 'image',
+  quantity: 3,
+  unit_price: 0.025,
+  percent_discount: 10,
+  cost_subtotal: 0.075,
+  cost_discount: 0.0075,
+  cost_total: 0.0675,
+  currency: 'USD',
+  auth_method: 'Key: prod',
+  auth_method_structured: { detail: 'Key: prod', api_key_id: 'kid-7f3a', login_username: null },
+};
+
+let mockAgent: MockAgent;
+let paths: string[];
+
+function context(raw: Partial<RawConfig> = {}): StreamContext {
+  const config = parseConfig({ api_key: 'kid-7f3a:9c1d2e3f4a5b6c7d8e9f', start_date: '2026-07-01', ...raw }, NOW);
+  const client = new FalClient({
+    baseUrl: config.baseUrl,
+    apiKey: config.apiKey,
+    dispatcher: mockAgent,
+    sleep: async () => undefined,
+    random: () => 1,
+  });
+  return { config, client, log: silentLogger, signal: new AbortController().signal };
+}
+
+/** Answers the next /v1/models/usage request with `body`, recording its path. */
+function usagePage(body: unknown): void {
+  mockAgent
+    .get(ORIGIN)
+    .intercept({ path: (p) => p.startsWith('/v1/models/usage?'), method: 'GET' })
+    .reply((opts) => {
+      paths.push(opts.path);
+      return { statusCode: 200, data: JSON.stringify(body), responseOptions: { headers: JSON_HEADERS } };
+    });
+}
+
+function page(buckets: Array<{ bucket: string; results: unknown[] }>, nextCursor: string | null = null): unknown {
+  return { time_series: buckets, next_cursor: nextCursor, has_more: nextCursor !== null };
+}
+
+async function readWindow(ctx: StreamContext, window: Window = WINDOW): Promise<StreamRecord[]> {
+  const records: StreamRecord[] = [];
+  for await (const batch of usage.readWindow(ctx, window)) records.push(...batch);
+  return records;
+}
+
+const params = (path: string): Record<string, string> => Object.fromEntries(new URL(path, ORIGIN).searchParams);
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+beforeEach(() => {
+  mockAgent = new MockAgent();
+  mockAgent.disableNetConnect();
+  paths = [];
+});
+
+afterEach(async () => {
+  mockAgent.assertNoPendingInterceptors();
+  await mockAgent.close();
+});
+
+describe('usage.readWindow', () => {
+  it('given a window when read then the request pins timeframe, bounds, zone, expansions, limit and exact instants', async () => {
+    // Regression: letting fal pick the grain or snap to its own timeframe re-labels or truncates buckets.
+    usagePage(page([]));
+
+    await readWindow(context());
+
+    expect(paths).toHaveLength(1);
+    expect(new URL(paths[0] ?? '', ORIGIN).pathname).toBe('/v1/models/usage');
+    expect(params(paths[0] ?? '')).toEqual({
+      start: '2026-07-20T00:00:00Z',
+      end: '2026-07-27T00:00:00Z',
+      timeframe: 'day',
+      bound_to_timeframe: 'false',
+      timezone: 'UTC',
+      expand: 'time_series,auth_method_structured',
+      limit: '100',
+    });
+  });
+
+  it('given hourly granularity when read then timeframe is hour', async () => {
+    usagePage(page([]));
+
+    await readWindow(context({ usage_granularity: 'hour' }), { start: Date.UTC(2026, 6, 27, 10), end: Date.UTC(2026, 6, 27, 15, 30) });
+
+    expect(params(paths[0] ?? '')).toMatchObject({ timeframe: 'hour', start: '2026-07-27T10:00:00Z', end: '2026-07-27T15:30:00Z' });
+  });
+
+  it('given one line in an offset-labelled bucket when read then the record is exact, with a UTC Z bucket', async () => {
+    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [LINE] }]));
+
+    const records = await readWindow(context());
+
+    expect(records).toEqual([
+      {
+        endpoint_id: 'fal-ai/flux/dev',
+        unit: 'image',
+        quantity: 3,
+        unit_price: 0.025,
+        // Golden: digest of [timeframe, bucket, endpoint_id, unit, unit_price, percent_discount, api_key_id, login, null].
+        // If the recipe changes, every warehouse row is re-keyed and duplicated on the next sync.
+        id: '11415302568e6aef32068c2d304adf81',
+        bucket: '2026-07-26T00:00:00Z',
+        timeframe: 'day',
+        percent_discount: 10,
+        cost_subtotal: 0.075,
+        cost_discount: 0.0075,
+        cost_total: 0.0675,
+        cost_total_nano_usd: 67_500_000,
+        currency: 'USD',
+        auth_method: 'Key: prod',
+        api_key_id: 'kid-7f3a',
+        login_username: null,
+      },
+    ]);
+  });
+
+  it('given a bucket labelled with a negative offset when read then the bucket is the same instant in UTC', async () => {
+    usagePage(page([{ bucket: '2026-07-25T19:00:00-05:00', results: [LINE] }]));
+
+    const [record] = await readWindow(context());
+
+    expect(record?.bucket).toBe('2026-07-26T00:00:00Z');
+  });
+
+  it('given a line with only the deprecated cost when read then cost_total and its nano value come from cost', async () => {
+    // Older responses carry only `cost`; reading cost_total alone would load nulls as spend.
+    const { cost_total: _dropped, ...legacy } = LINE;
+    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [{ ...legacy, cost: 0.0675 }] }]));
+
+    const [record] = await readWindow(context());
+
+    expect(record).toMatchObject({ cost: 0.0675, cost_total: 0.0675, cost_total_nano_usd: 67_500_000 });
+  });
+
+  it('given both cost_total and cost when read then cost_total wins', async () => {
+    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [{ ...LINE, cost: 0.075 }] }]));
+
+    const [record] = await readWindow(context());
+
+    expect(record).toMatchObject({ cost_total: 0.0675, cost_total_nano_usd: 67_500_000 });
+  });
+
+  it('given costs a double cannot hold when read then cost_total_nano_usd is the exact integer', async () => {
+    usagePage(
+      page([
+        {
+          bucket: '2026-07-26T00:00:00+00:00',
+          results: [
+            { ...LINE, unit: 'a', cost_total: 0.1 },
+            { ...LINE, unit: 'b', cost_total: 1234.567891234 },
+            { ...LINE, unit: 'c', cost_total: 1e-7 },
+            { ...LINE, unit: 'd', cost_total: -0.29 },
+          ],
+        },
+      ]),
+    );
+
+    const records = await readWindow(context());
+
+    expect(records.map((r) => r.cost_total_nano_usd)).toEqual([100_000_000, 1_234_567_891_234, 100, -290_000_000]);
+  });
+
+  it('given lines differing in exactly one grain part when read then each id differs, and same-grain lines share one', async () => {
+    // Regression: a key missing a grain part collapses distinct lines into one row in the warehouse.
+    const auth = LINE.auth_method_structured;
+    const variants: Record<string, unknown> = {
+      base: LINE,
+      endpoint: { ...LINE, endpoint_id: 'fal-ai/flux/schnell' },
+      unit: { ...LINE, unit: 'megapixel' },
+      unitPrice: { ...LINE, unit_price: 0.03 },
+      percentDiscount: { ...LINE, percent_discount: 0 },
+      noDiscount: { ...LINE, percent_discount: null },
+      apiKeyId: { ...LINE, auth_method_structured: { ...auth, api_key_id: 'kid-0000' } },
+      login: { ...LINE, auth_method_structured: { ...auth, login_username: 'ana' } },
+      userToken: { ...LINE, auth_method: 'User token', auth_method_structured: { detail: 'User token', api_key_id: null, login_username: 'ana' } },
+      userTokenOther: { ...LINE, auth_method: 'User token', auth_method_structured: { detail: 'User token', api_key_id: null, login_username: 'bo' } },
+      // Same grain, other measures and a renamed key label: must update the base row, not add one.
+      sameGrain: { ...LINE, quantity: 4, cost_total: 0.09, auth_method: 'Key: prod-renamed', auth_method_structured: { ...auth, detail: 'Key: prod-renamed' } },
+    };
+    const names = Object.keys(variants);
+    usagePage(
+      page([
+        { bucket: '2026-07-26T00:00:00+00:00', results: Object.values(variants) },
+        { bucket: '2026-07-25T00:00:00+00:00', results: [LINE] },
+      ]),
+    );
+    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [LINE] }]));
+
+    const ctx = context();
+    const records = await readWindow(ctx);
+    const again = await readWindow(ctx);
+
+    const ids = new Map(names.map((name, i) => [name, records[i]?.id]));
+    const otherBucket = records[names.length]?.id;
+    expect(ids.get('sameGrain')).toBe(ids.get('base'));
+    const distinct = [...names.filter((n) => n !== 'sameGrain').map((n) => ids.get(n)), otherBucket];
+    expect(new Set(distinct).size).toBe(distinct.length);
+    // Deterministic across reads.
+    expect(again[0]?.id).toBe(ids.get('base'));
+  });
+
+  it('given a page without time_series when read then a ResponseShapeError naming the endpoint', async () => {
+    // Regression: a missing array read as "no usage" and the sync checkpointed past real spend.
+    usagePage({ next_cursor: null, has_more: false, summary: [] });
+
+    const error = await readWindow(context()).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ResponseShapeError);
+    expect((error as ResponseShapeError).message).toContain('GET /models/usage');
+    expect((error as ResponseShapeError).context.endpoint).toBe('GET /models/usage');
+  });
+
+  it('given a bucket label that is not a timestamp when read then a ResponseShapeError naming the window', async () => {
+    usagePage(page([{ bucket: 'last tuesday', results: [LINE] }]));
+
+    const error = await readWindow(context()).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ResponseShapeError);
+    expect((error as ResponseShapeError).context).toEqual({
+      endpoint: 'GET /models/usage',
+      window: '2026-07-20T00:00:00Z/2026-07-27T00:00:00Z',
+    });
+  });
+
+  it('given two pages when read then records of both pages come back in order', async () => {
+    usagePage(page([{ bucket: '2026-07-25T00:00:00+00:00', results: [LINE] }], 'Mg=='));
+    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [LINE] }]));
+
+    const records = await readWindow(context());
+
+    expect(records.map((r) => r.bucket)).toEqual(['2026-07-25T00:00:00Z', '2026-07-26T00:00:00Z']);
+    expect(params(paths[1] ?? '')).toMatchObject({ cursor: 'Mg==', start: '2026-07-20T00:00:00Z', end: '2026-07-27T00:00:00Z' });
+  });
+});
+
+describe('usage.windows', () => {
+  const windowsOf = (ctx: StreamContext, saved: number | undefined) => usage.windows(ctx, saved).map((w) => [iso(w.start), iso(w.end)]);
+
+  it('given no saved cursor when windowed then windows of 7 days from start_date up to now, the last one partial', async () => {
+    expect(windowsOf(context(), undefined)).toEqual([
+      ['2026-07-01T00:00:00.000Z', '2026-07-08T00:00:00.000Z'],
+      ['2026-07-08T00:00:00.000Z', '2026-07-15T00:00:00.000Z'],
+      ['2026-07-15T00:00:00.000Z', '2026-07-22T00:00:00.000Z'],
+      ['2026-07-22T00:00:00.000Z', '2026-07-27T15:30:00.000Z'],
+    ]);
+  });
+
+  it('given a saved cursor when windowed then the first window starts lookback_days earlier', async () => {
+    expect(windowsOf(context(), Date.UTC(2026, 6, 20))).toEqual([
+      ['2026-07-17T00:00:00.000Z', '2026-07-24T00:00:00.000Z'],
+      ['2026-07-24T00:00:00.000Z', '2026-07-27T15:30:00.000Z'],
+    ]);
+    expect(windowsOf(context({ lookback_days: 0 }), Date.UTC(2026, 6, 20))[0]).toEqual(['2026-07-20T00:00:00.000Z', '2026-07-27T00:00:00.000Z']);
+  });
+
+  it('given a mid-day saved cursor or start_date when windowed then the first window still starts at UTC midnight', async () => {
+    // Regression: a lookback of "cursor minus N days" started mid-day and overwrote a full day with a partial one.
+    expect(windowsOf(context(), Date.UTC(2026, 6, 20, 12, 45))[0]?.[0]).toBe('2026-07-17T00:00:00.000Z');
+    expect(windowsOf(context({ start_date: '2026-07-01T06:00:00Z' }), undefined)[0]?.[0]).toBe('2026-07-01T00:00:00.000Z');
+  });
+
+  it('given a lookback reaching before start_date when windowed then it starts at start_date', async () => {
+    expect(windowsOf(context({ lookback_days: 30 }), Date.UTC(2026, 6, 20))[0]?.[0]).toBe('2026-07-01T00:00:00.000Z');
+  });
+
+  it('given hourly granularity when windowed then one-day windows start on the hour', async () => {
+    expect(windowsOf(context({ usage_granularity: 'hour', lookback_days: 0 }), Date.UTC(2026, 6, 26, 10, 30))).toEqual([
+      ['2026-07-26T10:00:00.000Z', '2026-07-27T10:00:00.000Z'],
+      ['2026-07-27T10:00:00.000Z', '2026-07-27T15:30:00.000Z'],
+    ]);
+  });
+
+  it('given a saved cursor at now when windowed then only the lookback is re-read', async () => {
+    expect(windowsOf(context({ lookback_days: 1 }), NOW)).toEqual([['2026-07-26T00:00:00.000Z', '2026-07-27T15:30:00.000Z']]);
+  });
+});
+
+describe('usage.cursorAfter', () => {
+  it('given a window ending mid-day when completed then the cursor is that day’s start, so the open day is read again', () => {
+    // Regression: saving the run's now as the cursor skipped the rest of a still-open bucket forever.
+    expect(iso(usage.cursorAfter(context(), { start: Date.UTC(2026, 6, 22), end: NOW }))).toBe('2026-07-27T00:00:00.000Z');
+  });
+
+  it('given a window ending at midnight when completed then the cursor is that midnight', () => {
+    expect(usage.cursorAfter(context(), WINDOW)).toBe(WINDOW.end);
+  });
+
+  it('given hourly granularity and a window ending mid-hour when completed then the cursor is that hour’s start', () => {
+    expect(iso(usage.cursorAfter(context({ usage_granularity: 'hour' }), { start: Date.UTC(2026, 6, 27), end: NOW }))).toBe(
+      '2026-07-27T15:00:00.000Z',
+    );
+  });
+});
