@@ -171,3 +171,17 @@ describe('connectionSpecification', () => {
     expect(Object.entries(spec.properties).filter(([, p]) => p.airbyte_secret === true).map(([name]) => name)).toEqual(['api_key']);
   });
 });
+
+describe('given field problems mixed with cross-field problems', () => {
+  it('when parsed then both kinds are reported in one error', () => {
+    // Regression: start-after-end was only checked once every field was valid, so users fixed errors one at a time.
+    let message = '';
+    try {
+      parseConfig({ api_key: 'k:0123456789abcdef', lookback_days: -2, start_date: '2026-05-01', end_date: '2026-04-01' }, Date.UTC(2026, 10, 25));
+    } catch (error) {
+      message = error instanceof Error ? error.message : '';
+    }
+    expect(message).toContain('lookback_days');
+    expect(message).toContain('end_date (2026-04-01) must be after start_date (2026-05-01)');
+  });
+});

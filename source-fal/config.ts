@@ -114,35 +114,41 @@ export function parseConfig(raw: unknown, nowMs: number): Config {
   const apiKey = (raw as { api_key?: unknown }).api_key;
   if (typeof apiKey === 'string') registerSecret(apiKey);
   const result = ConfigSchema.safeParse(raw);
-  const problems: string[] = [];
-  if (!result.success) {
-    for (const issue of result.error.issues) problems.push(describeIssue(issue));
+  const problems: string[] = result.success ? [] : result.error.issues.map(describeIssue);
+  // Cross-field checks run on whatever dates parse, so they are reported together with field problems.
+  const rawStart = readDate(raw, 'start_date');
+  const rawEnd = readDate(raw, 'end_date');
+  const startMs = rawStart?.ms ?? nowMs - DEFAULT_START_DAYS_AGO * DAY_MS;
+  const endGiven = rawEnd === undefined ? undefined : endInstant(rawEnd.text);
+  if (endGiven !== undefined && endGiven <= startMs) {
+    problems.push(`end_date (${rawEnd?.text}) must be after start_date (${rawStart?.text ?? 'the default'}): move end_date later or start_date earlier`);
   }
-  if (result.success) {
-    const cfg = result.data;
-    const startMs = cfg.start_date !== undefined ? (parseInstant(cfg.start_date) ?? NaN) : nowMs - DEFAULT_START_DAYS_AGO * DAY_MS;
-    const endGiven = cfg.end_date !== undefined ? endInstant(cfg.end_date) : undefined;
-    if (endGiven !== undefined && endGiven <= startMs) {
-      problems.push(`end_date (${cfg.end_date}) must be after start_date (${cfg.start_date ?? 'the default'}): move end_date later or start_date earlier`);
-    }
-    if (startMs > nowMs) {
-      problems.push(`start_date (${cfg.start_date}) is in the future: set it to a past date`);
-    }
-    if (problems.length === 0) {
-      return {
-        apiKey: cfg.api_key,
-        baseUrl: cfg.base_url.replace(/\/+$/, ''),
-        startMs,
-        endMs: Math.min(endGiven ?? nowMs, nowMs),
-        nowMs,
-        lookbackDays: cfg.lookback_days,
-        usageGranularity: cfg.usage_granularity,
-        maxRetrySeconds: cfg.max_retry_seconds,
-        raw: cfg,
-      };
-    }
+  if (rawStart !== undefined && rawStart.ms > nowMs) {
+    problems.push(`start_date (${rawStart.text}) is in the future: set it to a past date`);
   }
-  throw new ConfigError('invalid_config', `The config has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}: ${problems.join('; ')}.`);
+  if (!result.success || problems.length > 0) {
+    throw new ConfigError('invalid_config', `The config has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}: ${problems.join('; ')}.`);
+  }
+  const cfg = result.data;
+  return {
+    apiKey: cfg.api_key,
+    baseUrl: cfg.base_url.replace(/\/+$/, ''),
+    startMs,
+    endMs: Math.min(endGiven ?? nowMs, nowMs),
+    nowMs,
+    lookbackDays: cfg.lookback_days,
+    usageGranularity: cfg.usage_granularity,
+    maxRetrySeconds: cfg.max_retry_seconds,
+    raw: cfg,
+  };
+}
+
+/** A date field of the raw config, when it is a string that parses; invalid ones are reported by the schema. */
+function readDate(raw: object, field: 'start_date' | 'end_date'): { text: string; ms: number } | undefined {
+  const value: unknown = field in raw ? (raw as Record<string, unknown>)[field] : undefined;
+  if (typeof value !== 'string') return undefined;
+  const ms = parseInstant(value);
+  return ms === undefined ? undefined : { text: value, ms };
 }
 
 function endInstant(text: string): number | undefined {

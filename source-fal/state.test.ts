@@ -96,3 +96,12 @@ describe('cursorFromState', () => {
     },
   );
 });
+
+describe('given a single state message instead of an array', () => {
+  it('given the last STATE line of a run when parsed then its stream state is used', () => {
+    // Regression: a pasted single message was read as the legacy per-stream object and silently ignored.
+    const line = { type: 'STATE', state: { type: 'STREAM', stream: { stream_descriptor: { name: 'usage' }, stream_state: { bucket: '2026-07-01T00:00:00Z' } } } };
+    expect(parseStateFile(line).get('usage')).toEqual({ bucket: '2026-07-01T00:00:00Z' });
+    expect(parseStateFile(line.state).get('usage')).toEqual({ bucket: '2026-07-01T00:00:00Z' });
+  });
+});

@@ -36,6 +36,11 @@ export type RawStreamStates = Map<string, Record<string, unknown>>;
 export function parseStateFile(json: unknown): RawStreamStates {
   const states: RawStreamStates = new Map();
   if (json === null || json === undefined) return states;
+  // One state message pasted on its own (e.g. the last STATE line of a run, or its inner state) is still state.
+  if (typeof json === 'object' && !Array.isArray(json) && 'type' in json) {
+    const inner = json.type === 'STATE' && 'state' in json ? json.state : json;
+    return parseStateFile([inner]);
+  }
   const parsed = StateFile.safeParse(json);
   if (!parsed.success) {
     throw new ConfigError(

@@ -190,6 +190,7 @@ describe('usage.readWindow', () => {
       unit: { ...LINE, unit: 'megapixel' },
       unitPrice: { ...LINE, unit_price: 0.03 },
       percentDiscount: { ...LINE, percent_discount: 0 },
+      // null and 0 both mean "no discount": one grain, one id (else a response that switches form duplicates rows).
       noDiscount: { ...LINE, percent_discount: null },
       apiKeyId: { ...LINE, auth_method_structured: { ...auth, api_key_id: 'kid-0000' } },
       login: { ...LINE, auth_method_structured: { ...auth, login_username: 'ana' } },
@@ -214,7 +215,8 @@ describe('usage.readWindow', () => {
     const ids = new Map(names.map((name, i) => [name, records[i]?.id]));
     const otherBucket = records[names.length]?.id;
     expect(ids.get('sameGrain')).toBe(ids.get('base'));
-    const distinct = [...names.filter((n) => n !== 'sameGrain').map((n) => ids.get(n)), otherBucket];
+    expect(ids.get('noDiscount')).toBe(ids.get('percentDiscount'));
+    const distinct = [...names.filter((n) => n !== 'sameGrain' && n !== 'noDiscount').map((n) => ids.get(n)), otherBucket];
     expect(new Set(distinct).size).toBe(distinct.length);
     // Deterministic across reads.
     expect(again[0]?.id).toBe(ids.get('base'));

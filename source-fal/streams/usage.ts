@@ -44,7 +44,8 @@ export const usage = bucketedStream({
     const percentDiscount = line.percent_discount ?? null;
     return {
       ...rest,
-      id: digestId([timeframe, bucket, line.endpoint_id, line.unit, line.unit_price, percentDiscount, ...auth.identity]),
+      // No discount may come as null or 0; both mean the same grain, so both key the same row.
+      id: digestId([timeframe, bucket, line.endpoint_id, line.unit, line.unit_price, percentDiscount ?? 0, ...auth.identity]),
       bucket,
       timeframe,
       percent_discount: percentDiscount,
