@@ -68,27 +68,29 @@ for (let b = 0; b < 256; b++) {
 export const RID_LEN = 36;
 const DASH = 45;
 
-function hexWord(out: Uint8Array, pos: number, w: number, skipDashAt: number): number {
-  for (let sh = 24; sh >= 0; sh -= 8) {
-    if (pos === skipDashAt) out[pos++] = DASH;
-    const b = (w >>> sh) & 255;
+/** Write the 2·nBytes hex digits of the low nBytes bytes of w (big-endian) at out[pos]. */
+function hexBytes(out: Uint8Array, pos: number, w: number, nBytes: number): void {
+  for (let x = nBytes - 1; x >= 0; x--) {
+    const b = (w >>> (8 * x)) & 255;
     out[pos++] = HEX_ASCII[2 * b]!;
     out[pos++] = HEX_ASCII[2 * b + 1]!;
   }
-  return pos;
 }
 
-/** Write a UUID v4-looking id (36 ASCII bytes) built from four PRNG words at out[pos]. */
+/** Write a UUID v4-looking id (36 ASCII bytes, layout 8-4-4-4-12) built from four PRNG words at out[pos]. */
 function writeUuid(out: Uint8Array, pos: number, a: number, b: number, c: number, d: number): void {
   const b2 = ((b & 0xffff0fff) | 0x00004000) >>> 0;
   const c2 = ((c & 0x3fffffff) | 0x80000000) >>> 0;
-  // layout: 8 - 4 - 4 - 4 - 12
-  let p = hexWord(out, pos, a, -1);
-  out[p++] = DASH;
-  p = hexWord(out, p, b2, pos + 13);
-  out[p++] = DASH;
-  p = hexWord(out, p, c2, pos + 23);
-  hexWord(out, p, d, -1);
+  hexBytes(out, pos, a, 4);
+  out[pos + 8] = DASH;
+  hexBytes(out, pos + 9, b2 >>> 16, 2);
+  out[pos + 13] = DASH;
+  hexBytes(out, pos + 14, b2 & 0xffff, 2);
+  out[pos + 18] = DASH;
+  hexBytes(out, pos + 19, c2 >>> 16, 2);
+  out[pos + 23] = DASH;
+  hexBytes(out, pos + 24, c2 & 0xffff, 2);
+  hexBytes(out, pos + 28, d, 4);
 }
 
 function uuidFrom(a: number, b: number, c: number, d: number): string {
@@ -454,7 +456,7 @@ export interface WorldConfig {
   historyStartDay: number;
   /** Instant (unix seconds) from which endpoints with changedPriceNano use it. */
   priceChangeAtSec: number;
-  /** LRU size in days (default 16) and in events (default 3,000,000). */
+  /** LRU size in days (default 16) and in events (default 1,000,000; about 75 bytes an event). */
   cacheDays?: number;
   cacheEvents?: number;
 }
@@ -496,7 +498,7 @@ export class World {
   generatedDays = 0;
 
   constructor(config: WorldConfig) {
-    this.config = { cacheDays: 16, cacheEvents: 3_000_000, ...config };
+    this.config = { cacheDays: 16, cacheEvents: 1_000_000, ...config };
     const accounts = new Map<string, AccountModel>();
     for (const def of ACCOUNTS) accounts.set(def.username, compileAccount(def));
     this.accounts = accounts;
@@ -577,55 +579,20 @@ export class World {
     const nEp = ENDPOINTS.length;
     const priceChange = this.config.priceChangeAtSec;
 
-    // Unsorted draws.
-    const uSod = new Uint32Array(n);
-    const uLag = new Uint32Array(n);
-    const uEp = new Uint8Array(n);
-    const uK = new Uint16Array(n);
-    const uAuth = new Uint8Array(n);
-    const uRid = new Uint8Array(n * RID_LEN);
-    const uW0 = new Uint32Array(n);
+    // 1. Seconds of the day, counting-sorted, so the other fields are drawn straight into time order.
+    const counts = new Uint32Array(DAY_SEC + 1);
     for (let i = 0; i < n; i++) {
       const hour = pick(HOUR_CUM, rng.next());
-      uSod[i] = hour * 3600 + Math.floor(rng.next() * 3600);
-      const lr = rng.next();
-      const lv = rng.next();
-      uLag[i] = lr < 0.9 ? Math.floor(lv * 300) : lr < 0.99 ? 3600 + Math.floor(lv * 11 * 3600) : 3600 + Math.floor(lv * 69 * 3600);
-      const ep = acct.endpointIdx[pick(acct.endpointCum, rng.next())]!;
-      uEp[i] = ep;
-      const def = ENDPOINTS[ep]!;
-      uK[i] = def.kValues[pick(K_CUMS[ep]!, rng.next())]!;
-      uAuth[i] = pick(acct.identityCum, rng.next());
-      const w0 = rng.u32();
-      uW0[i] = w0;
-      writeUuid(uRid, i * RID_LEN, w0, rng.u32(), rng.u32(), rng.u32());
+      counts[hour * 3600 + Math.floor(rng.next() * 3600) + 1]!++;
     }
-
-    // Counting sort by second of day, then by request_id within a second.
-    const counts = new Uint32Array(DAY_SEC + 1);
-    for (let i = 0; i < n; i++) counts[uSod[i]! + 1]!++;
-    for (let x = 1; x <= DAY_SEC; x++) counts[x]! += counts[x - 1]!;
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[counts[uSod[i]!]!++] = i;
-    // Within one second, order by request_id: its first 8 hex digits spell uW0, so compare that first.
-    let g = 0;
-    while (g < n) {
-      const sec = uSod[order[g]!]!;
-      let e = g + 1;
-      while (e < n && uSod[order[e]!] === sec) e++;
-      for (let x = g + 1; x < e; x++) {
-        const v = order[x]!;
-        let y = x - 1;
-        while (y >= g && ridGreater(order[y]!, v, uW0, uRid)) {
-          order[y + 1] = order[y]!;
-          y--;
-        }
-        order[y + 1] = v;
-      }
-      g = e;
-    }
-
     const ts = new Uint32Array(n);
+    let j = 0;
+    for (let x = 0; x < DAY_SEC; x++) {
+      const c = counts[x + 1]!;
+      for (let y = 0; y < c; y++) ts[j++] = dayStartSec + x;
+    }
+
+    // 2. Everything else, in time order.
     const rec = new Uint32Array(n);
     const ep = new Uint8Array(n);
     const k = new Uint16Array(n);
@@ -636,31 +603,58 @@ export class World {
     const discNano = new Float64Array(n);
     const totNano = new Float64Array(n);
     const ridBytes = new Uint8Array(n * RID_LEN);
-    for (let j = 0; j < n; j++) {
-      const i = order[j]!;
-      const t = dayStartSec + uSod[i]!;
-      const e = uEp[i]!;
+    const w0 = new Uint32Array(n);
+    for (let i = 0; i < n; i++) {
+      const t = ts[i]!;
+      const lr = rng.next();
+      const lv = rng.next();
+      rec[i] = t + (lr < 0.9 ? Math.floor(lv * 300) : lr < 0.99 ? 3600 + Math.floor(lv * 11 * 3600) : 3600 + Math.floor(lv * 69 * 3600));
+      const e = acct.endpointIdx[pick(acct.endpointCum, rng.next())]!;
       const def = ENDPOINTS[e]!;
+      const kk = def.kValues[pick(K_CUMS[e]!, rng.next())]!;
+      const a = pick(acct.identityCum, rng.next());
       const variant = def.changedPriceNano !== undefined && t >= priceChange ? 1 : 0;
       const price = this.priceNano[e]![variant]!;
-      const kk = uK[i]!;
-      const a = uAuth[i]!;
       const p = acct.discountPct[a * nEp + e]!;
       const sub = (kk * price) / def.unitDenominator;
       const disc = p === 0 ? 0 : Math.floor((sub * p) / 100);
-      ts[j] = t;
-      rec[j] = t + uLag[i]!;
-      ep[j] = e;
-      k[j] = kk;
-      auth[j] = a;
-      pv[j] = variant;
-      pct[j] = p;
-      subNano[j] = sub;
-      discNano[j] = disc;
-      totNano[j] = sub - disc;
-      const src = i * RID_LEN;
-      const dst = j * RID_LEN;
-      for (let x = 0; x < RID_LEN; x++) ridBytes[dst + x] = uRid[src + x]!;
+      ep[i] = e;
+      k[i] = kk;
+      auth[i] = a;
+      pv[i] = variant;
+      pct[i] = p;
+      subNano[i] = sub;
+      discNano[i] = disc;
+      totNano[i] = sub - disc;
+      const word = rng.u32();
+      w0[i] = word;
+      writeUuid(ridBytes, i * RID_LEN, word, rng.u32(), rng.u32(), rng.u32());
+    }
+
+    // 3. Within one second, order by request_id (its first 8 hex digits spell w0): insertion sort of
+    //    the small groups of equal timestamps, swapping every column.
+    const swap = (x: number, y: number): void => {
+      let t: number;
+      t = rec[x]!; rec[x] = rec[y]!; rec[y] = t;
+      t = ep[x]!; ep[x] = ep[y]!; ep[y] = t;
+      t = k[x]!; k[x] = k[y]!; k[y] = t;
+      t = auth[x]!; auth[x] = auth[y]!; auth[y] = t;
+      t = pv[x]!; pv[x] = pv[y]!; pv[y] = t;
+      t = pct[x]!; pct[x] = pct[y]!; pct[y] = t;
+      t = subNano[x]!; subNano[x] = subNano[y]!; subNano[y] = t;
+      t = discNano[x]!; discNano[x] = discNano[y]!; discNano[y] = t;
+      t = totNano[x]!; totNano[x] = totNano[y]!; totNano[y] = t;
+      t = w0[x]!; w0[x] = w0[y]!; w0[y] = t;
+      const rx = x * RID_LEN;
+      const ry = y * RID_LEN;
+      for (let z = 0; z < RID_LEN; z++) {
+        t = ridBytes[rx + z]!;
+        ridBytes[rx + z] = ridBytes[ry + z]!;
+        ridBytes[ry + z] = t;
+      }
+    };
+    for (let x = 1; x < n; x++) {
+      for (let y = x; y > 0 && ts[y - 1] === ts[y] && ridGreater(y - 1, y, w0, ridBytes); y--) swap(y - 1, y);
     }
     return {
       account: acct.username,

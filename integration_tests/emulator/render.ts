@@ -33,7 +33,21 @@ export class BillingEventRenderer {
   /** Per account: tail bytes indexed by tailIndex(). */
   private readonly tails = new Map<string, (Buffer | undefined)[]>();
 
+  /** Reusable output buffers: fresh multi-megabyte allocations per page cost more in page faults than the rendering. */
+  private readonly pool: Buffer[] = [];
+
   constructor(private readonly world: World) {}
+
+  private acquire(size: number): Buffer {
+    const i = this.pool.findIndex((b) => b.length >= size);
+    if (i >= 0) return this.pool.splice(i, 1)[0]!;
+    return Buffer.allocUnsafeSlow(Math.max(size, 1 << 20));
+  }
+
+  /** Give back a buffer from render() once the response using it has been fully written. */
+  release(backing: Buffer): void {
+    if (this.pool.length < 4 && backing.length <= 64 << 20 && !this.pool.includes(backing)) this.pool.push(backing);
+  }
 
   private tailTable(acct: AccountModel): (Buffer | undefined)[] {
     let table = this.tails.get(acct.username);
@@ -53,13 +67,16 @@ export class BillingEventRenderer {
     return Buffer.from(s + '}', 'utf8');
   }
 
-  /** `head` + events joined by commas + `tail`, as one Buffer. */
-  render(acct: AccountModel, chunks: readonly Chunk[], mode: AuthMode, head: string, tail: string): Buffer {
+  /**
+   * `head` + events joined by commas + `tail`. `body` is a view of `backing`; pass `backing` to
+   * release() when the body is no longer needed, or drop it.
+   */
+  render(acct: AccountModel, chunks: readonly Chunk[], mode: AuthMode, head: string, tail: string): { body: Buffer; backing: Buffer } {
     let total = 0;
     for (const c of chunks) total += c.idx.length;
     const headB = Buffer.from(head, 'utf8');
     const tailB = Buffer.from(tail, 'utf8');
-    let buf = Buffer.allocUnsafe(headB.length + tailB.length + total * 400 + 64);
+    let buf = this.acquire(headB.length + tailB.length + total * 400 + 64);
     let pos = buf.write(head, 0, 'utf8');
     const HMS = hmsBytes();
     const table = this.tailTable(acct);
@@ -80,8 +97,9 @@ export class BillingEventRenderer {
         }
         const need = 1 + OPEN.length + RID_LEN + mid.length + 8 + t.length;
         if (pos + need + tailB.length > buf.length) {
-          const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, pos + need + tailB.length + 1024));
+          const bigger = this.acquire(Math.max(buf.length * 2, pos + need + tailB.length + 1024));
           buf.copy(bigger, 0, 0, pos);
+          this.release(buf);
           buf = bigger;
         }
         if (first) first = false;
@@ -100,6 +118,6 @@ export class BillingEventRenderer {
     }
     buf.set(tailB, pos);
     pos += tailB.length;
-    return buf.subarray(0, pos);
+    return { body: buf.subarray(0, pos), backing: buf };
   }
 }

@@ -21,8 +21,8 @@ export interface RouteContext {
 export interface Route {
   readonly scope: KeyScope;
   readonly docsUrl: string;
-  /** The JSON body of a 200 response. */
-  readonly handler: (ctx: RouteContext) => string | Buffer;
+  /** The JSON body of a 200 response (with a callback to run once it has been sent, if any). */
+  readonly handler: (ctx: RouteContext) => string | { body: Buffer; onSent: () => void };
 }
 
 const MAX_BILLING_RANGE_MS = 90 * DAY_MS;
@@ -46,7 +46,7 @@ function nextCursor(page: number, hasMore: boolean): string {
 
 const BILLING_EVENTS_DOCS = `${DOCS_BASE}/models/billing-events`;
 
-function billingEvents(ctx: RouteContext): Buffer {
+function billingEvents(ctx: RouteContext): { body: Buffer; onSent: () => void } {
   const p = ctx.params;
   const { startMs, endMs } = window(ctx, BILLING_EVENTS_DOCS);
   if (endMs - startMs > MAX_BILLING_RANGE_MS) {
@@ -72,7 +72,8 @@ function billingEvents(ctx: RouteContext): Buffer {
     limit,
   });
   const mode = ((expand.includes('auth_method') ? 1 : 0) | (expand.includes('auth_method_structured') ? 2 : 0)) as AuthMode;
-  return ctx.renderer.render(ctx.account, res.chunks, mode, '{"billing_events":[', '],' + nextCursor(page, res.hasMore) + '}');
+  const { body, backing } = ctx.renderer.render(ctx.account, res.chunks, mode, '{"billing_events":[', '],' + nextCursor(page, res.hasMore) + '}');
+  return { body, onSent: () => ctx.renderer.release(backing) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -97,6 +97,8 @@ interface Reply {
   body: string | Buffer;
   headers: Record<string, string>;
   isJson: boolean;
+  /** Called once the body has been handed to the socket in full (not when truncated or reset). */
+  onSent?: () => void;
 }
 
 const JSON_TYPE = 'application/json';
@@ -148,8 +150,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     const account = world.account(key.account);
     if (!account) return errorReply(req, 403, 'authorization_error', 'The key is not attached to an account', authDocs);
     try {
-      const body = route.handler({ world, engine, renderer, nowMs, account, key, params: new Params(sp, route.docsUrl) });
-      return reply(200, body);
+      const out = route.handler({ world, engine, renderer, nowMs, account, key, params: new Params(sp, route.docsUrl) });
+      if (typeof out === 'string') return reply(200, out);
+      return { ...reply(200, out.body), onSent: out.onSent };
     } catch (err) {
       if (err instanceof ApiError) return errorReply(req, err.status, err.type, err.message, err.docsUrl ?? route.docsUrl);
       const msg = err instanceof Error ? err.message : String(err);
@@ -170,6 +173,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     res.writeHead(r.status, headers);
     if (req.method === 'HEAD') {
       res.end();
+      r.onSent?.();
       return;
     }
     if (truncate) {
@@ -179,7 +183,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       });
       return;
     }
-    res.end(buf);
+    const onSent = r.onSent;
+    if (onSent) res.end(buf, onSent);
+    else res.end(buf);
   };
 
   const faultReply = (req: IncomingMessage, f: Extract<FaultAction, { kind: 'status' | 'body' }>): Reply => {
@@ -213,7 +219,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       if (fault?.kind === 'transform' && r.isJson) {
         try {
           const text = typeof r.body === 'string' ? r.body : r.body.toString('utf8');
-          r = { ...r, body: JSON.stringify(fault.fn(JSON.parse(text) as unknown)) ?? 'null' };
+          r.onSent?.();
+          r = { ...r, body: JSON.stringify(fault.fn(JSON.parse(text) as unknown)) ?? 'null', onSent: undefined };
         } catch (err) {
           const msg = err instanceof Error ? err.message : String(err);
           r = errorReply(req, 500, 'server_error', `transform fault threw: ${msg}`, DOCS_BASE);
@@ -232,6 +239,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         return send(req, res, faultReply(req, fault), entry);
       case 'latency': {
         const t = setTimeout(respond, fault.ms);
+        t.unref();
         res.on('close', () => clearTimeout(t));
         return;
       }
