@@ -202,6 +202,19 @@ describe('given the fal emulator with 40 days of seeded history', () => {
       expect(new Set(rows.map((r) => r.request_id)).size).toBe(rows.length);
     });
 
+    it('then a page requested out of order holds the same rows as the sequential walk', async () => {
+      const q = { start, end, limit: 50, endpoint_id: 'fal-ai/flux/dev,fal-ai/whisper' };
+      const truth = [...emu.truth.events('acme-ml', new Date(start), new Date(end))].filter((e) => e.endpoint_id === 'fal-ai/flux/dev' || e.endpoint_id === 'fal-ai/whisper');
+      expect(truth.length).toBeGreaterThan(150);
+      for (const page of [4, 2, 1, 4]) {
+        const r = (await get(emu, '/models/billing-events', { ...q, cursor: Buffer.from(String(page)).toString('base64') })).json as EventsPage;
+        expect(r.billing_events.map((e) => e.request_id)).toEqual(truth.slice((page - 1) * 50, page * 50).map((e) => e.request_id));
+        expect(r.has_more).toBe(page * 50 < truth.length);
+      }
+      const beyond = (await get(emu, '/models/billing-events', { ...q, cursor: Buffer.from('999').toString('base64') })).json as EventsPage;
+      expect(beyond).toEqual({ billing_events: [], next_cursor: null, has_more: false });
+    });
+
     it('then the body is canonical JSON and every cost adds up in exact nano-dollars', async () => {
       const r = await get(emu, '/models/billing-events', { start, end, limit: 10_000, expand: 'auth_method,auth_method_structured' });
       expect(JSON.stringify(JSON.parse(r.text))).toBe(r.text);
