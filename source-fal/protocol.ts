@@ -20,8 +20,9 @@ export class AirbyteOutput implements ReadSink, Logger {
   }
 
   log(level: LogLevel, message: string): void {
-    // Logs are rare; they join the buffer and go out with the next flush.
-    void this.writer.write(`${JSON.stringify({ type: 'LOG', log: { level, message: redact(message) } })}\n`);
+    // Logs are rare; they join the buffer and go out with the next flush. A broken stdout is reported by the
+    // next awaited write, so a failed log write must not become an unhandled rejection.
+    this.writer.write(`${JSON.stringify({ type: 'LOG', log: { level, message: redact(message) } })}\n`).catch(() => undefined);
   }
 
   /**
