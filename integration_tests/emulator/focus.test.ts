@@ -60,7 +60,8 @@ describe('given the fal emulator with 130 days of history at 2026-11-25', () => 
 
   describe('when parameters are invalid', () => {
     it('then a missing source, an unknown source or a malformed billing_month answer 400 validation_error', async () => {
-      for (const query of [{}, { source: 'bill' }, { source: 'invoice', billing_month: '2026-13' }, { source: 'invoice', billing_month: '2026-1' }]) {
+      const queries: Record<string, string>[] = [{}, { source: 'bill' }, { source: 'invoice', billing_month: '2026-13' }, { source: 'invoice', billing_month: '2026-1' }];
+      for (const query of queries) {
         const r = await focus(emu, query);
         expect(r.status, JSON.stringify(query)).toBe(400);
         expect(JSON.parse(r.text)).toMatchObject({ error: { type: 'validation_error' } });
