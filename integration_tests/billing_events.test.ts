@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startEmulator, type Emulator, type RequestLogEntry } from './emulator/server.js';
-import { finalStateFile, records, runCli, states, statuses, tempDir, writeJson, type CliResult } from './helpers/cli.js';
+import { finalStateFile, records, runCli, states, statuses, tempDir, writeJson, type CliResult, type RunOptions } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 
 const ACCOUNT = 'acme-ml';
@@ -63,7 +63,7 @@ describe('given 120 days of billed requests in the emulator', () => {
     await emu.close();
   });
 
-  const read = (streams: string[], clock: string, overrides: Record<string, unknown> = {}, state?: unknown, killWhen?: Parameters<typeof runCli>[1]['killWhen']): Promise<CliResult> => {
+  const read = (streams: string[], clock: string, overrides: Record<string, unknown> = {}, state?: unknown, killWhen?: RunOptions['killWhen']): Promise<CliResult> => {
     const tag = Math.random().toString(36).slice(2);
     return runCli(
       [
