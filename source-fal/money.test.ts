@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { usdToNano } from './money.js';
+import { usdTextToNano, usdToNano } from './money.js';
 
 /** Largest USD amount whose 9th decimal a double still carries: above 2^23 USD one ulp exceeds 1 nano-USD. */
 const NANO_EXACT_LIMIT = 2 ** 23 * 1e9;
@@ -74,5 +74,30 @@ describe('usdToNano', () => {
     // Documents the limit: no double is 8,700,000.000000001; the nearest prints as ...002, before usdToNano runs.
     expect(String(8_700_000.000000001)).toBe('8700000.000000002');
     expect(usdToNano(8_700_000.000000001)).toBe(8_700_000_000_000_002);
+  });
+});
+
+describe('usdTextToNano', () => {
+  it.each([
+    ['12.345678901', 12_345_678_901],
+    ['-25.00', -25_000_000_000],
+    ['+0.5', 500_000_000],
+    ['0', 0],
+    ['-0.00', 0],
+    ['.25', 250_000_000],
+    ['1e-7', 100],
+    ['2.5E-8', 25],
+    [' 7.1 ', 7_100_000_000],
+    // More significant digits than a double holds: the text is still exact.
+    ['8700000.000000001', 8_700_000_000_000_001],
+    // The 10th decimal rounds half away from zero.
+    ['0.1234567895', 123_456_790],
+    ['-0.1234567895', -123_456_790],
+  ])('given the CSV text %j when converted then it is exactly %s nano-USD', (text, nano) => {
+    expect(usdTextToNano(text)).toBe(nano);
+  });
+
+  it.each(['', 'abc', '1,234.50', '$5', '1.2.3', 'NaN', 'Infinity', '1e400', '99999999999'])('given %j when converted then undefined', (text) => {
+    expect(usdTextToNano(text)).toBeUndefined();
   });
 });

@@ -14,7 +14,26 @@ const NANO_DIGITS = 9;
 export function usdToNano(value: number | null | undefined): number | null {
   if (value === null || value === undefined || !Number.isFinite(value)) return null;
   if (Number.isInteger(value)) return value * 1e9;
-  let text = String(value);
+  return decimalTextToNano(String(value));
+}
+
+const DECIMAL_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * Decimal USD text (as fal writes it in FOCUS CSV, e.g. `12.345678901`, `-25.00`, `1e-7`) → integer nano-USD,
+ * straight from the digits, so amounts with more significant digits than a double holds are still exact.
+ * Beyond 9 decimals the 10th rounds half away from zero. Returns undefined when the text is not a plain decimal.
+ */
+export function usdTextToNano(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (!DECIMAL_TEXT.test(trimmed)) return undefined;
+  const nano = decimalTextToNano(trimmed.startsWith('+') ? trimmed.slice(1) : trimmed);
+  return Number.isSafeInteger(nano) ? nano : undefined;
+}
+
+/** The digits of a decimal (optionally signed, optionally in exponent notation) moved 9 places, as an integer. */
+function decimalTextToNano(decimal: string): number {
+  let text = decimal;
   let negative = false;
   if (text.startsWith('-')) {
     negative = true;
@@ -43,5 +62,6 @@ export function usdToNano(value: number | null | undefined): number | null {
   let nano = Number(intPart || '0') * 1e9 + Number(kept);
   const next = fracPart.charCodeAt(NANO_DIGITS);
   if (next >= 53 /* '5' */ && next <= 57) nano += 1;
-  return negative ? -nano : nano;
+  // -0 (e.g. "-0.00") is zero.
+  return negative && nano !== 0 ? -nano : nano;
 }

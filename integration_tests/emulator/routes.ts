@@ -6,6 +6,7 @@ import { DAY_MS, ENDPOINTS, NANO_PER_USD, bucketLabel, type AccountModel, type A
 import type { FixtureKey, KeyScope } from './keys.js';
 import { ApiError, DOCS_BASE, Params, encodeCursor } from './params.js';
 import type { AuthMode, BillingEventRenderer } from './render.js';
+import { FOCUS_DOCS, focusReport } from './focus.js';
 import { TIMEFRAMES, autoTimeframe, compileFilter, snapEndMs, snapStartMs, type QueryEngine, type UsageLine } from './query.js';
 
 export interface RouteContext {
@@ -21,8 +22,8 @@ export interface RouteContext {
 export interface Route {
   readonly scope: KeyScope;
   readonly docsUrl: string;
-  /** The JSON body of a 200 response (with a callback to run once it has been sent, if any). */
-  readonly handler: (ctx: RouteContext) => string | { body: Buffer; onSent: () => void };
+  /** The JSON body of a 200 response, or a body with its callback to run once sent and/or its content type (default JSON). */
+  readonly handler: (ctx: RouteContext) => string | { body: Buffer | string; onSent?: () => void; contentType?: string };
 }
 
 const MAX_BILLING_RANGE_MS = 90 * DAY_MS;
@@ -241,4 +242,5 @@ export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/v1/models/billing-events', { scope: 'ADMIN', docsUrl: BILLING_EVENTS_DOCS, handler: billingEvents }],
   ['/v1/account/billing', { scope: 'ADMIN', docsUrl: BILLING_DOCS, handler: accountBilling }],
   ['/v1/keys', { scope: 'ADMIN', docsUrl: KEYS_DOCS, handler: keys }],
+  ['/v1/account/focus', { scope: 'ADMIN', docsUrl: FOCUS_DOCS, handler: focusReport }],
 ]);

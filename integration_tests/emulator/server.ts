@@ -10,6 +10,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { DAY_MS, DAY_SEC, World, deterministicUuid, type BillingEventTruth } from './data.js';
+import { buildInvoice, invoiceIssuedAtMs, type Invoice } from './focus.js';
 import { FaultSet, gatewayHtml, type FaultAction, type Faults } from './faults.js';
 import { findKey } from './keys.js';
 import { ApiError, DOCS_BASE, Params, errorEnvelope, errorTypeForStatus } from './params.js';
@@ -20,6 +21,7 @@ import { ROUTES } from './routes.js';
 export { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY, UNKNOWN_KEY, FIXTURE_KEYS } from './keys.js';
 export type { FaultRule, Faults } from './faults.js';
 export type { BillingEventTruth, AuthMethodStructured } from './data.js';
+export type { Invoice, FocusRow } from './focus.js';
 
 export interface EmulatorOptions {
   /** Default 1. */
@@ -64,6 +66,10 @@ export interface Truth {
   creditBalance(account: string): number;
   /** The generator behind the emulator, for advanced checks. */
   readonly world: World;
+  /** The FOCUS invoice of a billing month (`YYYY-MM`, the issue month), or undefined when none is issued as of asOf (default now). */
+  invoice(account: string, billingMonth: string, asOf?: Date): Invoice | undefined;
+  /** When the invoice of a billing month is issued (its 4th day, 06:00 UTC). */
+  invoiceIssuedAt(billingMonth: string): Date;
 }
 
 export interface Emulator {
@@ -152,7 +158,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     try {
       const out = route.handler({ world, engine, renderer, nowMs, account, key, params: new Params(sp, route.docsUrl) });
       if (typeof out === 'string') return reply(200, out);
-      return { ...reply(200, out.body), onSent: out.onSent };
+      return { ...reply(200, out.body, out.contentType ?? JSON_TYPE), onSent: out.onSent };
     } catch (err) {
       if (err instanceof ApiError) return errorReply(req, err.status, err.type, err.message, err.docsUrl ?? route.docsUrl);
       const msg = err instanceof Error ? err.message : String(err);
@@ -293,6 +299,11 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     accounts: [...world.accounts.keys()],
     creditBalance: (account) => world.creditsCents(account) / 100,
     world,
+    invoice: (account, billingMonth, asOf) => {
+      const invoice = buildInvoice(world, engine, world.requireAccount(account), billingMonth);
+      return invoice !== undefined && asOfMs(asOf) >= invoice.issuedAtMs ? invoice : undefined;
+    },
+    invoiceIssuedAt: (billingMonth) => new Date(invoiceIssuedAtMs(billingMonth)),
   };
 
   let closed: Promise<void> | null = null;

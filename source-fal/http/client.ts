@@ -51,6 +51,14 @@ export interface JsonResponse<T> {
   requestId: string | undefined;
 }
 
+export interface TextResponse {
+  status: number;
+  text: string | undefined;
+  requestId: string | undefined;
+  /** fal's error envelope of an allowed non-2xx status, when the body is one. */
+  error?: { type: string; message: string };
+}
+
 interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
@@ -111,11 +119,18 @@ export class FalClient {
     });
   }
 
-  /** GET a text endpoint (FOCUS CSV). Same retries and error mapping as JSON. */
-  async getText(path: string, query: Query, allowStatus: readonly number[] = []): Promise<{ status: number; text: string | undefined }> {
-    return this.withRetries(`GET ${path}`, path, query, allowStatus, (raw) =>
-      allowStatus.includes(raw.status) ? { status: raw.status, text: undefined } : { status: raw.status, text: raw.text },
-    );
+  /**
+   * GET a text endpoint (FOCUS CSV). Same retries and error mapping as JSON. For a status listed in `allowStatus`,
+   * `text` is undefined and `error` carries fal's error envelope (when the body is one), so the caller can say
+   * what the status means for its endpoint without losing fal's words or request id.
+   */
+  async getText(path: string, query: Query, allowStatus: readonly number[] = []): Promise<TextResponse> {
+    return this.withRetries(`GET ${path}`, path, query, allowStatus, (raw) => {
+      const requestId = headerText(raw.headers['x-fal-request-id']);
+      if (!allowStatus.includes(raw.status)) return { status: raw.status, text: raw.text, requestId };
+      const envelope = errorEnvelope(raw);
+      return { status: raw.status, text: undefined, requestId: envelope?.request_id ?? requestId, error: envelope };
+    });
   }
 
   async close(): Promise<void> {

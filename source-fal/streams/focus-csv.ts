@@ -1,0 +1,100 @@
+/**
+ * fal's FOCUS CSV (fal-api.md §7.2): RFC 4180 text whose columns are FOCUS specification names in PascalCase.
+ * Which FOCUS version fal follows and its full column set are unknown, so every column is kept under the name fal
+ * sends; the ones whose FOCUS meaning is known are typed (peers-and-lessons.md §3.2): decimals → numbers, date/times
+ * → RFC 3339 UTC, JSON columns → objects, and an empty field → null (FOCUS has no empty strings, only nulls).
+ * Unknown columns stay strings.
+ */
+import { parse } from 'csv-parse';
+
+import { normalizeTimestamp } from '../time.js';
+
+/** FOCUS Decimal columns (costs, prices, quantities), FOCUS 1.0–1.3. */
+const DECIMAL_COLUMNS: ReadonlySet<string> = new Set([
+  'BilledCost',
+  'EffectiveCost',
+  'ListCost',
+  'ContractedCost',
+  'ListUnitPrice',
+  'ContractedUnitPrice',
+  'PricingQuantity',
+  'ConsumedQuantity',
+  'CommitmentDiscountQuantity',
+  'PricingCurrencyListUnitPrice',
+  'PricingCurrencyContractedUnitPrice',
+  'PricingCurrencyEffectiveCost',
+]);
+
+/** FOCUS columns holding a JSON object. */
+const JSON_COLUMNS: ReadonlySet<string> = new Set(['Tags', 'SkuPriceDetails']);
+
+/** FOCUS Date/Time columns: BillingPeriodStart/End, ChargePeriodStart/End and any later `…PeriodStart/End`. */
+function isPeriodColumn(name: string): boolean {
+  return name.endsWith('PeriodStart') || name.endsWith('PeriodEnd');
+}
+
+/** A value fal sent that does not have its column's FOCUS type. */
+export class FocusValueError extends Error {}
+
+/** The typed value of one field: null for an empty field, else per the column's FOCUS type (strings otherwise). */
+export function focusValue(column: string, text: string): unknown {
+  if (text === '') return null;
+  if (DECIMAL_COLUMNS.has(column)) {
+    // Number('') and Number(' ') are 0, and Number('0x10') is 16: only plain decimal text is a FOCUS decimal.
+    const value = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(text) ? Number(text) : Number.NaN;
+    if (!Number.isFinite(value)) throw new FocusValueError(`${column} is ${JSON.stringify(text)}, not a decimal number`);
+    return value;
+  }
+  if (isPeriodColumn(column)) {
+    try {
+      return normalizeTimestamp(text.trim());
+    } catch {
+      throw new FocusValueError(`${column} is ${JSON.stringify(text)}, not a date/time`);
+    }
+  }
+  if (JSON_COLUMNS.has(column)) {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new FocusValueError(`${column} is not JSON: ${JSON.stringify(text.slice(0, 100))}`);
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FocusValueError(`${column} is not a JSON object: ${JSON.stringify(text.slice(0, 100))}`);
+    return value;
+  }
+  return text;
+}
+
+export interface FocusLine {
+  /** The header, exactly as sent (a BOM removed). */
+  readonly columns: readonly string[];
+  /** The raw field texts of this line, one per column. */
+  readonly values: readonly string[];
+  /** The CSV line (1-based) on which this record ends, for messages. */
+  readonly line: number;
+}
+
+/**
+ * The lines of a FOCUS CSV in order, through csv-parse's streaming parser (quoted commas, doubled quotes and
+ * newlines inside fields; a ragged row or an unclosed quote is an error, never a silently shifted column).
+ * Throws FocusValueError for a missing or repeated header name and csv-parse's CsvError for malformed text.
+ */
+export async function* focusLines(text: string): AsyncGenerator<FocusLine> {
+  const parser = parse({ bom: true, skip_empty_lines: true, info: true });
+  parser.end(text);
+  let columns: string[] | undefined;
+  for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    if (columns === undefined) {
+      columns = item.record;
+      const seen = new Set<string>();
+      for (const name of columns) {
+        if (name === '') throw new FocusValueError('the header has an empty column name');
+        if (seen.has(name)) throw new FocusValueError(`the header names column ${JSON.stringify(name)} twice`);
+        seen.add(name);
+      }
+      continue;
+    }
+    yield { columns, values: item.record, line: item.info.lines };
+  }
+  if (columns === undefined) throw new FocusValueError('the CSV is empty, without even a header');
+}
