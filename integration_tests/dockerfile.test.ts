@@ -2,19 +2,24 @@
  * The Dockerfile, checked without a Docker engine (CI has none): it is parsed, its properties are asserted
  * (official Node 24 base, multi-stage, non-root runtime, AIRBYTE_ENTRYPOINT == ENTRYPOINT, labels agreeing with
  * package.json and metadata.yaml), every file it copies exists in the local build output, and the runtime
- * stage's layout, assembled from that output in a temporary directory, answers `spec` as the image would.
+ * stage's layout, assembled from that output in a temporary directory, answers `spec` and `discover` (against the
+ * fal emulator) as the image would.
  * `npm test` builds before it runs, so dist/ is current.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { builtinModules } from 'node:module';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix, relative } from 'node:path';
 
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 
+import { ALL_STREAMS } from '../source-fal/streams/index.js';
+import { startEmulator, type Emulator } from './emulator/server.js';
+import { sampleConfig } from './helpers/acceptance.js';
 import { REPO_ROOT, tempDir } from './helpers/cli.js';
 import { isDockerIgnored, keyValues, logicalLines, parseDockerfile, words, type CopyInstruction, type Dockerfile, type Stage } from './helpers/dockerfile.js';
+import { cliEnv, FIXED_NOW } from './helpers/fixtures.js';
 
 const read = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8');
 const pkg = JSON.parse(read('package.json')) as { version: string; dependencies: Record<string, string> };
@@ -220,30 +225,66 @@ describe('given the repository Dockerfile', () => {
     for (const name of new Set(packages)) expect(pkg.dependencies, `${name} is imported by dist/source-fal`).toHaveProperty([name]);
   });
 
-  it('then the runtime layout, assembled from the build output, answers `spec` the way `docker run <image> spec` would', () => {
-    const root = tempDir('source-fal-image-');
-    for (const copy of runtime.copies) {
-      const target = join(root, copy.resolvedDest);
-      for (const source of copy.sources) {
-        const local = localOfBuildPath(source);
-        const dest = copy.resolvedDest.endsWith('/') && !statSync(local).isDirectory() ? join(target, posix.basename(source)) : target;
-        mkdirSync(dirname(dest), { recursive: true });
-        // node_modules is linked, not copied (it is large); the import check above guards production-only use.
-        if (posix.basename(source.replace(/\/$/, '')) === 'node_modules') symlinkSync(realpathSync(local), dest.replace(/\/$/, ''), 'dir');
-        else cpSync(local, dest, { recursive: true });
+  describe('when the runtime stage is assembled from the local build output in a temporary root', () => {
+    let root: string;
+    let emu: Emulator;
+    beforeAll(async () => {
+      root = tempDir('source-fal-image-');
+      for (const copy of runtime.copies) {
+        const target = join(root, copy.resolvedDest);
+        for (const source of copy.sources) {
+          const local = localOfBuildPath(source);
+          const dest = copy.resolvedDest.endsWith('/') && !statSync(local).isDirectory() ? join(target, posix.basename(source)) : target;
+          mkdirSync(dirname(dest), { recursive: true });
+          // node_modules is linked, not copied (it is large); the import check above guards production-only use.
+          if (posix.basename(source.replace(/\/$/, '')) === 'node_modules') symlinkSync(realpathSync(local), dest.replace(/\/$/, ''), 'dir');
+          else cpSync(local, dest, { recursive: true });
+        }
       }
-    }
-    const argv = runtime.entrypoint?.form === 'exec' ? runtime.entrypoint.argv : [];
-    const [, script = '', ...rest] = argv;
-    const result = spawnSync(process.execPath, [join(root, script), ...rest, 'spec'], {
-      cwd: join(root, runtime.workdir),
-      env: { PATH: process.env.PATH ?? '', ...Object.fromEntries(runtime.env) },
-      encoding: 'utf8',
-      timeout: 30_000,
+      emu = await startEmulator({ now: FIXED_NOW, historyDays: 40 });
     });
-    expect(result.status, result.stderr).toBe(0);
-    const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; spec?: unknown });
-    expect(lines.map((m) => m.type)).toEqual(['SPEC']);
-    expect(lines[0]?.spec).toEqual(JSON.parse(read('schemas/spec.json')));
+    afterAll(async () => {
+      await emu.close();
+    });
+
+    /**
+     * `docker run --rm <image> <args>`: the ENTRYPOINT with its absolute paths moved under the temporary root.
+     * Asynchronous: the emulator serves from this process, so a blocking spawnSync would starve it.
+     */
+    const dockerRun = (args: string[]): Promise<{ status: number | null; stderr: string; messages: { type: string; [key: string]: unknown }[] }> =>
+      new Promise((resolve, reject) => {
+        const argv = runtime.entrypoint?.form === 'exec' ? runtime.entrypoint.argv : [];
+        const [, script = '', ...rest] = argv;
+        const child = spawn(process.execPath, [join(root, script), ...rest, ...args], {
+          cwd: join(root, runtime.workdir),
+          env: { PATH: process.env.PATH ?? '', ...Object.fromEntries(runtime.env), ...cliEnv() },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+        child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+        child.on('error', reject);
+        child.on('close', (status) => {
+          const messages = stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { type: string });
+          resolve({ status, stderr, messages });
+        });
+      });
+
+    it('then `spec` prints the spec, as `docker run --rm <image> spec` would', async () => {
+      const r = await dockerRun(['spec']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.messages.map((m) => m.type)).toEqual(['SPEC']);
+      expect(r.messages[0]?.spec).toEqual(JSON.parse(read('schemas/spec.json')));
+    });
+
+    it('then `discover` finds every stream schema in the image layout (schemas/ where schemas.ts looks)', async () => {
+      const configPath = join(root, 'config.json');
+      writeFileSync(configPath, JSON.stringify(sampleConfig(emu.url)));
+      const r = await dockerRun(['discover', '--config', configPath]);
+      expect(r.status, r.stderr).toBe(0);
+      const catalog = r.messages.find((m) => m.type === 'CATALOG')?.catalog as { streams: { name: string }[] } | undefined;
+      expect(catalog?.streams.map((s) => s.name)).toEqual(ALL_STREAMS.map((s) => s.name));
+    });
   });
 });
