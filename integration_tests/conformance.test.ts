@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { Ajv } from 'ajv';
+import ajvFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ALL_STREAMS } from '../source-fal/streams/index.js';
@@ -102,7 +103,9 @@ describe('given the spec command', () => {
   it('then the acceptance config (sample_config.json) validates against the connection specification', () => {
     // CAT's spec suite validates its config_path against connectionSpecification with jsonschema.
     const connection = (result.messages[0]?.spec as { connectionSpecification: Record<string, unknown> }).connectionSpecification;
-    const validate = new Ajv({ strict: false }).compile(connection);
+    const ajv = new Ajv({ strict: false });
+    ajvFormats.default(ajv);
+    const validate = ajv.compile(connection);
     expect(validate(readRepoJson(SAMPLE_CONFIG_FILE)), JSON.stringify(validate.errors)).toBe(true);
   });
 });
