@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 
 import { readJsonFile, runClock } from './cli-io.js';
 import { connectionSpecification, parseConfig } from './config.js';
-import { asSourceFalError, ConfigError, InterruptedError } from './errors.js';
+import { asSourceFalError, ConfigError, InterruptedError, type SourceFalError } from './errors.js';
 import { FalClient } from './http/client.js';
 import type { Logger, LogLevel } from './log.js';
 import { LineWriter } from './output.js';
@@ -30,7 +30,6 @@ import { discover, read, type ReadSink, type Selection, type StreamStatus, type 
 import type { RawStreamStates } from './state.js';
 import { ALL_STREAMS, findStream } from './streams/index.js';
 import type { Stream, StreamContext, StreamRecord } from './streams/stream.js';
-import type { SourceFalError } from './errors.js';
 
 export const TAP_NAME = 'tap-fal';
 export const SINGER_CAPABILITIES = ['catalog', 'discover', 'state', 'about'] as const;
