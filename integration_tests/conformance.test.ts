@@ -2,19 +2,25 @@
  * The conformance suite: Airbyte's acceptance-test assertions (airbyte-protocol.md §3.3 and the §6 checklist),
  * run against the built CLI and the fal emulator for every registered stream. A new stream is covered by adding
  * it to the registry and its schema file; nothing here names a stream.
+ *
+ * The inputs are Airbyte's acceptance-test inputs, read through acceptance-test-config.yml as CAT reads them
+ * (helpers/acceptance.ts): configured_catalog.json, abnormal_state.json, invalid_config.json, schemas/spec.json, and
+ * sample_config.json (with the emulator's base_url) standing in for the real secrets/config.json.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { Ajv } from 'ajv';
+import ajvFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ALL_STREAMS } from '../source-fal/streams/index.js';
 import { loadStreamSchema } from '../source-fal/schemas.js';
 import { startEmulator, type Emulator } from './emulator/server.js';
-import { API_KEY, UNKNOWN_KEY } from './emulator/keys.js';
+import { API_KEY } from './emulator/keys.js';
+import { configuredCatalog, fullRefreshCatalog, futureState, invalidConfig, readRepoJson, SAMPLE_CONFIG_FILE, SAMPLE_STATE_FILE, sampleConfig, suiteTests } from './helpers/acceptance.js';
 import { finalStateFile, records, REPO_ROOT, runCli, statuses, states, tempDir, traces, writeJson, type CliResult } from './helpers/cli.js';
-import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
+import { cliEnv, FIXED_NOW } from './helpers/fixtures.js';
 import { assertRecordMatchesSchema } from './helpers/protocol.js';
 
 const FORBIDDEN_KEYWORDS = ['$ref', 'not', 'anyOf', 'allOf', 'oneOf', 'patternProperties', 'prefixItems', 'if', 'then', 'else', 'dependentSchemas', 'dependentRequired'];
@@ -76,10 +82,11 @@ describe('given the spec command', () => {
     result = await runCli(['spec']);
   });
 
-  it('then it prints exactly one SPEC equal to schemas/spec.json and exits 0', () => {
+  it('then it prints exactly one SPEC equal to the spec_path file (schemas/spec.json) and exits 0', () => {
     expect(result.code).toBe(0);
     expect(result.messages.map((m) => m.type)).toEqual(['SPEC']);
-    const onDisk: unknown = JSON.parse(readFileSync(join(REPO_ROOT, 'schemas', 'spec.json'), 'utf8'));
+    const specPath = suiteTests('spec')[0]?.spec_path ?? 'schemas/spec.json';
+    const onDisk: unknown = JSON.parse(readFileSync(join(REPO_ROOT, specPath), 'utf8'));
     // If this fails after a config change: `npm run spec:write` regenerates schemas/spec.json from the zod schema.
     expect(result.messages[0]?.spec).toEqual(onDisk);
   });
@@ -91,6 +98,15 @@ describe('given the spec command', () => {
       const isSecretName = SECRET_NAME.test(name);
       expect(property.airbyte_secret === true, `${name} airbyte_secret`).toBe(isSecretName);
     }
+  });
+
+  it('then the acceptance config (sample_config.json) validates against the connection specification', () => {
+    // CAT's spec suite validates its config_path against connectionSpecification with jsonschema.
+    const connection = (result.messages[0]?.spec as { connectionSpecification: Record<string, unknown> }).connectionSpecification;
+    const ajv = new Ajv({ strict: false });
+    ajvFormats.default(ajv);
+    const validate = ajv.compile(connection);
+    expect(validate(readRepoJson(SAMPLE_CONFIG_FILE)), JSON.stringify(validate.errors)).toBe(true);
   });
 });
 
@@ -106,7 +122,8 @@ describe('given the fal emulator', () => {
   });
 
   const cli = (args: string[]): Promise<CliResult> => runCli(args, { env: cliEnv() });
-  const config = (overrides = {}): string => writeJson(dir, `config-${Math.random().toString(36).slice(2)}.json`, configFor(emu.url, overrides));
+  const config = (overrides = {}): string => writeJson(dir, `config-${Math.random().toString(36).slice(2)}.json`, sampleConfig(emu.url, overrides));
+  const catalogFile = (catalog: unknown): string => writeJson(dir, `catalog-${Math.random().toString(36).slice(2)}.json`, catalog);
 
   describe('when check runs', () => {
     it('then a valid ADMIN key gives one CONNECTION_STATUS SUCCEEDED', async () => {
@@ -116,11 +133,11 @@ describe('given the fal emulator', () => {
     });
 
     it.each([
-      ['an unknown key (401)', { api_key: UNKNOWN_KEY }, /rejected the API key/],
-      ['an API-scope key (403)', { api_key: API_KEY }, /ADMIN-scope key/],
-      ['an invalid config', { lookback_days: -1 }, /lookback_days/],
-    ])('then %s gives one CONNECTION_STATUS FAILED naming the cause, exit 0', async (_label, overrides, reason) => {
-      const r = await cli(['check', '--config', config(overrides)]);
+      ['invalid_config.json, an unknown key (401),', () => writeJson(dir, 'invalid_config.json', invalidConfig(emu.url)), /rejected the API key/],
+      ['an API-scope key (403)', () => config({ api_key: API_KEY }), /ADMIN-scope key/],
+      ['an invalid config', () => config({ lookback_days: -1 }), /lookback_days/],
+    ])('then %s gives one CONNECTION_STATUS FAILED naming the cause, exit 0', async (_label, configPath, reason) => {
+      const r = await cli(['check', '--config', configPath()]);
       expect(r.code).toBe(0);
       const status = r.messages.filter((m) => m.type === 'CONNECTION_STATUS').map((m) => m.connectionStatus as { status: string; message: string });
       expect(status).toHaveLength(1);
@@ -149,17 +166,18 @@ describe('given the fal emulator', () => {
           expect(entry.supported_sync_modes).toContain('incremental');
         }
       }
+      // CAT builds its configured catalog from the discovered one and fails on a stream discover does not list.
+      for (const configured of configuredCatalog().streams) expect(names, `configured_catalog.json stream ${configured.stream.name} is discovered`).toContain(configured.stream.name);
     });
   });
 
-  describe('when read runs every discovered stream incrementally from scratch', () => {
+  describe('when read runs configured_catalog.json (every stream, incremental where it can) from scratch', () => {
     let run: CliResult;
     let catalogPath: string;
     let discovered: string[];
     beforeAll(async () => {
-      const d = await cli(['discover', '--config', config()]);
-      discovered = ((d.messages.find((m) => m.type === 'CATALOG')?.catalog as { streams: { name: string }[] }).streams).map((s) => s.name);
-      catalogPath = writeJson(dir, 'catalog.json', catalogFor(discovered));
+      discovered = configuredCatalog().streams.map((s) => s.stream.name);
+      catalogPath = catalogFile(configuredCatalog());
       run = await cli(['read', '--config', config(), '--catalog', catalogPath]);
     });
 
@@ -231,7 +249,7 @@ describe('given the fal emulator', () => {
           if (!checkpoint) continue;
           const expected = all.slice(index + 1).reduce((n, s) => n + s.sourceStats.recordCount, 0);
           const statePath = writeJson(dir, `state-${name}-${index}.json`, [{ type: 'STREAM', stream: checkpoint.stream }]);
-          const replay = await cli(['read', '--config', config(), '--catalog', writeJson(dir, `cat-${name}.json`, catalogFor([name])), '--state', statePath]);
+          const replay = await cli(['read', '--config', config(), '--catalog', catalogFile(configuredCatalog([name])), '--state', statePath]);
           expect(replay.code).toBe(0);
           expect(records(replay, name).length, `${name} from state #${index}`).toBeGreaterThanOrEqual(expected);
         }
@@ -242,24 +260,39 @@ describe('given the fal emulator', () => {
   describe('when read runs with a far-future state (abnormal_state.json)', () => {
     it('then it reads no records and still emits a state of the same format', async () => {
       const incremental = ALL_STREAMS.filter((s) => s.kind === 'incremental');
-      const future = incremental.map((s) => ({
-        type: 'STREAM',
-        stream: { stream_descriptor: { name: s.name }, stream_state: { [s.cursorField]: '2099-01-01T00:00:00Z' } },
-      }));
-      const r = await cli(['read', '--config', config(), '--catalog', writeJson(dir, 'cat-inc.json', catalogFor(incremental.map((s) => s.name))), '--state', writeJson(dir, 'future.json', future)]);
+      const future = futureState();
+      const r = await cli(['read', '--config', config(), '--catalog', catalogFile(configuredCatalog(incremental.map((s) => s.name))), '--state', writeJson(dir, 'future.json', future)]);
       expect(r.code).toBe(0);
       expect(records(r)).toEqual([]);
       for (const s of incremental) {
+        const input = future.find((f) => f.stream.stream_descriptor.name === s.name)?.stream.stream_state;
+        expect(input?.[s.cursorField], `abnormal_state.json has a ${s.cursorField} for ${s.name}`).toBeDefined();
         const out = states(r, s.name);
         expect(out.length).toBeGreaterThanOrEqual(1);
-        expect(out.at(-1)?.stream.stream_state).toEqual({ [s.cursorField]: '2099-01-01T00:00:00Z' });
+        expect(out.at(-1)?.stream.stream_state).toEqual(input);
+      }
+    });
+  });
+
+  describe('when read resumes from sample_state.json', () => {
+    it('then it exits 0 and no stream\'s cursor ends before the sample state\'s', async () => {
+      const sample = readRepoJson<{ stream: { stream_descriptor: { name: string }; stream_state: Record<string, string> } }[]>(SAMPLE_STATE_FILE);
+      const names = sample.map((s) => s.stream.stream_descriptor.name);
+      const r = await cli(['read', '--config', config(), '--catalog', catalogFile(configuredCatalog(names)), '--state', writeJson(dir, 'sample_state.json', sample)]);
+      expect(r.code, r.stderr).toBe(0);
+      for (const entry of sample) {
+        const stream = ALL_STREAMS.find((s) => s.name === entry.stream.stream_descriptor.name);
+        if (stream?.kind !== 'incremental') continue;
+        const saved = Date.parse(entry.stream.stream_state[stream.cursorField] ?? '');
+        const last = states(r, stream.name).at(-1)?.stream.stream_state[stream.cursorField];
+        expect(Date.parse(String(last))).toBeGreaterThanOrEqual(saved);
       }
     });
   });
 
   describe('when read runs full refresh twice', () => {
     it('then the first read is a subset of the second by primary key and emitted_at moves forward', async () => {
-      const catalogPath = writeJson(dir, 'cat-full.json', catalogFor(undefined, 'full_refresh'));
+      const catalogPath = catalogFile(fullRefreshCatalog());
       const first = await cli(['read', '--config', config(), '--catalog', catalogPath]);
       await new Promise((resolve) => setTimeout(resolve, 5));
       const second = await cli(['read', '--config', config(), '--catalog', catalogPath]);
@@ -296,7 +329,7 @@ describe('given the fal emulator', () => {
       const d = await cli(['discover', '--config', config()]);
       const discovered = ((d.messages.find((m) => m.type === 'CATALOG')?.catalog as { streams: { name: string }[] }).streams).map((s) => s.name);
       emu.requests.length = 0;
-      const first = await cli(['read', '--config', config(), '--catalog', writeJson(dir, 'cat-one.json', catalogFor([target.name]))]);
+      const first = await cli(['read', '--config', config(), '--catalog', catalogFile(configuredCatalog([target.name]))]);
       expect(states(first, target.name).length).toBeGreaterThanOrEqual(2);
       // Let the first window through (all its pages), then fail that stream's endpoint for good.
       const ownRequests = emu.requests.filter((r) => r.status === 200 && r.path !== '/v1/account/billing');
@@ -305,7 +338,7 @@ describe('given the fal emulator', () => {
       expect(firstWindowPages).toBeGreaterThan(0);
       emu.faults.add({ path, after: firstWindowPages, times: Infinity, kind: 'status', status: 500 });
       try {
-        const r = await cli(['read', '--config', config({ max_retry_seconds: 0 }), '--catalog', writeJson(dir, 'cat-all.json', catalogFor(discovered))]);
+        const r = await cli(['read', '--config', config({ max_retry_seconds: 0 }), '--catalog', catalogFile(configuredCatalog(discovered))]);
         expect(r.code).not.toBe(0);
         expect(statuses(r, target.name).at(-1)).toBe('INCOMPLETE');
         const error = traces(r, 'ERROR').map((t) => t.error as { message: string; failure_type: string; stream_descriptor?: { name: string } });
@@ -326,9 +359,11 @@ describe('given the fal emulator', () => {
   });
 
   it('then no output of any command contains the API key', async () => {
-    const r = await cli(['read', '--config', config({ api_key: UNKNOWN_KEY }), '--catalog', writeJson(dir, 'cat-secret.json', catalogFor())]);
+    const invalid = invalidConfig(emu.url);
+    const r = await cli(['read', '--config', writeJson(dir, 'invalid-read.json', invalid), '--catalog', catalogFile(configuredCatalog())]);
     expect(r.code).not.toBe(0);
-    const secret = UNKNOWN_KEY.split(':')[1] ?? UNKNOWN_KEY;
+    const key = String(invalid.api_key);
+    const secret = key.split(':')[1] ?? key;
     expect(r.stdout).not.toContain(secret);
     expect(r.stderr).not.toContain(secret);
     expect(FIXED_NOW).toBeTruthy();

@@ -18,6 +18,7 @@ import { LineWriter } from './output.js';
 import { AirbyteOutput } from './protocol.js';
 import { redact } from './redact.js';
 import { check, discover, read, spec } from './source.js';
+import { singerMain } from './singer.js';
 import { parseStateFile } from './state.js';
 import type { StreamContext } from './streams/stream.js';
 
@@ -25,7 +26,8 @@ const USAGE = `Usage:
   source-fal spec
   source-fal check    --config <config.json>
   source-fal discover --config <config.json>
-  source-fal read     --config <config.json> --catalog <catalog.json> [--state <state.json>]`;
+  source-fal read     --config <config.json> --catalog <catalog.json> [--state <state.json>]
+  source-fal --singer <tap-fal arguments>   (the Singer tap; see tap-fal --help)`;
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & import('node:stream').Writable;
@@ -35,6 +37,8 @@ export interface CliIo {
 }
 
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  // The Singer face of the same core (source-fal/singer.ts), for `npx source-fal --singer --discover …`.
+  if (argv.includes('--singer')) return singerMain(argv.filter((arg) => arg !== '--singer'), io);
   const [command, ...rest] = argv;
   let values: { config?: string; catalog?: string; state?: string; debug?: boolean };
   try {
