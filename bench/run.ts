@@ -123,33 +123,51 @@ interface Consumer {
   (child: ChildProcess): Promise<[number, number]>;
 }
 
+const RECORD_MARK = Buffer.from('{"type":"RECORD"');
+
+/**
+ * Reads the child's stdout, counting RECORD lines (lines that start with the RECORD envelope) and bytes.
+ * A line can straddle chunks, so the first bytes of the current line are carried over until there are enough to
+ * compare. `pace` may delay after each chunk to play a slow reader.
+ */
+function recordCounter(pace?: (bytes: number, startedMs: number) => Promise<void>): Consumer {
+  return async (child) => {
+    const started = Date.now();
+    let records = 0;
+    let bytes = 0;
+    let head = Buffer.alloc(0);
+    let checked = false;
+    for await (const chunk of child.stdout ?? []) {
+      const buf = chunk as Buffer;
+      bytes += buf.length;
+      for (let pos = 0; pos < buf.length; ) {
+        if (!checked) {
+          const take = Math.min(RECORD_MARK.length - head.length, buf.length - pos);
+          head = Buffer.concat([head, buf.subarray(pos, pos + take)]);
+          if (head.length === RECORD_MARK.length) {
+            if (head.equals(RECORD_MARK)) records++;
+            checked = true;
+          }
+        }
+        const newline = buf.indexOf(10, pos);
+        if (newline < 0) break;
+        pos = newline + 1;
+        head = Buffer.alloc(0);
+        checked = false;
+      }
+      if (pace) await pace(buf.length, started);
+    }
+    return [records, bytes];
+  };
+}
+
 /** Counts RECORD lines and bytes, as fast as it can. */
-const countingConsumer: Consumer = async (child) => {
-  let records = 0;
-  let bytes = 0;
-  for await (const chunk of child.stdout ?? []) {
-    const buf = chunk as Buffer;
-    bytes += buf.length;
-    let at = -1;
-    while ((at = buf.indexOf('"type":"RECORD"', at + 1)) >= 0) records++;
-  }
-  return [records, bytes];
-};
+const countingConsumer: Consumer = recordCounter();
 
 /** ~1 MB/s for `slowSeconds`, then fast: the connector must wait, not buffer. */
-const slowConsumer: Consumer = async (child) => {
-  const started = Date.now();
-  let records = 0;
-  let bytes = 0;
-  for await (const chunk of child.stdout ?? []) {
-    const buf = chunk as Buffer;
-    bytes += buf.length;
-    let at = -1;
-    while ((at = buf.indexOf('"type":"RECORD"', at + 1)) >= 0) records++;
-    if (Date.now() - started < slowSeconds * 1000) await new Promise((r) => setTimeout(r, buf.length / 1000)); // 1 byte/µs ≈ 1 MB/s
-  }
-  return [records, bytes];
-};
+const slowConsumer: Consumer = recordCounter(async (bytes, startedMs) => {
+  if (Date.now() - startedMs < slowSeconds * 1000) await new Promise((r) => setTimeout(r, bytes / 1000)); // 1 byte/µs ≈ 1 MB/s
+});
 
 /** A consumer for `sync`, which prints a summary, not records: records come from the emulator's side. */
 const drainConsumer: Consumer = async (child) => {
