@@ -2,7 +2,7 @@ import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { parseConfig, type RawConfig } from '../config.js';
-import { ConfigError, ResponseShapeError } from '../errors.js';
+import { ApiError, ConfigError, ResponseShapeError } from '../errors.js';
 import { FalClient } from '../http/client.js';
 import type { Logger } from '../log.js';
 import type { Window } from '../time.js';
@@ -169,6 +169,17 @@ describe('invoices.readWindow', () => {
     expect(iso(invoices.cursorAfter(ctx, august))).toBe('2026-07-01T00:00:00.000Z');
   });
 
+  it('given a 404 that is not fal’s error envelope when read then an error, not a skipped month', async () => {
+    // A proxy or a wrong base_url answering 404 must not walk the cursor past every past month.
+    const august: Window = { start: Date.UTC(2026, 7, 1), end: Date.UTC(2026, 8, 1) };
+    focusReply(404, '<html>Not Found</html>', 'text/html');
+
+    const error = await readWindow(context(), august).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).message).toMatch(/check base_url/);
+  });
+
   it('given 403 when read then a config_error that names FOCUS reports and keeps fal’s words and request id', async () => {
     // Regression guard: the generic 403 text ("needs an ADMIN-scope key") misleads an ADMIN key without FOCUS.
     focusReply(403, JSON.stringify({ error: { type: 'authorization_error', message: 'FOCUS reports are not enabled for this account', request_id: 'req-7' } }), 'application/json');
@@ -199,7 +210,7 @@ describe('invoices.readWindow', () => {
     expect(error).toBeInstanceOf(ResponseShapeError);
     expect((error as ResponseShapeError).message).toMatch(/billing month 2026-11/);
     expect((error as ResponseShapeError).message).toMatch(reason);
-    expect((error as ResponseShapeError).context.endpoint).toBe('GET /account/focus');
+    expect((error as ResponseShapeError).context).toEqual({ endpoint: 'GET /account/focus', requestId: 'req-42' });
   });
 });
 

@@ -9,7 +9,7 @@
  * it is over, or once its invoice has been read and the month is INVOICE_SETTLE_DAYS old; until then every run
  * asks for it again (fal issues invoices days into the month, and answers 404 until it has).
  */
-import { ConfigError, ResponseShapeError } from '../errors.js';
+import { ApiError, ConfigError, ResponseShapeError } from '../errors.js';
 import type { TextResponse } from '../http/client.js';
 import { usdTextToNano } from '../money.js';
 import { DAY_MS, formatInstant, formatMonth, monthStart, type Window } from '../time.js';
@@ -63,6 +63,10 @@ export const invoices: IncrementalStream = {
     const billingMonth = formatMonth(window.start);
     const response = await ctx.client.getText(PATH, { source: 'invoice', billing_month: billingMonth }, [403, 404]);
     if (response.status === 403) throw focusNotEnabled(response);
+    if (response.status === 404 && response.error === undefined) {
+      // Only fal's own "not issued" answer may be skipped; a bare 404 (a proxy, a wrong base_url) must not advance the cursor.
+      throw new ApiError(`fal answered ${ENDPOINT} with a 404 that is not fal's error envelope; check base_url.`, { endpoint: ENDPOINT, status: 404 });
+    }
     if (response.status === 404) {
       const current = window.start >= monthStart(ctx.config.nowMs);
       ctx.log.log(
@@ -74,7 +78,7 @@ export const invoices: IncrementalStream = {
       return;
     }
     let page: StreamRecord[] = [];
-    for await (const record of invoiceRecords(response.text ?? '', window)) {
+    for await (const record of invoiceRecords(response.text ?? '', window, response.requestId)) {
       page.push(record);
       if (page.length >= PAGE_SIZE) {
         yield page;
@@ -92,7 +96,7 @@ export const invoices: IncrementalStream = {
  * same invoice read again gives the same ids and two identical lines stay two rows), `billing_month` and
  * `billed_cost_nano_usd` (BilledCost as exact integer nano-USD, from the decimal text).
  */
-async function* invoiceRecords(text: string, window: Window): AsyncGenerator<StreamRecord> {
+async function* invoiceRecords(text: string, window: Window, requestId: string | undefined): AsyncGenerator<StreamRecord> {
   const billingMonth = formatMonth(window.start);
   const chargeMonthStart = formatInstant(monthStart(window.start, -1));
   const seen = new Map<string, number>();
@@ -132,7 +136,7 @@ async function* invoiceRecords(text: string, window: Window): AsyncGenerator<Str
     const reason = error instanceof Error ? error.message : String(error);
     throw new ResponseShapeError(
       `fal's FOCUS invoice CSV for billing month ${billingMonth} cannot be read${where}: ${reason}. fal may have changed the report; upgrade source-fal or report this.`,
-      { endpoint: ENDPOINT },
+      { endpoint: ENDPOINT, requestId },
     );
   }
 }
