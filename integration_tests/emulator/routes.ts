@@ -7,6 +7,9 @@ import type { FixtureKey, KeyScope } from './keys.js';
 import { ApiError, DOCS_BASE, Params, encodeCursor } from './params.js';
 import type { AuthMode, BillingEventRenderer } from './render.js';
 import { TIMEFRAMES, autoTimeframe, compileFilter, snapEndMs, snapStartMs, type QueryEngine, type UsageLine } from './query.js';
+import { ORG_ROUTES } from './org.js';
+import { PRICING_ROUTES } from './pricing.js';
+import { SERVERLESS_ROUTES } from './serverless.js';
 
 export interface RouteContext {
   readonly world: World;
@@ -241,4 +244,7 @@ export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/v1/models/billing-events', { scope: 'ADMIN', docsUrl: BILLING_EVENTS_DOCS, handler: billingEvents }],
   ['/v1/account/billing', { scope: 'ADMIN', docsUrl: BILLING_DOCS, handler: accountBilling }],
   ['/v1/keys', { scope: 'ADMIN', docsUrl: KEYS_DOCS, handler: keys }],
+  ...SERVERLESS_ROUTES,
+  ...ORG_ROUTES,
+  ...PRICING_ROUTES,
 ]);
