@@ -3,7 +3,8 @@
  *
  * Each account that runs apps has its own seeded stream of serverless billing events per UTC day (a runner
  * billing some machine-seconds of one app on one machine type), generated on demand from a PRNG seeded by
- * (seed, account, day) like the model events in data.ts, with the same late-arrival lags. Apps carry an env
+ * (seed, account, day) like the model events in data.ts, with longer late-arrival lags (70 % < 5 min, 20 % 1–12 h,
+ * 10 % 12–70 h; every lag below data.ts MAX_LAG_SEC). Apps carry an env
  * suffix; some have no `environment`, and unattributed usage has neither `app` nor `environment`. GPU machines
  * sometimes bill at a surge price, which fal reports as a separate row (`is_surge`). Money is integer nano-USD:
  * subtotal = deciseconds × price_per_second / 10, discount = floor(subtotal × pct / 100).
@@ -184,7 +185,8 @@ export class ServerlessData {
       const tsSec = day * DAY_SEC + Math.floor(rng.next() * DAY_SEC);
       const lr = rng.next();
       const lv = rng.next();
-      const lag = lr < 0.9 ? Math.floor(lv * 300) : lr < 0.99 ? 3600 + Math.floor(lv * 11 * 3600) : 3600 + Math.floor(lv * 69 * 3600);
+      // Serverless billing trails more than model billing (fal-api.md §8: billable units are null until recorded).
+      const lag = lr < 0.7 ? Math.floor(lv * 300) : lr < 0.9 ? 3600 + Math.floor(lv * 11 * 3600) : 12 * 3600 + Math.floor(lv * 58 * 3600);
       const app = apps[pick(appCum, rng.next())] as AppDef;
       const machineType = app.machines[Math.floor(rng.next() * app.machines.length)] as string;
       const machine = MACHINES.find((m) => m.type === machineType);
