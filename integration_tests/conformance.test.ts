@@ -18,6 +18,8 @@ import { finalStateFile, records, REPO_ROOT, runCli, statuses, states, tempDir, 
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 import { assertRecordMatchesSchema } from './helpers/protocol.js';
 
+/** Tests that spawn many whole reads; on a busy two-core CI runner they need more than vitest's 60 s. */
+const MULTI_RUN_TIMEOUT_MS = 180_000;
 const FORBIDDEN_KEYWORDS = ['$ref', 'not', 'anyOf', 'allOf', 'oneOf', 'patternProperties', 'prefixItems', 'if', 'then', 'else', 'dependentSchemas', 'dependentRequired'];
 // Airbyte flags these property names as secrets (connector-acceptance-test test_core.py, airbyte-protocol.md §3.3).
 const SECRET_NAME = /(^|_)(token|api_token|access_token|secret|client_secret|password|key|api_key|credentials|refresh_token|jwt)($|_)/;
@@ -232,6 +234,7 @@ describe('given the fal emulator', () => {
         }
       });
 
+      // Three CLI reads per incremental stream: twelve with an org-root key.
       it('then replaying from each intermediate state returns at least the records the first run sent after it', async () => {
         // CAT test_read_sequential_slices: resume points are honest.
         for (const name of discovered.filter((n) => ALL_STREAMS.find((s) => s.name === n)?.kind === 'incremental')) {
@@ -247,7 +250,7 @@ describe('given the fal emulator', () => {
             expect(records(replay, name).length, `${name} from state #${index}`).toBeGreaterThanOrEqual(expected);
           }
         }
-      });
+      }, MULTI_RUN_TIMEOUT_MS);
     });
 
     describe('when read runs with a far-future state (abnormal_state.json)', () => {
@@ -285,7 +288,7 @@ describe('given the fal emulator', () => {
         }
         const stamps = (r: CliResult): number[] => r.messages.filter((m) => m.type === 'RECORD').map((m) => (m.record as { emitted_at: number }).emitted_at);
         expect(Math.max(...stamps(first))).toBeLessThan(Math.min(...stamps(second)));
-      });
+      }, MULTI_RUN_TIMEOUT_MS);
     });
   });
 
