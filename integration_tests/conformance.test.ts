@@ -23,6 +23,8 @@ import { finalStateFile, records, REPO_ROOT, runCli, statuses, states, tempDir, 
 import { cliEnv, FIXED_NOW } from './helpers/fixtures.js';
 import { assertRecordMatchesSchema } from './helpers/protocol.js';
 
+/** Tests that spawn many whole reads; on a busy two-core CI runner they need more than vitest's 60 s. */
+const MULTI_RUN_TIMEOUT_MS = 180_000;
 const FORBIDDEN_KEYWORDS = ['$ref', 'not', 'anyOf', 'allOf', 'oneOf', 'patternProperties', 'prefixItems', 'if', 'then', 'else', 'dependentSchemas', 'dependentRequired'];
 // Airbyte flags these property names as secrets (connector-acceptance-test test_core.py, airbyte-protocol.md §3.3).
 const SECRET_NAME = /(^|_)(token|api_token|access_token|secret|client_secret|password|key|api_key|credentials|refresh_token|jwt)($|_)/;
@@ -254,7 +256,7 @@ describe('given the fal emulator', () => {
           expect(records(replay, name).length, `${name} from state #${index}`).toBeGreaterThanOrEqual(expected);
         }
       }
-    });
+    }, MULTI_RUN_TIMEOUT_MS);
   });
 
   describe('when read runs with a far-future state (abnormal_state.json)', () => {
@@ -305,7 +307,7 @@ describe('given the fal emulator', () => {
       }
       const stamps = (r: CliResult): number[] => r.messages.filter((m) => m.type === 'RECORD').map((m) => (m.record as { emitted_at: number }).emitted_at);
       expect(Math.max(...stamps(first))).toBeLessThan(Math.min(...stamps(second)));
-    });
+    }, MULTI_RUN_TIMEOUT_MS);
   });
 
   describe('when the catalog is bogus', () => {
@@ -328,6 +330,14 @@ describe('given the fal emulator', () => {
       if (!target) throw new Error('no incremental stream');
       const d = await cli(['discover', '--config', config()]);
       const discovered = ((d.messages.find((m) => m.type === 'CATALOG')?.catalog as { streams: { name: string }[] }).streams).map((s) => s.name);
+      // The endpoints each stream calls, from a read of that stream alone: a stream that shares the failing endpoint
+      // (pricing reads /models/usage to learn endpoint ids) fails with it, rightly; every other stream must complete.
+      const endpointsOf = new Map<string, Set<string>>();
+      for (const name of discovered.filter((n) => n !== target.name)) {
+        emu.requests.length = 0;
+        await cli(['read', '--config', config(), '--catalog', catalogFile(configuredCatalog([name]))]);
+        endpointsOf.set(name, new Set(emu.requests.map((r) => r.path)));
+      }
       emu.requests.length = 0;
       const first = await cli(['read', '--config', config(), '--catalog', catalogFile(configuredCatalog([target.name]))]);
       expect(states(first, target.name).length).toBeGreaterThanOrEqual(2);
@@ -349,13 +359,15 @@ describe('given the fal emulator', () => {
         const lastState = states(r, target.name).at(-1)?.stream.stream_state[target.cursorField];
         expect(lastState).toBeDefined();
         expect(Date.parse(String(lastState))).toBeLessThanOrEqual(Date.parse(String(failedWindowStart)));
-        for (const other of discovered.filter((n) => n !== target.name)) expect(statuses(r, other).at(-1)).toBe('COMPLETE');
+        const independent = discovered.filter((n) => n !== target.name && !endpointsOf.get(n)?.has(path));
+        expect(independent.length).toBeGreaterThan(0);
+        for (const other of independent) expect(statuses(r, other).at(-1), other).toBe('COMPLETE');
         // The failed stream kept its first window's checkpoint.
         expect(states(r, target.name).length).toBeGreaterThanOrEqual(1);
       } finally {
         emu.faults.clear();
       }
-    });
+    }, MULTI_RUN_TIMEOUT_MS);
   });
 
   it('then no output of any command contains the API key', async () => {

@@ -45,6 +45,7 @@ describe('parseConfig', () => {
       lookbackDays: 3,
       usageGranularity: 'day',
       maxRetrySeconds: 600,
+      endpointIds: [],
       raw: {
         api_key: KEY,
         lookback_days: 3,
@@ -53,6 +54,18 @@ describe('parseConfig', () => {
         max_retry_seconds: 600,
       },
     });
+  });
+
+  it('given endpoint_ids with padding and a repeat when parsed then they are trimmed and deduplicated', () => {
+    expect(parseConfig({ api_key: KEY, endpoint_ids: [' fal-ai/flux/dev', 'fal-ai/veo3', 'fal-ai/flux/dev'] }, NOW).endpointIds).toEqual([
+      'fal-ai/flux/dev',
+      'fal-ai/veo3',
+    ]);
+  });
+
+  it('given endpoint_ids that is not a list of non-empty strings when parsed then the problem names the field', () => {
+    expect(configError({ api_key: KEY, endpoint_ids: 'fal-ai/flux/dev' }).message).toContain('endpoint_ids must be a list');
+    expect(configError({ api_key: KEY, endpoint_ids: ['fal-ai/flux/dev', ' '] }).message).toContain('endpoint_ids must not contain an empty id');
   });
 
   it('given an api_key with surrounding whitespace when parsed then it is trimmed', () => {
@@ -166,6 +179,7 @@ describe('connectionSpecification', () => {
       'usage_granularity',
       'base_url',
       'max_retry_seconds',
+      'endpoint_ids',
     ]);
     // No other field is marked secret, or the UI would hide it.
     expect(Object.entries(spec.properties).filter(([, p]) => p.airbyte_secret === true).map(([name]) => name)).toEqual(['api_key']);

@@ -13,6 +13,8 @@ export const DEFAULT_BASE_URL = 'https://api.fal.ai/v1';
 export const DEFAULT_LOOKBACK_DAYS = 3;
 export const DEFAULT_START_DAYS_AGO = 30;
 export const DEFAULT_MAX_RETRY_SECONDS = 600;
+/** A sanity bound on the extra pricing ids (they are fetched 50 a call). */
+export const MAX_ENDPOINT_IDS = 1000;
 
 const dateText = z
   .string()
@@ -85,6 +87,23 @@ export const ConfigSchema = z
           'How long one request may keep retrying rate limits and outages (429, 408, 5xx, resets, timeouts) before the stream fails with a transient error.',
         order: 6,
       }),
+    endpoint_ids: z
+      .array(
+        z
+          .string({ message: 'endpoint_ids must be a list of fal endpoint ids such as "fal-ai/flux/dev"' })
+          .trim()
+          .min(1, { message: 'endpoint_ids must not contain an empty id' }),
+        { message: 'endpoint_ids must be a list of fal endpoint ids such as ["fal-ai/flux/dev"]' },
+      )
+      .max(MAX_ENDPOINT_IDS, { message: `endpoint_ids may list at most ${MAX_ENDPOINT_IDS} ids` })
+      .optional()
+      .meta({
+        title: 'Extra endpoint ids for pricing',
+        description:
+          'fal endpoint ids (e.g. fal-ai/flux/dev) whose unit prices the pricing stream reads in addition to every endpoint seen in the account\'s usage between start_date and end_date. fal can only price ids it is asked about.',
+        examples: [['fal-ai/flux/dev', 'fal-ai/veo3']],
+        order: 7,
+      }),
   })
   .meta({ title: 'fal.ai Source Spec' });
 
@@ -103,6 +122,8 @@ export interface Config {
   lookbackDays: number;
   usageGranularity: 'hour' | 'day';
   maxRetrySeconds: number;
+  /** Extra endpoint ids to price (config endpoint_ids), deduplicated; empty when not given. */
+  endpointIds: readonly string[];
   raw: z.output<typeof ConfigSchema>;
 }
 
@@ -139,6 +160,7 @@ export function parseConfig(raw: unknown, nowMs: number): Config {
     lookbackDays: cfg.lookback_days,
     usageGranularity: cfg.usage_granularity,
     maxRetrySeconds: cfg.max_retry_seconds,
+    endpointIds: [...new Set(cfg.endpoint_ids ?? [])],
     raw: cfg,
   };
 }

@@ -45,11 +45,19 @@ function neededCapabilities(streams: readonly Stream[]): Set<Capability> {
   return new Set(streams.map((stream) => stream.requires));
 }
 
-/** Connects and reports which stream groups the key can read. Config errors (401, 403) propagate. */
+/**
+ * Connects and reports which stream groups the key can read: the streams it can read, and per missing capability
+ * the streams that need it and why they are out of reach. Config errors (401, 403) propagate.
+ */
 export async function check(ctx: StreamContext): Promise<string> {
   const { username, available } = await probeCapabilities(ctx, neededCapabilities(ALL_STREAMS));
   const readable = ALL_STREAMS.filter((stream) => available.get(stream.requires)?.ok).map((stream) => stream.name);
-  const missing = [...available].filter(([, a]) => !a.ok).map(([capability, a]) => `${capability}: ${a.reason ?? 'unavailable'}`);
+  const missing = [...available]
+    .filter(([, a]) => !a.ok)
+    .map(([capability, a]) => {
+      const names = ALL_STREAMS.filter((stream) => stream.requires === capability).map((stream) => stream.name);
+      return `${names.join(', ')} (${a.reason ?? 'unavailable'})`;
+    });
   return `Connected to fal account "${username}". Readable streams: ${readable.join(', ')}.${missing.length > 0 ? ` Not readable with this key: ${missing.join('; ')}.` : ''}`;
 }
 

@@ -8,6 +8,9 @@ import { ApiError, DOCS_BASE, Params, encodeCursor } from './params.js';
 import type { AuthMode, BillingEventRenderer } from './render.js';
 import { FOCUS_DOCS, focusReport } from './focus.js';
 import { TIMEFRAMES, autoTimeframe, compileFilter, snapEndMs, snapStartMs, type QueryEngine, type UsageLine } from './query.js';
+import { ORG_ROUTES } from './org.js';
+import { PRICING_ROUTES } from './pricing.js';
+import { SERVERLESS_ROUTES } from './serverless.js';
 
 export interface RouteContext {
   readonly world: World;
@@ -243,4 +246,7 @@ export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/v1/account/billing', { scope: 'ADMIN', docsUrl: BILLING_DOCS, handler: accountBilling }],
   ['/v1/keys', { scope: 'ADMIN', docsUrl: KEYS_DOCS, handler: keys }],
   ['/v1/account/focus', { scope: 'ADMIN', docsUrl: FOCUS_DOCS, handler: focusReport }],
+  ...SERVERLESS_ROUTES,
+  ...ORG_ROUTES,
+  ...PRICING_ROUTES,
 ]);

@@ -17,11 +17,16 @@ import { ApiError, DOCS_BASE, Params, errorEnvelope, errorTypeForStatus } from '
 import { QueryEngine } from './query.js';
 import { BillingEventRenderer } from './render.js';
 import { ROUTES } from './routes.js';
+import { orgEvents, orgRootedAt, orgUsageNanoByDay, teamsOf, type OrgBillingEventTruth, type Product, type TeamJson } from './org.js';
+import { priceOf, type PriceJson } from './pricing.js';
+import { serverlessOf } from './serverless.js';
 
 export { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY, UNKNOWN_KEY, FIXTURE_KEYS } from './keys.js';
 export type { FaultRule, Faults } from './faults.js';
 export type { BillingEventTruth, AuthMethodStructured } from './data.js';
 export type { Invoice, FocusRow } from './focus.js';
+export type { OrgBillingEventTruth, Product, TeamJson } from './org.js';
+export type { PriceJson } from './pricing.js';
 
 export interface EmulatorOptions {
   /** Default 1. */
@@ -70,6 +75,16 @@ export interface Truth {
   invoice(account: string, billingMonth: string, asOf?: Date): Invoice | undefined;
   /** When the invoice of a billing month is issued (its 4th day, 06:00 UTC). */
   invoiceIssuedAt(billingMonth: string): Date;
+  /** Sum of serverless cost_total (nano-USD) per UTC day of an account's visible serverless events (/serverless/usage). */
+  serverlessNanoByDay(account: string, start: Date, end: Date, asOf?: Date): Map<string, bigint>;
+  /** Sum of /organization/usage `cost` (nano-USD) per UTC day for one team and product. */
+  orgUsageNanoByDay(team: string, product: Product, start: Date, end: Date, asOf?: Date): Map<string, bigint>;
+  /** /organization/billing-events of the org rooted at `orgRoot`: the teams' visible events with `username`, sorted. */
+  orgEvents(orgRoot: string, start: Date, end: Date, asOf?: Date): OrgBillingEventTruth[];
+  /** /organization/teams of the org rooted at `orgRoot`. */
+  teams(orgRoot: string): TeamJson[];
+  /** What /models/pricing lists for an endpoint id now; undefined for an id it answers 404 for. */
+  price(endpointId: string): PriceJson | undefined;
 }
 
 export interface Emulator {
@@ -83,6 +98,12 @@ export interface Emulator {
   requests: RequestLogEntry[];
   truth: Truth;
   close(): Promise<void>;
+}
+
+function requireOrg(orgRoot: string): NonNullable<ReturnType<typeof orgRootedAt>> {
+  const org = orgRootedAt(orgRoot);
+  if (!org) throw new Error(`emulator: ${orgRoot} is not an organization root`);
+  return org;
 }
 
 function toMs(d: Date | string, what: string): number {
@@ -304,6 +325,11 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       return invoice !== undefined && asOfMs(asOf) >= invoice.issuedAtMs ? invoice : undefined;
     },
     invoiceIssuedAt: (billingMonth) => new Date(invoiceIssuedAtMs(billingMonth)),
+    serverlessNanoByDay: (account, start, end, asOf) => serverlessOf(world).nanoByDay(account, start.getTime(), end.getTime(), asOfMs(asOf)),
+    orgUsageNanoByDay: (team, product, start, end, asOf) => orgUsageNanoByDay(world, team, product, start.getTime(), end.getTime(), asOfMs(asOf)),
+    orgEvents: (orgRoot, start, end, asOf) => orgEvents(world, requireOrg(orgRoot).teams, start.getTime(), end.getTime(), asOfMs(asOf)),
+    teams: (orgRoot) => teamsOf(requireOrg(orgRoot), world),
+    price: (endpointId) => priceOf(world, endpointId, nowMs),
   };
 
   let closed: Promise<void> | null = null;

@@ -251,11 +251,11 @@ function statusError(status: number, envelope: { type: string; message: string }
     );
   }
   if (status === 403) {
-    return new ConfigError(
-      'forbidden',
-      `fal refused ${context.endpoint ?? 'the request'} for this key (403).${said} Usage and billing APIs need an ADMIN-scope key: create one in the fal dashboard (API Keys → Add key → scope Admin) and set api_key.`,
-      context,
-    );
+    // fal's organization endpoints need more than the ADMIN scope: the key must belong to the org's root team.
+    const action = context.endpoint?.startsWith('GET /organization/')
+      ? 'Organization endpoints need an ADMIN key of the organization\'s root team (fal organizations are an enterprise feature): use such a key, or leave the organization streams out of the catalog.'
+      : 'Usage and billing APIs need an ADMIN-scope key: create one in the fal dashboard (API Keys → Add key → scope Admin) and set api_key.';
+    return new ConfigError('forbidden', `fal refused ${context.endpoint ?? 'the request'} for this key (403).${said} ${action}`, context);
   }
   return new ApiError(`fal answered ${context.endpoint ?? 'a request'} with HTTP ${status}${envelope ? ` (${envelope.type})` : ''}.${said}`, context);
 }

@@ -1,13 +1,28 @@
 /** The registry: the only list of streams. Order is the read order. */
+import { apiKeys } from './api_keys.js';
 import { billingEvents } from './billing_events.js';
+import { credits } from './credits.js';
 import { invoices } from './invoices.js';
+import { orgBillingEvents } from './org_billing_events.js';
+import { orgUsage } from './org_usage.js';
+import { pricing } from './pricing.js';
+import { serverlessUsage } from './serverless_usage.js';
 import type { Stream } from './stream.js';
+import { teams } from './teams.js';
 import { usage } from './usage.js';
 
+// Usage-type streams first; pricing last, since it prices the endpoint ids seen in usage.
 export const ALL_STREAMS: readonly Stream[] = [
   usage,
   billingEvents,
   invoices,
+  serverlessUsage,
+  credits,
+  apiKeys,
+  teams,
+  orgUsage,
+  orgBillingEvents,
+  pricing,
 ];
 
 export function findStream(name: string): Stream | undefined {

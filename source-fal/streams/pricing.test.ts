@@ -1,0 +1,144 @@
+import { MockAgent } from 'undici';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { parseConfig, type RawConfig } from '../config.js';
+import { ResponseShapeError } from '../errors.js';
+import { FalClient } from '../http/client.js';
+import type { Logger } from '../log.js';
+import { endpointIdsSeenInUsage, pricesOf, pricing } from './pricing.js';
+import type { StreamContext, StreamRecord } from './stream.js';
+
+const ORIGIN = 'https://api.fal.ai';
+const JSON_HEADERS = { 'content-type': 'application/json' };
+const NOW = Date.UTC(2026, 6, 27, 15, 30);
+
+let mockAgent: MockAgent;
+let paths: string[];
+let logged: string[];
+
+function context(raw: Partial<RawConfig> = {}): StreamContext {
+  const config = parseConfig({ api_key: 'kid-7f3a:9c1d2e3f4a5b6c7d8e9f', start_date: '2026-07-01', ...raw }, NOW);
+  const client = new FalClient({ baseUrl: config.baseUrl, apiKey: config.apiKey, dispatcher: mockAgent, sleep: async () => undefined, random: () => 1 });
+  const log: Logger = { log: (level, message) => logged.push(`${level} ${message}`) };
+  return { config, client, log, signal: new AbortController().signal };
+}
+
+/** Answers every request to `path` with `answer(ids, query)`, recording the request path. */
+function serve(path: string, answer: (query: URLSearchParams) => { status: number; body: unknown }): void {
+  mockAgent
+    .get(ORIGIN)
+    .intercept({ path: (p) => p.startsWith(`/v1${path}?`), method: 'GET' })
+    .reply((opts) => {
+      paths.push(opts.path);
+      const { status, body } = answer(new URL(opts.path, ORIGIN).searchParams);
+      return { statusCode: status, data: JSON.stringify(body), responseOptions: { headers: JSON_HEADERS } };
+    })
+    .persist();
+}
+
+const price = (id: string): Record<string, unknown> => ({ endpoint_id: id, unit_price: 0.025, unit: 'image', currency: 'USD' });
+const idsOf = (query: URLSearchParams): string[] => (query.get('endpoint_id') ?? '').split(',');
+const pricingCalls = (): string[][] => paths.filter((p) => p.startsWith('/v1/models/pricing?')).map((p) => idsOf(new URL(p, ORIGIN).searchParams));
+
+async function readAll(ctx: StreamContext): Promise<StreamRecord[]> {
+  const out: StreamRecord[] = [];
+  for await (const page of pricing.read(ctx)) out.push(...page);
+  return out;
+}
+
+beforeEach(() => {
+  mockAgent = new MockAgent();
+  mockAgent.disableNetConnect();
+  paths = [];
+  logged = [];
+});
+
+afterEach(async () => {
+  await mockAgent.close();
+});
+
+describe('pricing.read', () => {
+  it('given 120 ids from usage and config when read then three calls of at most 50 sorted ids price each id once', async () => {
+    // Regression: fal refuses more than 50 endpoint ids a call (400), which would fail the whole stream.
+    const fromUsage = Array.from({ length: 100 }, (_, i) => `fal-ai/used-${String(i).padStart(3, '0')}`);
+    const fromConfig = [...Array.from({ length: 20 }, (_, i) => `fal-ai/extra-${String(i).padStart(2, '0')}`), 'fal-ai/used-000'];
+    serve('/models/usage', () => ({ status: 200, body: { summary: fromUsage.map((endpoint_id) => ({ endpoint_id })), next_cursor: null, has_more: false } }));
+    serve('/models/pricing', (q) => ({ status: 200, body: { prices: idsOf(q).map(price), next_cursor: null, has_more: false } }));
+
+    const rows = await readAll(context({ endpoint_ids: fromConfig }));
+
+    expect(pricingCalls().map((ids) => ids.length)).toEqual([50, 50, 20]);
+    const all = [...fromUsage, ...fromConfig.slice(0, 20)].sort();
+    expect(pricingCalls().flat()).toEqual(all);
+    expect(rows.map((r) => r.endpoint_id)).toEqual(all);
+    expect(rows[0]).toEqual({ ...price(all[0] ?? ''), unit_price_nano_usd: 25_000_000 });
+  });
+
+  it('given no usage and no endpoint_ids when read then nothing is priced and no pricing call is made', async () => {
+    serve('/models/usage', () => ({ status: 200, body: { summary: [], next_cursor: null, has_more: false } }));
+
+    expect(await readAll(context())).toEqual([]);
+    expect(pricingCalls()).toEqual([]);
+  });
+});
+
+describe('pricesOf', () => {
+  it('given a batch with two ids fal does not know when priced then the known ids survive and each unknown id is logged', async () => {
+    // Regression: one unknown id made fal answer 404 for the whole call and every price of the batch was lost.
+    const ids = Array.from({ length: 50 }, (_, i) => `fal-ai/m-${String(i).padStart(2, '0')}`);
+    const unknown = new Set(['fal-ai/m-07', 'fal-ai/m-41']);
+    serve('/models/pricing', (q) => {
+      const asked = idsOf(q);
+      const missing = asked.filter((id) => unknown.has(id));
+      return missing.length > 0
+        ? { status: 404, body: { error: { type: 'not_found', message: `Endpoint not found: ${missing.join(', ')}` } } }
+        : { status: 200, body: { prices: asked.map(price), next_cursor: null, has_more: false } };
+    });
+
+    const prices = await pricesOf(context(), ids);
+
+    expect(prices.map((p) => p.endpoint_id)).toEqual(ids.filter((id) => !unknown.has(id)));
+    expect(logged.filter((l) => l.startsWith('WARN')).map((l) => /endpoint (\S+)/.exec(l)?.[1])).toEqual(['fal-ai/m-07', 'fal-ai/m-41']);
+    // Halving: far fewer calls than one per id.
+    expect(pricingCalls().length).toBeLessThan(25);
+  });
+
+  it('given a price response that spans two pages when priced then both pages are kept, with the same ids on each call', async () => {
+    serve('/models/pricing', (q) =>
+      q.get('cursor') === null
+        ? { status: 200, body: { prices: [price('a/1')], next_cursor: 'Mg==', has_more: true } }
+        : { status: 200, body: { prices: [price('a/2')], next_cursor: null, has_more: false } },
+    );
+
+    const prices = await pricesOf(context(), ['a/1', 'a/2']);
+
+    expect(prices.map((p) => p.endpoint_id)).toEqual(['a/1', 'a/2']);
+    expect(pricingCalls()).toEqual([
+      ['a/1', 'a/2'],
+      ['a/1', 'a/2'],
+    ]);
+  });
+
+  it('given fal repeating a price cursor when priced then a ResponseShapeError instead of a loop', async () => {
+    serve('/models/pricing', () => ({ status: 200, body: { prices: [], next_cursor: 'Mg==', has_more: true } }));
+
+    await expect(pricesOf(context(), ['a/1'])).rejects.toBeInstanceOf(ResponseShapeError);
+  });
+});
+
+describe('endpointIdsSeenInUsage', () => {
+  it('given a 200-day range when discovered then usage summaries are read in UTC steps of at most 90 days with summary only', async () => {
+    serve('/models/usage', (q) => ({ status: 200, body: { summary: [{ endpoint_id: `fal-ai/${q.get('start')?.slice(0, 10)}` }], next_cursor: null, has_more: false } }));
+
+    const ids = await endpointIdsSeenInUsage(context({ start_date: '2026-01-08' }));
+
+    const queries = paths.map((p) => Object.fromEntries(new URL(p, ORIGIN).searchParams));
+    expect(queries.map((q) => [q.start, q.end])).toEqual([
+      ['2026-01-08T00:00:00Z', '2026-04-08T00:00:00Z'],
+      ['2026-04-08T00:00:00Z', '2026-07-07T00:00:00Z'],
+      ['2026-07-07T00:00:00Z', '2026-07-27T15:30:00Z'],
+    ]);
+    for (const q of queries) expect(q).toMatchObject({ expand: 'summary', timeframe: 'day', bound_to_timeframe: 'false', timezone: 'UTC', limit: '100' });
+    expect([...ids].sort()).toEqual(['fal-ai/2026-01-08', 'fal-ai/2026-04-08', 'fal-ai/2026-07-07']);
+  });
+});

@@ -1,0 +1,94 @@
+/**
+ * `pricing`: the current unit price of every fal endpoint the account used between start_date and end_date, plus
+ * the ids listed in the `endpoint_ids` config field. Endpoint: GET /v1/models/pricing,
+ * https://fal.ai/docs/platform-apis/v1/models/pricing (fal-api.md §10). fal prices only the ids it is asked about
+ * (`endpoint_id` is required, 1–50 a call), so the ids come from the account's usage summary, read with the same
+ * explicit UTC parameters as the usage stream. The price may reflect the account's own pricing.
+ */
+import { z } from 'zod';
+
+import { ResponseShapeError } from '../errors.js';
+import { cursorPages, CursorEnvelope } from '../http/paginate.js';
+import { usdToNano } from '../money.js';
+import { DAY_MS, formatInstant, sliceWindows } from '../time.js';
+import { USAGE_PAGE_LIMIT } from './bucketed.js';
+import type { SnapshotStream, StreamContext, StreamRecord } from './stream.js';
+
+/** `endpoint_id` takes 1–50 values (fal OpenAPI getPricing; fal-api.md §2.2, §10). */
+export const PRICING_BATCH_SIZE = 50;
+
+/** Usage summaries are asked for in steps of at most 90 days, the longest range any fal usage API documents. */
+const ID_DISCOVERY_STEP_MS = 90 * DAY_MS;
+
+const SummaryPage = CursorEnvelope.extend({ summary: z.array(z.object({ endpoint_id: z.string().min(1) }).loose()) });
+
+const PricesPage = CursorEnvelope.extend({
+  prices: z.array(z.object({ endpoint_id: z.string().min(1), unit_price: z.number(), unit: z.string(), currency: z.string() }).loose()),
+});
+
+export const pricing: SnapshotStream = {
+  kind: 'snapshot',
+  name: 'pricing',
+  primaryKey: ['endpoint_id'],
+  requires: 'admin',
+  docsUrl: 'https://fal.ai/docs/platform-apis/v1/models/pricing',
+  async *read(ctx) {
+    const ids = [...new Set([...(await endpointIdsSeenInUsage(ctx)), ...ctx.config.endpointIds])].sort();
+    for (let i = 0; i < ids.length; i += PRICING_BATCH_SIZE) {
+      const prices = await pricesOf(ctx, ids.slice(i, i + PRICING_BATCH_SIZE));
+      yield prices.map((price): StreamRecord => ({ ...price, unit_price_nano_usd: usdToNano(price.unit_price) }));
+    }
+  },
+};
+
+/** Every endpoint id in the account's usage over [start_date, end), from `expand=summary` (one line per grain). */
+export async function endpointIdsSeenInUsage(ctx: StreamContext): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (const window of sliceWindows(ctx.config.startMs, ctx.config.endMs, ID_DISCOVERY_STEP_MS, DAY_MS)) {
+    const query = {
+      start: formatInstant(window.start),
+      end: formatInstant(window.end),
+      timeframe: 'day',
+      bound_to_timeframe: 'false',
+      timezone: 'UTC',
+      expand: ['summary'],
+    };
+    for await (const page of cursorPages({ client: ctx.client, path: '/models/usage', query, limit: USAGE_PAGE_LIMIT, schema: SummaryPage })) {
+      for (const line of page.summary) ids.add(line.endpoint_id);
+    }
+  }
+  return ids;
+}
+
+type Price = z.infer<typeof PricesPage>['prices'][number];
+
+/**
+ * Prices of up to 50 ids. fal answers 404 for the whole call when it does not know an id (the emulator documents
+ * this; fal's spec lists a 404 and says no more), so a 404 splits the batch in halves until the unknown ids stand
+ * alone: they are logged and left out, every known id is still priced, at a cost of O(unknown × log 50) calls.
+ */
+export async function pricesOf(ctx: StreamContext, ids: readonly string[]): Promise<Price[]> {
+  const first = await ctx.client.getJson('/models/pricing', { endpoint_id: ids }, PricesPage, [404]);
+  if (first.body === undefined) {
+    if (ids.length === 1) {
+      ctx.log.log('WARN', `pricing: fal does not know endpoint ${ids[0]} (404 not_found); it has no pricing row. Check endpoint_ids in the config if you listed it there.`);
+      return [];
+    }
+    const half = Math.ceil(ids.length / 2);
+    return [...(await pricesOf(ctx, ids.slice(0, half))), ...(await pricesOf(ctx, ids.slice(half)))];
+  }
+  const prices = [...first.body.prices];
+  // The response carries the cursor envelope; follow it should fal ever split one batch over pages.
+  const seen = new Set<string>();
+  for (let page = first.body; page.has_more && page.next_cursor !== null; ) {
+    if (seen.has(page.next_cursor)) {
+      throw new ResponseShapeError(`fal returned the cursor ${JSON.stringify(page.next_cursor)} twice for GET /models/pricing; stopping instead of looping forever.`, {
+        endpoint: 'GET /models/pricing',
+      });
+    }
+    seen.add(page.next_cursor);
+    page = (await ctx.client.getJson('/models/pricing', { endpoint_id: ids, cursor: page.next_cursor }, PricesPage)).body;
+    prices.push(...page.prices);
+  }
+  return prices;
+}

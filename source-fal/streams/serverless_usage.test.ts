@@ -1,0 +1,135 @@
+import { MockAgent } from 'undici';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { parseConfig } from '../config.js';
+import { ResponseShapeError } from '../errors.js';
+import { FalClient } from '../http/client.js';
+import { silentLogger } from '../log.js';
+import type { Window } from '../time.js';
+import { serverlessUsage } from './serverless_usage.js';
+import type { StreamContext, StreamRecord } from './stream.js';
+
+const ORIGIN = 'https://api.fal.ai';
+const NOW = Date.UTC(2026, 6, 27, 15, 30);
+const WINDOW: Window = { start: Date.UTC(2026, 6, 20), end: Date.UTC(2026, 6, 27) };
+
+const LINE = {
+  app: 'autohdr-raw-to-jpg-dev',
+  environment: 'production',
+  machine_type: 'GPU-H100',
+  unit: 'second',
+  quantity: 831.9,
+  unit_price: 0.000525,
+  percent_discount: 15,
+  cost_subtotal: 0.4367475,
+  cost_discount: 0.06551212,
+  cost_total: 0.37123538,
+  cost: 0.37123538,
+  currency: 'USD',
+  is_surge: false,
+};
+
+let mockAgent: MockAgent;
+let paths: string[];
+
+function context(): StreamContext {
+  const config = parseConfig({ api_key: 'kid-7f3a:9c1d2e3f4a5b6c7d8e9f', start_date: '2026-07-01' }, NOW);
+  const client = new FalClient({ baseUrl: config.baseUrl, apiKey: config.apiKey, dispatcher: mockAgent, sleep: async () => undefined, random: () => 1 });
+  return { config, client, log: silentLogger, signal: new AbortController().signal };
+}
+
+function page(results: unknown[]): void {
+  mockAgent
+    .get(ORIGIN)
+    .intercept({ path: (p) => p.startsWith('/v1/serverless/usage?'), method: 'GET' })
+    .reply((opts) => {
+      paths.push(opts.path);
+      const body = { time_series: [{ bucket: '2026-07-26T00:00:00+00:00', results }], next_cursor: null, has_more: false };
+      return { statusCode: 200, data: JSON.stringify(body), responseOptions: { headers: { 'content-type': 'application/json' } } };
+    });
+}
+
+async function readWindow(): Promise<StreamRecord[]> {
+  const out: StreamRecord[] = [];
+  for await (const batch of serverlessUsage.readWindow(context(), WINDOW)) out.push(...batch);
+  return out;
+}
+
+beforeEach(() => {
+  mockAgent = new MockAgent();
+  mockAgent.disableNetConnect();
+  paths = [];
+});
+
+afterEach(async () => {
+  mockAgent.assertNoPendingInterceptors();
+  await mockAgent.close();
+});
+
+describe('serverless_usage.readWindow', () => {
+  it('given a window when read then the request pins the UTC grain and expands time_series only (the endpoint has no auth expansion)', async () => {
+    page([]);
+
+    await readWindow();
+
+    expect(Object.fromEntries(new URL(paths[0] ?? '', ORIGIN).searchParams)).toEqual({
+      start: '2026-07-20T00:00:00Z',
+      end: '2026-07-27T00:00:00Z',
+      timeframe: 'day',
+      bound_to_timeframe: 'false',
+      timezone: 'UTC',
+      expand: 'time_series',
+      limit: '100',
+    });
+  });
+
+  it('given one line when read then the record is exact, with a UTC bucket and a golden id', async () => {
+    page([LINE]);
+
+    expect(await readWindow()).toEqual([
+      {
+        ...LINE,
+        // Golden: digest of [timeframe, bucket, app, environment, machine_type, unit_price, percent_discount, is_surge].
+        // If the recipe changes, every warehouse row is re-keyed and duplicated on the next sync.
+        id: '4f6c1ff9cd35a9978e7a614dcc962bbb',
+        bucket: '2026-07-26T00:00:00Z',
+        timeframe: 'day',
+        cost_total_nano_usd: 371_235_380,
+      },
+    ]);
+  });
+
+  it('given lines differing in one grain part, or with null app and environment, when read then the ids differ; null and 0 discount share one', async () => {
+    // Regression: a composite key over nullable app/environment never matches in a warehouse MERGE, so rows duplicate.
+    const variants: Record<string, unknown> = {
+      base: LINE,
+      noApp: { ...LINE, app: null },
+      noEnvironment: { ...LINE, environment: null },
+      neither: { ...LINE, app: null, environment: null },
+      emptyApp: { ...LINE, app: '' },
+      machine: { ...LINE, machine_type: 'GPU-A100' },
+      price: { ...LINE, unit_price: 0.00033 },
+      surge: { ...LINE, is_surge: true, unit_price: LINE.unit_price },
+      zeroDiscount: { ...LINE, percent_discount: 0 },
+      nullDiscount: { ...LINE, percent_discount: null },
+      sameGrain: { ...LINE, quantity: 900, cost_total: 0.5 },
+    };
+    page(Object.values(variants));
+
+    const rows = await readWindow();
+
+    const ids = new Map(Object.keys(variants).map((name, i) => [name, rows[i]?.id]));
+    expect(ids.get('sameGrain')).toBe(ids.get('base'));
+    expect(ids.get('nullDiscount')).toBe(ids.get('zeroDiscount'));
+    const distinct = Object.keys(variants).filter((n) => n !== 'sameGrain' && n !== 'nullDiscount').map((n) => ids.get(n));
+    expect(new Set(distinct).size).toBe(distinct.length);
+    expect(rows[1]).toMatchObject({ app: null, environment: 'production' });
+  });
+
+  it('given a line without is_surge when read then a ResponseShapeError, since surge and non-surge rows could not be told apart', async () => {
+    const { is_surge: _dropped, ...line } = LINE;
+    page([line]);
+
+    await expect(readWindow()).rejects.toBeInstanceOf(ResponseShapeError);
+  });
+});

@@ -1,0 +1,65 @@
+/**
+ * `serverless_usage`: Serverless compute (machine-seconds) usage and cost per UTC bucket, app, environment,
+ * machine type, surge flag, price and discount.
+ * Endpoint: GET /v1/serverless/usage, https://fal.ai/docs/platform-apis/v1/serverless/usage (fal-api.md §5).
+ * `app` and `environment` may be null (unattributed usage), so the key is a digest `id`, never a composite of raw
+ * columns. The endpoint has no auth expansion.
+ */
+import { z } from 'zod';
+
+import { usdToNano } from '../money.js';
+import { bucketedStream } from './bucketed.js';
+import { digestId } from './record-id.js';
+
+const ServerlessLine = z
+  .object({
+    app: z.string().nullish(),
+    environment: z.string().nullish(),
+    machine_type: z.string(),
+    unit: z.string(),
+    quantity: z.number(),
+    unit_price: z.number(),
+    percent_discount: z.number().nullish(),
+    cost_subtotal: z.number().nullish(),
+    cost_discount: z.number().nullish(),
+    cost_total: z.number().nullish(),
+    // Deprecated by fal in favour of cost_total (fal-api.md §5, §9).
+    cost: z.number().nullish(),
+    currency: z.string().nullish(),
+    // Surge and non-surge usage come back as separate rows; a line without the flag could not be keyed.
+    is_surge: z.boolean(),
+  })
+  .loose()
+  .refine((line) => typeof line.cost_total === 'number' || typeof line.cost === 'number', {
+    message: 'a serverless usage line has neither cost_total nor cost',
+  });
+
+export const serverlessUsage = bucketedStream({
+  name: 'serverless_usage',
+  path: '/serverless/usage',
+  docsUrl: 'https://fal.ai/docs/platform-apis/v1/serverless/usage',
+  requires: 'admin',
+  expand: ['time_series'],
+  line: ServerlessLine,
+  toRecord(line, bucket, timeframe) {
+    const app = line.app ?? null;
+    const environment = line.environment ?? null;
+    const percentDiscount = line.percent_discount ?? null;
+    const costTotal = line.cost_total ?? line.cost ?? null;
+    return {
+      ...line,
+      // null and 0 discount are one grain (as in usage); null app/environment stay distinct from "".
+      id: digestId([timeframe, bucket, app, environment, line.machine_type, line.unit_price, percentDiscount ?? 0, line.is_surge]),
+      bucket,
+      timeframe,
+      app,
+      environment,
+      percent_discount: percentDiscount,
+      cost_subtotal: line.cost_subtotal ?? null,
+      cost_discount: line.cost_discount ?? null,
+      cost_total: costTotal,
+      cost_total_nano_usd: usdToNano(costTotal),
+      currency: line.currency ?? 'USD',
+    };
+  },
+});
