@@ -86,8 +86,10 @@ describe('given the fal emulator and keys of every kind', () => {
 
   describe('when the key is an ADMIN key of a personal account outside any organization', () => {
     it('then its account streams read, serverless usage included, and the organization streams are left out', async () => {
-      expect(discovered(await cli('discover', NOFOCUS_ADMIN_KEY))).toEqual(ACCOUNT_STREAMS);
-      const r = await cli('read', NOFOCUS_ADMIN_KEY, ACCOUNT_STREAMS);
+      // solo-dev has no FOCUS reports either, so `invoices` is left out as well (invoices.test.ts covers why).
+      const readable = ACCOUNT_STREAMS.filter((n) => n !== 'invoices');
+      expect(discovered(await cli('discover', NOFOCUS_ADMIN_KEY))).toEqual(readable);
+      const r = await cli('read', NOFOCUS_ADMIN_KEY, readable);
       expect(r.code, r.stderr).toBe(0);
       expect(records(r, 'serverless_usage').some((row) => row.app === 'my-comfy-dev')).toBe(true);
       expect(records(r, 'credits')).toEqual([expect.objectContaining({ username: 'solo-dev' })]);
