@@ -25,7 +25,8 @@ const USAGE = `Usage:
   source-fal spec
   source-fal check    --config <config.json>
   source-fal discover --config <config.json>
-  source-fal read     --config <config.json> --catalog <catalog.json> [--state <state.json>]`;
+  source-fal read     --config <config.json> --catalog <catalog.json> [--state <state.json>]
+  source-fal sync     [--config <config.json>] [--destination <duckdb file|postgres://…>] [--streams a,b] [--full-refresh] [--demo]`;
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & import('node:stream').Writable;
@@ -36,6 +37,8 @@ export interface CliIo {
 
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
+  // `sync` loads a warehouse instead of printing protocol messages; it parses its own flags.
+  if (command === 'sync') return (await import('./sync/command.js')).runSync(rest, io);
   let values: { config?: string; catalog?: string; state?: string; debug?: boolean };
   try {
     ({ values } = parseArgs({
