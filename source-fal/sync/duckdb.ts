@@ -158,7 +158,7 @@ export class DuckDbDestination implements Destination, SqlRunner {
     }
     const [stats] = await this.rows(sql.stats);
     if (!stats) throw new DestinationError('duckdb_error', 'The merge statistics query returned nothing; this is a bug in source-fal.');
-    for (const statement of sql.apply) await this.exec(statement);
+    for (const statement of sql.apply(stats)) await this.exec(statement);
     await this.exec(sql.saveState, [plan.stream, JSON.stringify(state)]);
     await this.exec(sql.clearStaging);
     await this.exec('COMMIT');

@@ -4,7 +4,7 @@
  * (nothing is buffered in JS beyond one page); the checkpoint merges the window and writes its state in the same
  * transaction. A stream that fails rolls back its open window, so only whole windows ever land.
  */
-import type { SourceFalError } from '../errors.js';
+import { InterruptedError, type SourceFalError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ReadSink, StreamStatus } from '../source.js';
 import type { StreamRecord } from '../streams/stream.js';
@@ -12,7 +12,7 @@ import { recordCells, type Cell, type TablePlan } from './columns.js';
 import type { Destination } from './destination.js';
 import type { Progress } from './progress.js';
 
-export type StreamOutcome = 'complete' | 'failed' | 'not run';
+export type StreamOutcome = 'complete' | 'failed' | 'interrupted' | 'not run';
 
 export interface StreamSummary {
   stream: string;
@@ -151,10 +151,14 @@ export class WarehouseLoader implements ReadSink {
       this.log.log('WARN', `Rolling back the open window of ${stream} failed: ${rollbackError instanceof Error ? rollbackError.message : String(rollbackError)}`);
     }
     const summary = this.summary(stream);
-    summary.outcome = 'failed';
+    const interrupted = error instanceof InterruptedError;
+    summary.outcome = interrupted ? 'interrupted' : 'failed';
     summary.error = error.describe();
     this.progress.failed(stream);
-    this.log.log('ERROR', `Stream ${stream} failed; its last window was rolled back and its state is where the last committed window left it. ${error.describe()}`);
+    this.log.log(
+      interrupted ? 'WARN' : 'ERROR',
+      `Stream ${stream} ${interrupted ? 'was interrupted' : 'failed'}; the window it was reading was rolled back and its saved state is where the last committed window left it. ${error.describe()}`,
+    );
   }
 
   /** Rolls back a window left open (a failed stream, an interrupted run). */

@@ -193,7 +193,7 @@ export class PostgresDestination implements Destination, SqlRunner {
     await this.flush(plan);
     const stats = (await this.run(sql.stats)).rows[0] as Record<string, unknown> | undefined;
     if (!stats) throw new DestinationError('postgres_error', 'The merge statistics query returned nothing; this is a bug in source-fal.');
-    for (const statement of sql.apply) await this.exec(statement);
+    for (const statement of sql.apply(stats)) await this.exec(statement);
     await this.exec(sql.saveState, [plan.stream, JSON.stringify(state)]);
     await this.exec(sql.clearStaging);
     await this.exec('COMMIT');

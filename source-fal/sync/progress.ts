@@ -129,7 +129,7 @@ export function formatSummary(destination: string, summaries: readonly StreamSum
     formatCount(s.updated),
     s.kind === 'snapshot' ? formatCount(s.deleted) : '–',
     formatRange(s.minCursorMs, s.maxCursorMs),
-    s.costNano === undefined ? '–' : formatUsd(s.costNano),
+    s.costNano === undefined || s.outcome === 'not run' ? '–' : formatUsd(s.costNano),
     (s.elapsedMs / 1000).toFixed(1),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));

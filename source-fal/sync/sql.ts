@@ -12,12 +12,25 @@ import { SCHEMA } from './destination.js';
 export interface MergeSql {
   /** One row: total, inserted, existing, cost, min_cursor, max_cursor (all text). */
   stats: string;
-  /** Statements that move the staged rows into the table. */
-  apply: string[];
+  /** Statements that move the staged rows into the table, given the stats row. */
+  apply(stats: Record<string, unknown>): string[];
   /** Upserts the state row; parameters $1 stream, $2 state JSON text. */
   saveState: string;
   clearStaging: string;
   result(stats: Record<string, unknown>): CommitResult;
+}
+
+/**
+ * Staged text → the column's type. DuckDB 1.5 casts VARCHAR to DECIMAL(38,9) very slowly once the text has an
+ * integer part (≈100k values/s on a loaded 2-core machine, 12k/s for `12345.123456789`, vs millions for
+ * DECIMAL(18,9)), so amounts go through DECIMAL(18,9) (same rounding, widened exactly) and only those that do not
+ * fit it (|amount| ≥ 10^9 USD) take the direct cast.
+ */
+export function castExpr(dialect: Dialect, column: string, type: string): string {
+  if (dialect === 'duckdb' && sameSqlType(type, 'DECIMAL(38,9)')) {
+    return `coalesce(CAST(TRY_CAST(${column} AS DECIMAL(18,9)) AS DECIMAL(38,9)), CAST(${column} AS DECIMAL(38,9)))`;
+  }
+  return `CAST(${column} AS ${type})`;
 }
 
 export function stagingName(plan: TablePlan): string {
@@ -32,7 +45,10 @@ export function mergePlan(dialect: Dialect, plan: TablePlan, castTypes: readonly
   const table = `${quoteIdent(SCHEMA)}.${quoteIdent(plan.table)}`;
   const names = [...plan.columns.map((c) => c.name), EXTRA_COLUMN];
   const quoted = names.map(quoteIdent);
-  const casts = [...plan.columns.map((c, i) => `CAST(${quoteIdent(c.name)} AS ${castTypes[i] ?? text}) AS ${quoteIdent(c.name)}`), `CAST(${quoteIdent(EXTRA_COLUMN)} AS ${json}) AS ${quoteIdent(EXTRA_COLUMN)}`];
+  const casts = [
+    ...plan.columns.map((c, i) => `${castExpr(dialect, quoteIdent(c.name), castTypes[i] ?? text)} AS ${quoteIdent(c.name)}`),
+    `CAST(${quoteIdent(EXTRA_COLUMN)} AS ${json}) AS ${quoteIdent(EXTRA_COLUMN)}`,
+  ];
   const keys = plan.primaryKey.map(quoteIdent);
   const typed = `SELECT "_seq", ${casts.join(', ')} FROM ${staging}`;
   const source =
@@ -53,11 +69,14 @@ export function mergePlan(dialect: Dialect, plan: TablePlan, castTypes: readonly
   const join = keys.map((k) => `s.${k} = t.${k}`).join(' AND ');
   const insert = `INSERT INTO ${table} (${[...quoted, quoteIdent(SYNCED_AT_COLUMN)].join(', ')}) SELECT s.*, current_timestamp FROM (${source}) AS s`;
   const updates = [...plan.columns.filter((c) => !c.key).map((c) => c.name), EXTRA_COLUMN, SYNCED_AT_COLUMN].map((n) => `${quoteIdent(n)} = EXCLUDED.${quoteIdent(n)}`);
-  const apply =
-    plan.kind === 'snapshot'
-      ? // Replace in the same transaction: readers see the old snapshot or the new one, never a mix or an empty table.
-        [`DELETE FROM ${table}`, insert]
-      : [`${insert} ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${updates.join(', ')}`];
+  const upsert = `${insert} ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${updates.join(', ')}`;
+  const apply = (row: Record<string, unknown>): string[] => {
+    // Replace in the same transaction: readers see the old snapshot or the new one, never a mix or an empty table.
+    if (plan.kind === 'snapshot') return [`DELETE FROM ${table}`, insert];
+    // In DuckDB (one writer per file, so nothing can insert between the count and the insert) a window of only new
+    // keys, as in a backfill, skips the conflict handling, its most expensive part.
+    return [dialect === 'duckdb' && Number(row.inserted) === Number(row.total) ? insert : upsert];
+  };
   const state = `${quoteIdent(SCHEMA)}.${quoteIdent(STATE_TABLE)}`;
   return {
     stats: `${stats} FROM (${source}) AS s LEFT JOIN ${table} AS t ON ${join}`,
