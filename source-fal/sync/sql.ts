@@ -61,7 +61,8 @@ export function mergePlan(dialect: Dialect, plan: TablePlan, castTypes: readonly
   const stats = [
     `SELECT CAST(count(*) AS ${text}) AS total`,
     `CAST(count(*) FILTER (WHERE t.${keys[0]} IS NULL) AS ${text}) AS inserted`,
-    `CAST((SELECT count(*) FROM ${table}) AS ${text}) AS existing`,
+    // Only a snapshot needs the table's row count (to report removed rows); in PostgreSQL count(*) scans the table.
+    `${plan.kind === 'snapshot' ? `CAST((SELECT count(*) FROM ${table}) AS ${text})` : 'NULL'} AS existing`,
     `${plan.costColumn === undefined ? 'NULL' : `CAST(sum(s.${quoteIdent(plan.costColumn)}) AS ${text})`} AS cost`,
     `${cursor === undefined ? 'NULL' : epochMs(`min(${cursor})`)} AS min_cursor`,
     `${cursor === undefined ? 'NULL' : epochMs(`max(${cursor})`)} AS max_cursor`,
