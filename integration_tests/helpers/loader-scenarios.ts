@@ -158,6 +158,14 @@ export function loaderScenarios(label: string, open: (log: LogSink) => Promise<D
       });
     });
 
+    describe('when a saved state row was broken by hand', () => {
+      it('then reading the states names the stream and the fix', async () => {
+        await sync(dailyStream(1, () => []));
+        await db.query(`UPDATE fal._source_fal_state SET state = CAST('[1]' AS ${db.dialect === 'duckdb' ? 'JSON' : 'JSONB'}) WHERE stream = 'ledger'`);
+        await expect(db.readStates()).rejects.toThrow(/saved state of stream ledger in fal\._source_fal_state is not a JSON object .* Delete that row/);
+      });
+    });
+
     describe('when a snapshot stream is synced twice and a row disappeared upstream', () => {
       it('then the table is replaced by the new snapshot in one commit', async () => {
         let snapshot = [row('k1', 0, 1), row('k2', 0, 2)];

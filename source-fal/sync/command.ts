@@ -38,7 +38,8 @@ export const SYNC_USAGE = `Usage:
                  FAL_MAX_RETRY_SECONDS
   --streams      comma-separated stream names (default: every stream the key can read)
   --full-refresh ignore the saved state and read everything from start_date again (rows are upserted)
-  --demo         start the bundled fal emulator and sync its data: no fal key needed`;
+  --demo         start the bundled fal emulator and sync its data: no fal key needed
+  --debug        also print debug logs`;
 
 export const DEFAULT_DUCKDB = './fal.duckdb';
 export const DEFAULT_DEMO_DUCKDB = './fal-demo.duckdb';

@@ -59,6 +59,23 @@ export class DestinationError extends SourceFalError {
   }
 }
 
+/** A row of `_source_fal_state` as the Airbyte read takes it; a row someone broke by hand is named with the fix. */
+export function parseSavedState(stream: string, text: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new DestinationError(
+      'invalid_saved_state',
+      `The saved state of stream ${stream} in ${SCHEMA}._source_fal_state is not a JSON object (${text.slice(0, 80)}). Delete that row to re-read from start_date, or run with --full-refresh.`,
+    );
+  }
+  return parsed as Record<string, unknown>;
+}
+
 /** A destination argument that is not one we can load into. */
 export class DestinationConfigError extends SourceFalError {
   readonly failureType = 'config_error' as const;

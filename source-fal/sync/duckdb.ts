@@ -10,7 +10,7 @@ import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duc
 import type { Logger } from '../log.js';
 import type { RawStreamStates } from '../state.js';
 import { quoteIdent, STATE_TABLE, type Cell, type TablePlan } from './columns.js';
-import { DestinationError, SCHEMA, type CommitResult, type Destination } from './destination.js';
+import { DestinationError, parseSavedState, SCHEMA, type CommitResult, type Destination } from './destination.js';
 import { ensureTable, mergePlan, stagingColumnsDdl, stagingName, stateTableDdl, type MergeSql, type SqlRunner } from './sql.js';
 
 export async function openDuckDb(path: string, log: Logger): Promise<DuckDbDestination> {
@@ -111,8 +111,7 @@ export class DuckDbDestination implements Destination, SqlRunner {
   async readStates(): Promise<RawStreamStates> {
     const states: RawStreamStates = new Map();
     for (const row of await this.rows(`SELECT stream, CAST(state AS VARCHAR) AS state FROM ${quoteIdent(SCHEMA)}.${quoteIdent(STATE_TABLE)}`)) {
-      const parsed: unknown = JSON.parse(String(row.state));
-      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) states.set(String(row.stream), parsed as Record<string, unknown>);
+      states.set(String(row.stream), parseSavedState(String(row.stream), String(row.state)));
     }
     return states;
   }

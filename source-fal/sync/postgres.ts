@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { registerSecret } from '../redact.js';
 import type { RawStreamStates } from '../state.js';
 import { quoteIdent, STATE_TABLE, type Cell, type TablePlan } from './columns.js';
-import { describePostgresUrl, DestinationError, SCHEMA, type CommitResult, type Destination } from './destination.js';
+import { describePostgresUrl, DestinationError, parseSavedState, SCHEMA, type CommitResult, type Destination } from './destination.js';
 import { ensureTable, mergePlan, stagingColumnsDdl, stagingName, stateTableDdl, type MergeSql, type SqlRunner } from './sql.js';
 
 /** Rows per staging insert: large enough to amortise round trips, small enough to keep memory flat. */
@@ -150,8 +150,7 @@ export class PostgresDestination implements Destination, SqlRunner {
     const states: RawStreamStates = new Map();
     const result = await this.run(`SELECT stream, state::text AS state FROM ${quoteIdent(SCHEMA)}.${quoteIdent(STATE_TABLE)}`);
     for (const row of result.rows as { stream: string; state: string }[]) {
-      const parsed: unknown = JSON.parse(row.state);
-      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) states.set(row.stream, parsed as Record<string, unknown>);
+      states.set(row.stream, parseSavedState(row.stream, row.state));
     }
     return states;
   }
