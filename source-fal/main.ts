@@ -27,6 +27,7 @@ const USAGE = `Usage:
   source-fal check    --config <config.json>
   source-fal discover --config <config.json>
   source-fal read     --config <config.json> --catalog <catalog.json> [--state <state.json>]
+  source-fal sync     [--config <config.json>] [--destination <duckdb file|postgres://…>] [--streams a,b] [--full-refresh] [--demo]
   source-fal --singer <tap-fal arguments>   (the Singer tap; see tap-fal --help)`;
 
 export interface CliIo {
@@ -40,6 +41,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   // The Singer face of the same core (source-fal/singer.ts), for `npx source-fal --singer --discover …`.
   if (argv.includes('--singer')) return singerMain(argv.filter((arg) => arg !== '--singer'), io);
   const [command, ...rest] = argv;
+  // `sync` loads a warehouse instead of printing protocol messages; it parses its own flags.
+  if (command === 'sync') return (await import('./sync/command.js')).runSync(rest, io);
   let values: { config?: string; catalog?: string; state?: string; debug?: boolean };
   try {
     ({ values } = parseArgs({

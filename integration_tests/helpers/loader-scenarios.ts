@@ -1,0 +1,233 @@
+/**
+ * The loader behind `sync`, driven by the real core `read()` over fake streams, against any destination
+ * (source-fal/sync/loader.test.ts runs it on DuckDB, sync.postgres.test.ts on PostgreSQL): whole windows or nothing,
+ * last-wins dedup inside a window, updates on re-read, atomic snapshot replacement, additive migrations, and
+ * nothing silently dropped.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { parseConfig } from '../../source-fal/config.js';
+import type { FalClient } from '../../source-fal/http/client.js';
+import type { LogLevel } from '../../source-fal/log.js';
+import { read, type Selection } from '../../source-fal/source.js';
+import type { IncrementalStream, SnapshotStream, StreamContext, StreamRecord } from '../../source-fal/streams/stream.js';
+import { formatInstant, type Window } from '../../source-fal/time.js';
+import { planTable, type TablePlan } from '../../source-fal/sync/columns.js';
+import type { Destination } from '../../source-fal/sync/destination.js';
+import { WarehouseLoader } from '../../source-fal/sync/loader.js';
+import { createProgress } from '../../source-fal/sync/progress.js';
+
+const DAY = 86_400_000;
+const T0 = Date.parse('2026-11-01T00:00:00Z');
+const SCHEMA = {
+  properties: {
+    id: { type: 'string' },
+    day: { type: 'string', format: 'date-time' },
+    amount: { type: ['null', 'number'] },
+    amount_nano_usd: { type: ['null', 'integer'] },
+  },
+};
+
+/** Windows of one day from the saved cursor (or T0) to T0 + `days`; each window's pages come from `pages(window)`. */
+function dailyStream(days: number, pages: (window: Window) => StreamRecord[][] | Error): IncrementalStream {
+  return {
+    kind: 'incremental',
+    name: 'ledger',
+    primaryKey: ['id'],
+    cursorField: 'day',
+    requires: 'admin',
+    docsUrl: '',
+    windows: (_ctx, saved) => Array.from({ length: days }, (_, i) => ({ start: T0 + i * DAY, end: T0 + (i + 1) * DAY })).filter((w) => saved === undefined || w.start >= saved),
+    cursorAfter: (_ctx, window) => window.end,
+    async *readWindow(_ctx, window) {
+      const result = pages(window);
+      if (result instanceof Error) throw result;
+      for (const page of result) {
+        if (page.length === 1 && page[0]?.throw) throw new Error(String(page[0].throw));
+        yield page;
+      }
+    },
+  };
+}
+
+function snapshotStream(rows: () => StreamRecord[]): SnapshotStream {
+  return {
+    kind: 'snapshot',
+    name: 'keys',
+    primaryKey: ['id'],
+    requires: 'admin',
+    docsUrl: '',
+    async *read() {
+      yield rows();
+    },
+  };
+}
+
+const row = (id: string, dayOffset: number, amount: number | string | null, extra: StreamRecord = {}): StreamRecord => ({
+  id,
+  day: formatInstant(T0 + dayOffset * DAY),
+  amount,
+  amount_nano_usd: typeof amount === 'number' ? Math.round(amount * 1e9) : null,
+  ...extra,
+});
+
+export type LogSink = (level: LogLevel, message: string) => void;
+
+/** `open` makes a new, empty destination that logs to the given sink. */
+export function loaderScenarios(label: string, open: (log: LogSink) => Promise<Destination>): void {
+  describe(`given the sync loader over ${label}`, () => {
+    let db: Destination;
+    let logs: { level: LogLevel; message: string }[];
+    const progress = () => {
+      const p = createProgress({ write: () => true }, { tty: false, debug: false });
+      return { ...p, log: (level: LogLevel, message: string) => void logs.push({ level, message }) };
+    };
+    const ctx = (): StreamContext => ({
+      config: parseConfig({ api_key: 'test-key:0123456789abcdef', start_date: '2026-11-01' }, T0 + 30 * DAY),
+      client: {} as FalClient,
+      log: { log: () => undefined },
+      signal: new AbortController().signal,
+    });
+
+    async function sync(stream: IncrementalStream | SnapshotStream, schema: Record<string, unknown> = SCHEMA) {
+      const plan: TablePlan = planTable(stream, schema);
+      await db.prepare([plan]);
+      const states = await db.readStates();
+      const p = progress();
+      const loader = new WarehouseLoader(db, new Map([[plan.stream, plan]]), p, p);
+      const selections: Selection[] = [{ stream, mode: stream.kind === 'incremental' ? 'incremental' : 'full_refresh' }];
+      const failed = await read(ctx(), selections, states, loader);
+      return { failed, summary: loader.results()[0] };
+    }
+    const rows = async (table: string) =>
+      (await db.query(`SELECT id, CAST(amount AS VARCHAR) AS amount, CAST(_extra AS VARCHAR) AS extra FROM fal.${table} ORDER BY id`)).map((r) => ({
+        id: r.id,
+        amount: r.amount,
+        extra: r.extra === null ? null : (JSON.parse(String(r.extra)) as unknown),
+      }));
+
+    beforeEach(async () => {
+      logs = [];
+      db = await open((level, message) => void logs.push({ level, message }));
+    });
+    afterEach(async () => {
+      await db.close();
+    });
+
+    describe('when the second window fails after its first page was staged', () => {
+      it('then the first window and its state landed and nothing of the second did', async () => {
+        const stream = dailyStream(3, (w) => (w.start === T0 ? [[row('a', 0, 1.5)]] : w.start === T0 + DAY ? [[row('b', 1, 2)], [{ throw: 'boom' }]] : [[row('c', 2, 3)]]));
+        const { failed, summary } = await sync(stream);
+        expect(failed).toEqual(['ledger']);
+        expect(summary?.outcome).toBe('failed');
+        expect(summary?.error).toContain('boom');
+        expect((await rows('ledger')).map((r) => r.id)).toEqual(['a']);
+        expect(await db.readStates()).toEqual(new Map([['ledger', { day: '2026-11-02T00:00:00Z' }]]));
+      });
+    });
+
+    describe('when one window carries the same key twice', () => {
+      it('then the last one wins, once', async () => {
+        const { summary } = await sync(dailyStream(1, () => [[row('a', 0, 1)], [row('a', 0, 2)]]));
+        expect(summary).toMatchObject({ outcome: 'complete', inserted: 1, updated: 0 });
+        expect(await rows('ledger')).toEqual([{ id: 'a', amount: '2.000000000', extra: null }]);
+      });
+    });
+
+    describe('when a window is read again with changed amounts (the lookback)', () => {
+      it('then existing keys are updated, new keys inserted, and the summary counts each', async () => {
+        let amount = 1;
+        const stream = dailyStream(2, (w) => (w.start === T0 ? [[row('a', 0, amount), ...(amount > 1 ? [row('b', 0, 9)] : [])]] : []));
+        await sync(stream);
+        amount = 5;
+        await db.query(`DELETE FROM fal._source_fal_state`);
+        const { summary } = await sync(stream);
+        expect(summary).toMatchObject({ inserted: 1, updated: 1, costNano: 14_000_000_000n });
+        expect((await rows('ledger')).map((r) => [r.id, r.amount])).toEqual([
+          ['a', '5.000000000'],
+          ['b', '9.000000000'],
+        ]);
+      });
+    });
+
+    describe('when a window has no rows', () => {
+      it('then its state is still saved', async () => {
+        const { summary } = await sync(dailyStream(2, () => []));
+        expect(summary).toMatchObject({ outcome: 'complete', windows: 2, inserted: 0 });
+        expect(await db.readStates()).toEqual(new Map([['ledger', { day: '2026-11-03T00:00:00Z' }]]));
+      });
+    });
+
+    describe('when a saved state row was broken by hand', () => {
+      it('then reading the states names the stream and the fix', async () => {
+        await sync(dailyStream(1, () => []));
+        await db.query(`UPDATE fal._source_fal_state SET state = CAST('[1]' AS ${db.dialect === 'duckdb' ? 'JSON' : 'JSONB'}) WHERE stream = 'ledger'`);
+        await expect(db.readStates()).rejects.toThrow(/saved state of stream ledger in fal\._source_fal_state is not a JSON object .* Delete that row/);
+      });
+    });
+
+    describe('when a snapshot stream is synced twice and a row disappeared upstream', () => {
+      it('then the table is replaced by the new snapshot in one commit', async () => {
+        let snapshot = [row('k1', 0, 1), row('k2', 0, 2)];
+        await sync(snapshotStream(() => snapshot));
+        snapshot = [row('k2', 0, 3), row('k3', 0, 4)];
+        const { summary } = await sync(snapshotStream(() => snapshot));
+        expect(summary).toMatchObject({ outcome: 'complete', inserted: 1, updated: 1, deleted: 1 });
+        expect((await rows('keys')).map((r) => [r.id, r.amount])).toEqual([
+          ['k2', '3.000000000'],
+          ['k3', '4.000000000'],
+        ]);
+      });
+
+      it('then a failing snapshot read leaves the previous table whole', async () => {
+        await sync(snapshotStream(() => [row('k1', 0, 1)]));
+        const { failed } = await sync(
+          snapshotStream(() => {
+            throw new Error('fal is down');
+          }),
+        );
+        expect(failed).toEqual(['keys']);
+        expect((await rows('keys')).map((r) => r.id)).toEqual(['k1']);
+      });
+    });
+
+    describe('when the schema gains a column after the table was created', () => {
+      it('then the column is added with ALTER TABLE and the old rows stay', async () => {
+        await sync(dailyStream(1, () => [[row('a', 0, 1)]]));
+        const wider = { properties: { ...SCHEMA.properties, note: { type: ['null', 'string'] } } };
+        await db.query(`DELETE FROM fal._source_fal_state`);
+        await sync(
+          dailyStream(2, (w) => (w.start === T0 ? [] : [[row('b', 1, 2, { note: 'new' })]])),
+          wider,
+        );
+        const result = await db.query(`SELECT id, note FROM fal.ledger ORDER BY id`);
+        expect(result).toEqual([
+          { id: 'a', note: null },
+          { id: 'b', note: 'new' },
+        ]);
+        expect(logs.some((l) => /Added column note (VARCHAR|TEXT) to fal\.ledger/.test(l.message))).toBe(true);
+      });
+    });
+
+    describe('when a column changed type in the schema', () => {
+      it('then the column keeps its type, a warning says so, and values are still loaded', async () => {
+        await sync(dailyStream(1, () => [[row('a', 0, 1)]]));
+        const retyped = { properties: { ...SCHEMA.properties, amount: { type: ['null', 'string'] } } };
+        await db.query(`DELETE FROM fal._source_fal_state`);
+        const { summary } = await sync(dailyStream(1, () => [[row('a', 0, '7.25')]]), retyped);
+        expect(summary?.outcome).toBe('complete');
+        expect(logs.some((l) => l.level === 'WARN' && /fal\.ledger\.amount is (DECIMAL|numeric)\(38,9\) but the schema says (VARCHAR|TEXT)/.test(l.message))).toBe(true);
+        expect((await rows('ledger'))[0]?.amount).toBe('7.250000000');
+      });
+    });
+
+    describe('when records carry undeclared fields and values that do not fit', () => {
+      it('then they are kept in _extra and one warning names the field', async () => {
+        await sync(dailyStream(1, () => [[row('a', 0, 'n/a', { surprise: [1, 2] }), row('b', 0, 'n/a')]]));
+        const result = await rows('ledger');
+        expect(result[0]).toEqual({ id: 'a', amount: null, extra: { amount: 'n/a', surprise: [1, 2] } });
+        expect(logs.filter((l) => l.message.includes('field amount has a value that does not fit'))).toHaveLength(1);
+      });
+    });
+  });
+}

@@ -1,0 +1,116 @@
+/**
+ * Test vocabulary for `source-fal sync`: run the built CLI as a child process (optionally SIGKILLing it at a chosen
+ * moment), and look into the warehouse it wrote, the same way for DuckDB and PostgreSQL.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+import { DuckDBInstance } from '@duckdb/node-api';
+
+import { CLI } from './cli.js';
+import { freshDatabase, pgQuery } from './postgres.js';
+
+export interface SyncResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface SyncRunOptions {
+  env?: Record<string, string>;
+  /** Polled every few milliseconds while the child runs; SIGKILL it once this returns true. */
+  killWhen?: () => boolean;
+  timeoutMs?: number;
+}
+
+export function runSync(args: readonly string[], options: SyncRunOptions = {}): Promise<SyncResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'sync', ...args], {
+      env: { PATH: process.env.PATH ?? '', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    const poll = options.killWhen
+      ? setInterval(() => {
+          if (options.killWhen?.()) {
+            child.kill('SIGKILL');
+            if (poll) clearInterval(poll);
+          }
+        }, 2)
+      : undefined;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (poll) clearInterval(poll);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** A warehouse the tests can create afresh and query; every value comes back as text (or null). */
+export interface TestWarehouse {
+  readonly dialect: 'duckdb' | 'postgres';
+  /** A new empty destination, as the --destination argument. */
+  fresh(name: string): Promise<string>;
+  query(destination: string, sql: string): Promise<Record<string, string | null>[]>;
+  /** `table.column` → SQL type as the database reports it, for every table in schema fal. */
+  columnTypes(destination: string): Promise<Map<string, string>>;
+}
+
+const asText = (rows: Record<string, unknown>[]): Record<string, string | null>[] =>
+  rows.map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : typeof v === 'object' ? JSON.stringify(v) : String(v)])));
+
+export function duckdbWarehouse(dir: string): TestWarehouse {
+  return {
+    dialect: 'duckdb',
+    fresh: async (name) => join(dir, `${name}.duckdb`),
+    async query(destination, sql) {
+      // Opened and closed around each query: the sync child needs the file's lock.
+      const instance = await DuckDBInstance.create(destination);
+      const connection = await instance.connect();
+      try {
+        await connection.run(`SET TimeZone = 'UTC'`);
+        return asText((await connection.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[]);
+      } finally {
+        connection.closeSync();
+        instance.closeSync();
+      }
+    },
+    async columnTypes(destination) {
+      const rows = await this.query(destination, `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'fal'`);
+      return new Map(rows.map((r) => [`${r.table_name}.${r.column_name}`, String(r.data_type)]));
+    },
+  };
+}
+
+export function postgresWarehouse(adminUrl: string): TestWarehouse {
+  return {
+    dialect: 'postgres',
+    fresh: (name) => freshDatabase(adminUrl, name),
+    async query(destination, sql) {
+      return asText(await pgQuery(destination, sql));
+    },
+    async columnTypes(destination) {
+      const rows = await this.query(
+        destination,
+        `SELECT c.relname AS table_name, a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS data_type
+           FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'fal' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped`,
+      );
+      return new Map(rows.map((r) => [`${r.table_name}.${r.column_name}`, String(r.data_type)]));
+    },
+  };
+}
+
+/** Exact decimal text (`123.450000000`) → integer nano-USD, without floats. */
+export function decimalToNano(text: string): bigint {
+  const negative = text.startsWith('-');
+  const [whole = '0', fraction = ''] = text.replace(/^[-+]/, '').split('.');
+  const nano = BigInt(whole) * 1_000_000_000n + BigInt((fraction + '000000000').slice(0, 9));
+  return negative ? -nano : nano;
+}

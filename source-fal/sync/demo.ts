@@ -1,0 +1,78 @@
+/**
+ * `sync --demo`: the bundled fal emulator (integration_tests/emulator, compiled into dist/) serves seeded,
+ * made-up fal data on localhost, and sync loads it exactly as it would load a real account. No key, no network.
+ */
+import { formatInstant } from '../time.js';
+import { DAY_MS } from '../time.js';
+import type { Destination, Target } from './destination.js';
+
+export const DEMO_SEED = 42;
+export const DEMO_DAYS = 90;
+
+export interface Demo {
+  url: string;
+  days: number;
+  config: Record<string, unknown>;
+  sampleQuery(destination: Destination, target: Target): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Cost per UTC day and endpoint over the last 7 days of data; the same SQL runs in DuckDB and PostgreSQL. */
+export const SAMPLE_QUERY = `SELECT CAST(bucket AS DATE) AS day, endpoint_id, SUM(quantity) AS quantity, SUM(cost_total) AS cost_usd
+FROM fal.usage
+WHERE bucket > (SELECT max(bucket) FROM fal.usage) - INTERVAL '7 days'
+GROUP BY 1, 2
+ORDER BY day DESC, cost_usd DESC`;
+
+export async function startDemo(nowMs: number): Promise<Demo> {
+  let emulatorModule: typeof import('../../integration_tests/emulator/server.js');
+  try {
+    emulatorModule = await import('../../integration_tests/emulator/server.js');
+  } catch {
+    throw new Error('The demo needs the bundled fal emulator (dist/integration_tests/emulator), which this installation lacks. Run it from a clone: npm ci && npm run build && npx source-fal sync --demo');
+  }
+  const now = Math.floor(nowMs / 1000) * 1000;
+  const emulator = await emulatorModule.startEmulator({ now: new Date(now), seed: DEMO_SEED, historyDays: DEMO_DAYS + 10 });
+  return {
+    url: emulator.url,
+    days: DEMO_DAYS,
+    config: {
+      api_key: emulatorModule.ADMIN_KEY,
+      base_url: emulator.url,
+      start_date: formatInstant(Math.floor((now - DEMO_DAYS * DAY_MS) / DAY_MS) * DAY_MS).slice(0, 10),
+      max_retry_seconds: 10,
+    },
+    async sampleQuery(destination, target) {
+      const rows = await destination.query(SAMPLE_QUERY);
+      const how =
+        target.dialect === 'duckdb'
+          ? `Query it yourself with the DuckDB CLI (duckdb ${target.path}) or any DuckDB client, e.g.:`
+          : 'Query it yourself with psql or any PostgreSQL client, e.g.:';
+      return `\n${how}\n\n${SAMPLE_QUERY};\n\n${formatRows(rows)}\nThe tables are in schema fal: ${'usage'} (and the other streams), plus _source_fal_state. Next: sync your own account with\n  FAL_ADMIN_KEY=<key id>:<secret> npx source-fal sync\n`;
+    },
+    close: () => emulator.close(),
+  };
+}
+
+/** A small text table; decimals are trimmed of trailing zeros for reading, never rounded. */
+export function formatRows(rows: readonly Record<string, unknown>[], limit = 24): string {
+  if (rows.length === 0) return '(no rows)\n';
+  const headers = Object.keys(rows[0] ?? {});
+  const shown = rows.slice(0, limit).map((row) => headers.map((h) => cellText(row[h])));
+  const widths = headers.map((h, i) => Math.max(h.length, ...shown.map((r) => (r[i] ?? '').length)));
+  const numeric = headers.map((_, i) => shown.every((r) => /^-?[\d.,]*$/.test(r[i] ?? '')));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (numeric[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  const lines = [line(headers), line(widths.map((w) => '-'.repeat(w))), ...shown.map(line)];
+  if (rows.length > limit) lines.push(`… ${rows.length - limit} more rows`);
+  return `${lines.join('\n')}\n`;
+}
+
+function cellText(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+  return /^-?\d+\.\d+$/.test(text) ? text.replace(/\.?0+$/, '') : text.replace(/ 00:00:00(\+00)?$/, '');
+}

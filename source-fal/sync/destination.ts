@@ -1,0 +1,126 @@
+/**
+ * What `sync` needs from a warehouse, one small interface per database (duckdb.ts, postgres.ts).
+ *
+ * One window of one stream is one transaction: `begin` opens it with an empty staging table, `append` stages rows
+ * (bulk: DuckDB's appender, PostgreSQL multi-row unnest inserts), `commit` merges the staged rows into the stream's
+ * table by primary key (or replaces the table, for snapshot streams), upserts the stream's state into
+ * `_source_fal_state` and commits, all at once. A window never partly lands.
+ */
+import { SourceFalError } from '../errors.js';
+import type { RawStreamStates } from '../state.js';
+import type { Cell, Dialect, TablePlan } from './columns.js';
+
+/** The warehouse schema every table lives in. */
+export const SCHEMA = 'fal';
+
+export interface CommitResult {
+  /** Distinct primary keys staged in the window that were new to the table. */
+  inserted: number;
+  /** Distinct primary keys staged in the window that were already in the table (re-read rows). */
+  updated: number;
+  /** Snapshot streams only: rows that were in the table and are not in the new snapshot. */
+  deleted: number;
+  /** Sum of the plan's cost column over the staged rows (nano-USD), when it has one. */
+  costNano: bigint | undefined;
+  /** Smallest and largest cursor value over the staged rows, epoch ms, when the plan has a cursor column. */
+  minCursorMs: number | undefined;
+  maxCursorMs: number | undefined;
+}
+
+export interface Destination {
+  readonly dialect: Dialect;
+  /** Where the data goes, for humans; never contains a password. */
+  readonly description: string;
+  /**
+   * Creates schema `fal`, the state table, each stream's table (adding, never dropping, columns a newer schema
+   * declares) and its staging table. May adjust `plans` to the columns the tables really have.
+   */
+  prepare(plans: readonly TablePlan[]): Promise<void>;
+  /** The saved state of every stream, as the Airbyte read takes it. */
+  readStates(): Promise<RawStreamStates>;
+  begin(plan: TablePlan): Promise<void>;
+  append(plan: TablePlan, rows: readonly Cell[][]): Promise<void>;
+  commit(plan: TablePlan, state: Record<string, unknown>): Promise<CommitResult>;
+  rollback(): Promise<void>;
+  /** A read-only query for the demo and the tests: rows as plain JS values (text for decimals and timestamps). */
+  query(sql: string): Promise<Record<string, unknown>[]>;
+  close(): Promise<void>;
+}
+
+/** The warehouse refused or failed: names the destination and what to do. Fails the stream (or the run). */
+export class DestinationError extends SourceFalError {
+  readonly failureType = 'system_error' as const;
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, {}, options);
+  }
+}
+
+/** A row of `_source_fal_state` as the Airbyte read takes it; a row someone broke by hand is named with the fix. */
+export function parseSavedState(stream: string, text: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new DestinationError(
+      'invalid_saved_state',
+      `The saved state of stream ${stream} in ${SCHEMA}._source_fal_state is not a JSON object (${text.slice(0, 80)}). Delete that row to re-read from start_date, or run with --full-refresh.`,
+    );
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** A destination argument that is not one we can load into. */
+export class DestinationConfigError extends SourceFalError {
+  readonly failureType = 'config_error' as const;
+  readonly code = 'invalid_destination';
+}
+
+export type Target = { dialect: 'duckdb'; path: string } | { dialect: 'postgres'; url: string };
+
+/**
+ * `--destination`: a DuckDB file path, `duckdb://<path>` / `duckdb:<path>`, or `postgres://…` / `postgresql://…`.
+ * Anything else with a scheme is refused with the forms we accept.
+ */
+export function parseTarget(text: string): Target {
+  const value = text.trim();
+  const help = 'Use a DuckDB file path (e.g. ./fal.duckdb or duckdb:///var/lib/fal.duckdb) or a PostgreSQL URL (postgres://user:password@host:5432/database).';
+  if (value === '') throw new DestinationConfigError(`--destination is empty. ${help}`);
+  if (/^postgres(ql)?:\/\//i.test(value)) {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new DestinationConfigError(`--destination is not a valid PostgreSQL URL. ${help}`);
+    }
+    if (!url.hostname && !url.searchParams.get('host')) throw new DestinationConfigError(`--destination has no host. ${help}`);
+    return { dialect: 'postgres', url: value };
+  }
+  const duck = /^duckdb:(\/\/)?(.*)$/i.exec(value);
+  if (duck) {
+    const path = duck[2] ?? '';
+    if (path === '') throw new DestinationConfigError(`--destination ${JSON.stringify(value)} names no file. ${help}`);
+    return { dialect: 'duckdb', path };
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value);
+  if (scheme) throw new DestinationConfigError(`--destination scheme "${scheme[1]}:" is not supported. ${help}`);
+  return { dialect: 'duckdb', path: value };
+}
+
+/** A PostgreSQL URL with the password replaced, for messages. */
+export function describePostgresUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '****';
+    parsed.searchParams.delete('password');
+    return parsed.toString();
+  } catch {
+    return 'postgres://…';
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The embedded DuckDB destination (the default): one database file, schema `fal`, one table per stream.
+ * Rows are staged with DuckDB's appender into a temporary table (text cells, in the open transaction), then cast
+ * and merged into the stream's table by primary key together with the state row, in one COMMIT.
+ */
+import { resolve } from 'node:path';
+
+import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+
+import type { Logger } from '../log.js';
+import type { RawStreamStates } from '../state.js';
+import { quoteIdent, STATE_TABLE, type Cell, type TablePlan } from './columns.js';
+import { DestinationError, parseSavedState, SCHEMA, type CommitResult, type Destination } from './destination.js';
+import { ensureTable, mergePlan, stagingColumnsDdl, stagingName, stateTableDdl, type MergeSql, type SqlRunner } from './sql.js';
+
+export async function openDuckDb(path: string, log: Logger): Promise<DuckDbDestination> {
+  const shown = path === ':memory:' ? 'an in-memory DuckDB database' : resolve(path);
+  let instance: DuckDBInstance;
+  try {
+    instance = await DuckDBInstance.create(path);
+  } catch (error) {
+    throw duckOpenError(shown, error);
+  }
+  const connection = await instance.connect();
+  const destination = new DuckDbDestination(instance, connection, shown, log);
+  // Timestamps are written and shown in UTC whatever the machine's zone (ICU is built into the DuckDB bindings).
+  await destination.exec(`SET TimeZone = 'UTC'`).catch(() => undefined);
+  return destination;
+}
+
+function duckOpenError(shown: string, error: unknown): DestinationError {
+  const message = error instanceof Error ? error.message : String(error);
+  const lock = /Could not set lock on file[^:]*: Conflicting lock is held in (.*?) \(PID (\d+)\)/.exec(message);
+  if (lock || /lock/i.test(message)) {
+    return new DestinationError(
+      'duckdb_locked',
+      `The DuckDB file ${shown} is locked by another process${lock ? ` (${lock[1]}, PID ${lock[2]})` : ''}: another sync or a DuckDB client has it open. Close that program or wait for it to finish, then run sync again (or pass another --destination).`,
+      { cause: error },
+    );
+  }
+  if (/No such file or directory|cannot open file|Cannot open file/i.test(message)) {
+    return new DestinationError('duckdb_unreachable', `Cannot create the DuckDB file ${shown}: ${firstLine(message)}. Check that its folder exists and is writable.`, { cause: error });
+  }
+  return new DestinationError('duckdb_open_failed', `Cannot open the DuckDB file ${shown}: ${firstLine(message)}. Is it a DuckDB database written by DuckDB 1.x? Pass another --destination otherwise.`, {
+    cause: error,
+  });
+}
+
+function firstLine(text: string): string {
+  return (text.split('\n')[0] ?? text).trim();
+}
+
+export class DuckDbDestination implements Destination, SqlRunner {
+  readonly dialect = 'duckdb' as const;
+  readonly description: string;
+  private appender: DuckDBAppender | undefined;
+  private seq = 0;
+  private inTransaction = false;
+  private readonly merges = new Map<string, MergeSql>();
+
+  constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly connection: DuckDBConnection,
+    private readonly shown: string,
+    private readonly log: Logger,
+  ) {
+    this.description = `DuckDB ${shown}`;
+  }
+
+  async exec(sql: string, values?: (string | null)[]): Promise<void> {
+    try {
+      await this.connection.run(sql, values);
+    } catch (error) {
+      throw this.wrap(error, sql);
+    }
+  }
+
+  async rows(sql: string, values?: (string | null)[]): Promise<Record<string, unknown>[]> {
+    try {
+      const reader = await this.connection.runAndReadAll(sql, values);
+      return reader.getRowObjectsJson() as Record<string, unknown>[];
+    } catch (error) {
+      throw this.wrap(error, sql);
+    }
+  }
+
+  private wrap(error: unknown, sql: string): DestinationError {
+    if (error instanceof DestinationError) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    return new DestinationError('duckdb_error', `DuckDB (${this.shown}) failed: ${firstLine(message)} [while running: ${sql.replace(/\s+/g, ' ').slice(0, 160)}]`, { cause: error });
+  }
+
+  async existingColumns(table: string): Promise<Map<string, string>> {
+    const rows = await this.rows(
+      `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
+      [SCHEMA, table],
+    );
+    return new Map(rows.map((row) => [String(row.column_name), String(row.data_type)]));
+  }
+
+  async prepare(plans: readonly TablePlan[]): Promise<void> {
+    await this.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(SCHEMA)}`);
+    await this.exec(stateTableDdl('duckdb'));
+    for (const plan of plans) {
+      const castTypes = await ensureTable(this, 'duckdb', plan, this.log);
+      this.merges.set(plan.stream, mergePlan('duckdb', plan, castTypes));
+      await this.exec(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(stagingName(plan))} (${stagingColumnsDdl('duckdb', plan)})`);
+    }
+  }
+
+  async readStates(): Promise<RawStreamStates> {
+    const states: RawStreamStates = new Map();
+    for (const row of await this.rows(`SELECT stream, CAST(state AS VARCHAR) AS state FROM ${quoteIdent(SCHEMA)}.${quoteIdent(STATE_TABLE)}`)) {
+      states.set(String(row.stream), parseSavedState(String(row.stream), String(row.state)));
+    }
+    return states;
+  }
+
+  async begin(plan: TablePlan): Promise<void> {
+    await this.exec('BEGIN TRANSACTION');
+    this.inTransaction = true;
+    this.seq = 0;
+    try {
+      this.appender = await this.connection.createAppender(stagingName(plan), 'main', 'temp');
+    } catch (error) {
+      throw this.wrap(error, `appender on ${stagingName(plan)}`);
+    }
+  }
+
+  async append(_plan: TablePlan, rows: readonly Cell[][]): Promise<void> {
+    const appender = this.appender;
+    if (!appender) throw new DestinationError('duckdb_error', 'append called outside a window; this is a bug in source-fal.');
+    try {
+      for (const row of rows) {
+        appender.appendInteger(this.seq++);
+        for (const cell of row) {
+          if (cell === null) appender.appendNull();
+          else appender.appendVarchar(cell);
+        }
+        appender.endRow();
+      }
+    } catch (error) {
+      throw this.wrap(error, 'appender');
+    }
+  }
+
+  async commit(plan: TablePlan, state: Record<string, unknown>): Promise<CommitResult> {
+    const sql = this.merges.get(plan.stream);
+    if (!sql) throw new DestinationError('duckdb_error', `No table prepared for stream ${plan.stream}; this is a bug in source-fal.`);
+    try {
+      this.appender?.flushSync();
+      this.appender?.closeSync();
+    } catch (error) {
+      throw this.wrap(error, 'appender flush');
+    } finally {
+      this.appender = undefined;
+    }
+    const [stats] = await this.rows(sql.stats);
+    if (!stats) throw new DestinationError('duckdb_error', 'The merge statistics query returned nothing; this is a bug in source-fal.');
+    for (const statement of sql.apply(stats)) await this.exec(statement);
+    await this.exec(sql.saveState, [plan.stream, JSON.stringify(state)]);
+    await this.exec(sql.clearStaging);
+    await this.exec('COMMIT');
+    this.inTransaction = false;
+    return sql.result(stats);
+  }
+
+  async rollback(): Promise<void> {
+    try {
+      this.appender?.closeSync();
+    } catch {
+      // The transaction is being thrown away; a failing appender changes nothing.
+    }
+    this.appender = undefined;
+    if (this.inTransaction) {
+      this.inTransaction = false;
+      await this.exec('ROLLBACK');
+    }
+  }
+
+  async query(sql: string): Promise<Record<string, unknown>[]> {
+    return this.rows(sql);
+  }
+
+  async close(): Promise<void> {
+    await this.rollback().catch(() => undefined);
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+}
