@@ -63,7 +63,7 @@ const smoke = values.smoke ?? false;
 const targetEvents = smoke ? 50_000 : Number(values.events);
 const bigEvents = smoke ? 0 : Number(values['big-events']);
 const repeats = smoke ? 1 : Number(values.repeats);
-const pgUrl = values['pg-url'] ?? process.env.SOURCE_FAL_BENCH_PG_URL ?? process.env.SOURCE_FAL_TEST_PG_URL;
+let pgUrl = values['pg-url'] ?? process.env.SOURCE_FAL_BENCH_PG_URL ?? process.env.SOURCE_FAL_TEST_PG_URL;
 const only = values.only?.split(',');
 const slowSeconds = smoke ? 1 : 10;
 
@@ -237,6 +237,18 @@ function summarise(runs: Measurement[]): Row {
 const workDir = mkdtempSync(join(tmpdir(), 'source-fal-bench-'));
 
 async function main(): Promise<void> {
+  // Without a URL, start a throwaway PostgreSQL the way the sync tests do (local server binaries or testcontainers).
+  let stopPostgres: (() => Promise<void>) | undefined;
+  if (!pgUrl && (!only || only.includes('sync-pg'))) {
+    try {
+      const { startTestPostgres } = await import('../integration_tests/helpers/postgres.js');
+      const server = await startTestPostgres();
+      pgUrl = server.url;
+      stopPostgres = () => server.stop();
+    } catch (error) {
+      process.stderr.write(`  no PostgreSQL for sync-pg: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
+  }
   const emu = await EmulatorProcess.start();
   const nowMs = Date.parse(NOW);
   const mainStart = new Date(nowMs - mainDays * DAY_MS).toISOString().slice(0, 10);
@@ -294,11 +306,11 @@ async function main(): Promise<void> {
     rmSync(`${db}.wal`, { force: true });
     return m;
   });
-  if (pgUrl) {
+  const databaseUrl = pgUrl;
+  if (databaseUrl) {
     await repeat('sync-pg', async () => {
-      const schemaUrl = pgUrl;
-      await dropFalSchema(schemaUrl);
-      return measure('sync-pg', emu, CLI, ['sync', '--config', config(mainStart), '--destination', schemaUrl, '--streams', 'billing_events', '--full-refresh'], env, drainConsumer, mainRecords);
+      await dropFalSchema(databaseUrl);
+      return measure('sync-pg', emu, CLI, ['sync', '--config', config(mainStart), '--destination', databaseUrl, '--streams', 'billing_events', '--full-refresh'], env, drainConsumer, mainRecords);
     });
   } else {
     process.stderr.write('  sync-pg skipped: no PostgreSQL URL (--pg-url, SOURCE_FAL_BENCH_PG_URL or SOURCE_FAL_TEST_PG_URL)\n');
@@ -306,6 +318,7 @@ async function main(): Promise<void> {
   await repeat('read-slow', () => measure('read-slow', emu, CLI, readArgs(mainStart), env, slowConsumer));
   if (bigEvents > 0) await repeat('read-big', () => measure('read-big', emu, CLI, readArgs(bigStart), env, countingConsumer), 1);
   emu.stop();
+  await stopPostgres?.();
 
   const byName = new Map(rows.map((r) => [r.name, r]));
   const ratio = (a: string, b: string, f: (r: Row) => number): number | undefined => {
