@@ -15,13 +15,14 @@ export type AirbyteMessage = Record<string, unknown> & { type: string };
 export class AirbyteOutput implements ReadSink, Logger {
   constructor(private readonly writer: LineWriter) {}
 
+  /** Every message but RECORD goes through here, scrubbed of the API key whatever field it hides in. */
   async send(message: AirbyteMessage): Promise<void> {
-    await this.writer.write(`${JSON.stringify(message)}\n`);
+    await this.writer.write(`${redact(JSON.stringify(message))}\n`);
   }
 
   log(level: LogLevel, message: string): void {
     // Logs are rare; they join the buffer and go out with the next flush.
-    void this.writer.write(`${JSON.stringify({ type: 'LOG', log: { level, message: redact(message) } })}\n`);
+    void this.writer.write(`${redact(JSON.stringify({ type: 'LOG', log: { level, message: redact(message) } }))}\n`);
   }
 
   /**
