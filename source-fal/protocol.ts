@@ -21,8 +21,10 @@ export class AirbyteOutput implements ReadSink, Logger {
   }
 
   log(level: LogLevel, message: string): void {
-    // Logs are rare; they join the buffer and go out with the next flush.
+    // Logs are rare; they join the buffer and go out with the next flush. A warning goes out at once: it usually
+    // comes right before a retry wait (up to max_retry_seconds) that would otherwise hold it back.
     void this.writer.write(`${redact(JSON.stringify({ type: 'LOG', log: { level, message: redact(message) } }))}\n`);
+    if (level === 'WARN' || level === 'ERROR') this.writer.flush().catch(() => undefined);
   }
 
   /**

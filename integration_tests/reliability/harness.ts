@@ -147,6 +147,9 @@ export const windowInMessage = (message: string): string | undefined => /window 
  */
 export const EXIT_SLACK_MS = 15_000;
 
+/** Timeout of a case that runs the CLI several times; CI machines shared with other jobs run it several times slower. */
+export const LONG_TEST_MS = 180_000;
+
 /** A JavaScript stack frame, as printed by V8 ("    at fn (file:line:col)"). */
 export const STACK_FRAME = /\n\s+at \S+.*(\(|:\d+:\d+)/;
 

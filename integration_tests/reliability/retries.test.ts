@@ -15,6 +15,7 @@ import {
   errorTraces,
   EXIT_SLACK_MS,
   lastCursor,
+  LONG_TEST_MS,
   nanoByDay,
   resumeState,
   scenario,
@@ -184,6 +185,7 @@ describe.concurrent('given a long outage from the second window on', () => {
     ],
   ])(
     'when it is met with %s then the retries stop within max_retry_seconds, the stream is INCOMPLETE with a TRACE naming stream, window and request id, the state stays at window 1, exit 1; and a rerun from that state after the outage equals the truth',
+    { timeout: LONG_TEST_MS },
     async ([_label, fault, requestId], { expect }) => {
       await withScenario({ config: { max_retry_seconds: 3 } }, async (s) => {
         s.emu.faults.add({ ...fault, path: STREAM_PATH, after: PAGES_OF_WINDOW_1, times: Infinity } as FaultRule);
