@@ -62,6 +62,10 @@ export function bucketedStream<L>(options: BucketedStreamOptions<L>): Incrementa
         timezone: 'UTC',
         expand: options.expand,
       };
+      // Two different lines under one id would be one row after an upsert: spend lost without a word. That happens
+      // when fal stops sending a grain part (auth_method_structured, percent_discount). The same line twice is
+      // harmless (a page boundary that shifted while paging) and passes.
+      const seen = new Map<unknown, string>();
       for await (const page of cursorPages({ client: ctx.client, path: options.path, query, limit: USAGE_PAGE_LIMIT, schema: Page })) {
         const records: StreamRecord[] = [];
         for (const bucket of page.time_series) {
@@ -74,7 +78,19 @@ export function bucketedStream<L>(options: BucketedStreamOptions<L>): Incrementa
               window: formatWindow(window),
             });
           }
-          for (const line of bucket.results) records.push(options.toRecord(line, label, timeframe));
+          for (const line of bucket.results) {
+            const record = options.toRecord(line, label, timeframe);
+            const text = JSON.stringify(record);
+            const before = seen.get(record.id);
+            if (before !== undefined && before !== text) {
+              throw new ResponseShapeError(
+                `fal sent two different lines for the same ${options.name} grain in bucket ${label} (id ${String(record.id)}); loading both would keep only one and under-count. fal may have stopped sending a grain field such as auth_method_structured or percent_discount; upgrade source-fal or report this.`,
+                { endpoint: `GET ${options.path}`, window: formatWindow(window) },
+              );
+            }
+            seen.set(record.id, text);
+            records.push(record);
+          }
         }
         yield records;
       }
