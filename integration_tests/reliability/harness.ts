@@ -31,7 +31,10 @@ export interface ReadOptions extends RunOptions {
   state?: unknown;
   config?: Record<string, unknown>;
   catalog?: unknown;
+  /** Replaces the whole command line (default: read --config --catalog [--state] from the options). */
   args?: string[];
+  /** Appended to the command line, e.g. ['--debug']. */
+  extraArgs?: string[];
 }
 
 export interface TimedResult extends CliResult {
@@ -71,6 +74,7 @@ export async function scenario(options: ScenarioOptions = {}): Promise<Scenario>
         '--catalog',
         writeJson(dir, `catalog-${n}.json`, opts.catalog ?? catalogFor([STREAM])),
         ...(opts.state === undefined ? [] : ['--state', writeJson(dir, `state-${n}.json`, opts.state)]),
+        ...(opts.extraArgs ?? []),
       ];
       const started = Date.now();
       const result = await runCli(args, { ...opts, env: { ...cliEnv(), ...opts.env } });
