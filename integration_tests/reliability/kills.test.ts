@@ -48,8 +48,8 @@ function prng(seed: number): () => number {
 // 60 ms, so a run spends ~0.6 s on HTTP and a kill timed from its first request can land anywhere in it.
 const OPTIONS = { historyDays: 8, startDate: '2026-11-20', config: { usage_granularity: 'hour' } } as const;
 const PAGE_LATENCY_MS = 60;
-const SCENARIOS = 6;
-const KILLS_PER_SCENARIO = 4;
+const SCENARIOS = 5;
+const KILLS_PER_SCENARIO = 5;
 
 async function slowPages(): Promise<Scenario> {
   const s = await scenario(OPTIONS);
