@@ -1,6 +1,6 @@
 /**
- * Kill safety of `read`. SIGKILL at seeded random moments (after k protocol messages, or t ms after spawn: during
- * start-up, mid-page, between a window's records and its STATE, while a STATE line is half written), each run resumed
+ * Kill safety of `read`. SIGKILL at seeded random moments (after k protocol messages, or t ms after fal saw the run's
+ * first request: mid-page, between a window's records and its STATE, while a STATE line is half written), each run resumed
  * from the last STATE the killed run emitted, chained until a run completes: the union of every run's records,
  * upserted by primary key, must equal one uninterrupted run exactly, and the emulator's truth per day to the nano-USD.
  * SIGTERM and SIGINT must stop cleanly: INCOMPLETE, one TRACE ERROR, every line whole, exit 143/130, and a rerun from
