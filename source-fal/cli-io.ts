@@ -33,3 +33,18 @@ export function runClock(env: NodeJS.ProcessEnv): number {
   if (ms === undefined) throw new ConfigError('invalid_clock', `SOURCE_FAL_NOW=${JSON.stringify(pinned)} is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z. Fix or unset it.`);
   return ms;
 }
+
+/**
+ * The per-attempt HTTP timeout, from `SOURCE_FAL_REQUEST_TIMEOUT_SECONDS` (seconds, decimals allowed): how long one
+ * attempt waits for fal's response headers and between body chunks before it is abandoned and retried.
+ * Unset: the client's defaults (60 s for headers, 120 s for the body).
+ */
+export function requestTimeoutMs(env: NodeJS.ProcessEnv): number | undefined {
+  const text = env.SOURCE_FAL_REQUEST_TIMEOUT_SECONDS;
+  if (text === undefined || text === '') return undefined;
+  const seconds = /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!(seconds > 0 && seconds <= 3600)) {
+    throw new ConfigError('invalid_timeout', `SOURCE_FAL_REQUEST_TIMEOUT_SECONDS=${JSON.stringify(text)} is not a number of seconds between 0 and 3600 such as 60. Fix or unset it.`);
+  }
+  return Math.round(seconds * 1000);
+}

@@ -73,6 +73,17 @@ describe('parseConfig', () => {
     expect(parseConfig({ api_key: `  ${KEY}\n` }, NOW).apiKey).toBe(KEY);
   });
 
+  it.each([
+    ['an inner space', 'kid-7f3a:9c1d2e3f 4a5b6c7d8e9f'],
+    ['a line break', 'kid-7f3a:9c1d2e3f\n4a5b6c7d8e9f'],
+    ['a non-ASCII character', 'kid-7f3a:9c1d2e3f€4a5b6c7d8e9f'],
+  ])('given an api_key with %s when parsed then a ConfigError asks to paste it exactly, without quoting it', (_label, key) => {
+    // Regression: undici refused the Authorization header mid-run and the user saw "Unexpected error ... a bug".
+    const error = configError({ api_key: key });
+    expect(error.message).toContain('api_key contains spaces, line breaks or non-ASCII characters');
+    expect(error.message).not.toContain('9c1d2e3f');
+  });
+
   it('given a base_url with a trailing slash when parsed then the slash is dropped', () => {
     expect(parseConfig({ api_key: KEY, base_url: 'http://127.0.0.1:8080/v1/' }, NOW).baseUrl).toBe('http://127.0.0.1:8080/v1');
   });

@@ -29,6 +29,10 @@ export const ConfigSchema = z
       .string({ message: 'api_key is required: paste a fal ADMIN-scope key (fal dashboard → API Keys → Add key, scope Admin)' })
       .trim()
       .min(1, { message: 'api_key is empty: paste a fal ADMIN-scope key' })
+      // An HTTP header cannot carry it otherwise (undici would throw "invalid authorization header" mid-run).
+      .refine((key) => /^[\x21-\x7e]*$/.test(key), {
+        message: 'api_key contains spaces, line breaks or non-ASCII characters: paste the key exactly as fal shows it, <key id>:<secret>',
+      })
       .meta({
         title: 'fal Admin API key',
         description:

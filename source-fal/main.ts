@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { parseCatalog } from './catalog.js';
-import { readJsonFile, runClock } from './cli-io.js';
+import { readJsonFile, requestTimeoutMs, runClock } from './cli-io.js';
 import { parseConfig } from './config.js';
 import { asSourceFalError, ConfigError, InterruptedError, type SourceFalError } from './errors.js';
 import { FalClient } from './http/client.js';
@@ -97,10 +97,13 @@ async function runWithConfig(
       baseUrl: config.baseUrl,
       apiKey: config.apiKey,
       signal: io.signal,
+      requestTimeoutMs: requestTimeoutMs(io.env),
       // `check` must answer quickly; a read may wait out a long rate limit.
       retry: { maxElapsedMs: command === 'check' ? Math.min(30_000, config.maxRetrySeconds * 1000) : config.maxRetrySeconds * 1000 },
       onRetry: (info) =>
         logger.log('WARN', `Retrying ${info.endpoint} in ${(info.delayMs / 1000).toFixed(1)} s (attempt ${info.attempt}): ${info.reason}${info.announced ? ' (wait announced by fal)' : ''}`),
+      onResponse: (info) =>
+        logger.log('DEBUG', `GET ${info.target} -> HTTP ${info.status} in ${info.elapsedMs} ms${info.requestId ? ` (fal request id ${info.requestId})` : ''}`),
     });
     ctx = { config, client, log: logger, signal: io.signal };
   } catch (caught) {

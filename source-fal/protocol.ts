@@ -15,14 +15,17 @@ export type AirbyteMessage = Record<string, unknown> & { type: string };
 export class AirbyteOutput implements ReadSink, Logger {
   constructor(private readonly writer: LineWriter) {}
 
+  /** Every message but RECORD goes through here, scrubbed of the API key whatever field it hides in. */
   async send(message: AirbyteMessage): Promise<void> {
-    await this.writer.write(`${JSON.stringify(message)}\n`);
+    await this.writer.write(`${redact(JSON.stringify(message))}\n`);
   }
 
   log(level: LogLevel, message: string): void {
-    // Logs are rare; they join the buffer and go out with the next flush. A broken stdout is reported by the
-    // next awaited write, so a failed log write must not become an unhandled rejection.
-    this.writer.write(`${JSON.stringify({ type: 'LOG', log: { level, message: redact(message) } })}\n`).catch(() => undefined);
+    // Logs are rare; they join the buffer and go out with the next flush. A warning goes out at once: it usually
+    // comes right before a retry wait (up to max_retry_seconds) that would otherwise hold it back. A broken stdout is
+    // reported by the next awaited write, so a failed log write must not become an unhandled rejection.
+    this.writer.write(`${redact(JSON.stringify({ type: 'LOG', log: { level, message: redact(message) } }))}\n`).catch(() => undefined);
+    if (level === 'WARN' || level === 'ERROR') this.writer.flush().catch(() => undefined);
   }
 
   /**

@@ -97,13 +97,19 @@ export async function discover(ctx: StreamContext): Promise<CatalogStream[]> {
 /** Reads the selected streams in order. Returns the names of the streams that failed. */
 export async function read(ctx: StreamContext, selections: readonly Selection[], states: RawStreamStates, sink: ReadSink): Promise<string[]> {
   const failed: string[] = [];
-  for (const { stream, mode } of selections) {
+  // A bad cursor in the state file is the user's to fix: refuse it before anything is read or emitted.
+  const saved = new Map(
+    selections.map(({ stream, mode }) => [
+      stream.name,
+      stream.kind === 'incremental' && mode === 'incremental' ? cursorFromState(stream.name, stream.cursorField, states.get(stream.name)) : undefined,
+    ]),
+  );
+  for (const { stream } of selections) {
     if (ctx.signal.aborted) break;
     await sink.status(stream.name, 'STARTED');
     try {
       if (stream.kind === 'incremental') {
-        const saved = mode === 'incremental' ? cursorFromState(stream.name, stream.cursorField, states.get(stream.name)) : undefined;
-        await readIncremental(ctx, stream, saved, sink);
+        await readIncremental(ctx, stream, saved.get(stream.name), sink);
       } else {
         await readSnapshot(ctx, stream, sink);
       }

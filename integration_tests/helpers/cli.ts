@@ -2,7 +2,7 @@
  * Runs the built CLI (dist/source-fal/main.js) as a real child process, the way Airbyte or a user runs it,
  * and hands back its parsed stdout messages, stderr and exit code. Every stdout line must be an AirbyteMessage.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
@@ -32,6 +32,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Kill the child with this signal once `when(messages)` is true. */
   killWhen?: { signal: NodeJS.Signals; when: (messages: readonly Message[]) => boolean };
+  /** Called once the child is spawned, e.g. to signal it at a moment the test picks. */
+  onSpawn?: (child: ChildProcess) => void;
   timeoutMs?: number;
 }
 
@@ -51,6 +53,7 @@ export function runCli(args: readonly string[], options: RunOptions = {}): Promi
       env: { PATH: process.env.PATH ?? '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    options.onSpawn?.(child);
     const messages: Message[] = [];
     let stdout = '';
     let stderr = '';

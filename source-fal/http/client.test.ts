@@ -190,6 +190,79 @@ describe('FalClient retries', () => {
   });
 });
 
+describe('FalClient rate-limit gate', () => {
+  it('given a 429 announcing more than the budget when the next request (another page or stream) starts then it fails at once without being sent', async () => {
+    // Regression: the stream that met the long rate limit failed, and the next stream called fal right away.
+    keys().reply(429, falError('rate_limited', 'Slow down'), { headers: { ...JSON_HEADERS, 'retry-after': '3600' } });
+    const c = client();
+
+    await rejection(c.getJson('/keys', {}, KeysPage));
+    const error = await rejection(c.getJson('/keys', {}, KeysPage));
+
+    expect(error).toBeInstanceOf(TransientApiError);
+    expect(error.message).toMatch(/^fal asked not to be called again before \S+Z \(a rate limit announced on an earlier request\), beyond the retry budget, so GET \/keys was not sent\./);
+    expect(c.stats.requests).toBe(1);
+    expect(sleeps).toEqual([]);
+  });
+
+  it('given a 429 announcing a wait within the budget when a concurrent request starts then it waits until the announced instant first', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.UTC(2026, 6, 27, 15, 30));
+    keys().reply(429, falError('rate_limited', 'Slow down'), { headers: { ...JSON_HEADERS, 'retry-after': '7' } });
+    keys().reply(200, KEYS_BODY, { headers: JSON_HEADERS }).times(2);
+    // The first request meets the 429 and sleeps; one second later a second request starts, then both go on.
+    let firstAsleep: () => void = () => undefined;
+    let secondWaited: () => void = () => undefined;
+    const firstIsAsleep = new Promise<void>((resolve) => (firstAsleep = resolve));
+    const secondHasWaited = new Promise<void>((resolve) => (secondWaited = resolve));
+    const c = client({
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        if (sleeps.length === 1) {
+          vi.setSystemTime(Date.now() + 1_000);
+          firstAsleep();
+          // Without the gate the second request never sleeps; do not hang the suite waiting for it.
+          await Promise.race([secondHasWaited, new Promise((resolve) => setTimeout(resolve, 500))]);
+        } else {
+          secondWaited();
+        }
+      },
+    });
+
+    const first = c.getJson('/keys', {}, KeysPage);
+    await firstIsAsleep;
+    await c.getJson('/keys', {}, KeysPage);
+    await first;
+
+    // 7 s for the first request's own retry; the second waited the 6 s still left of the announced 7 s.
+    expect(sleeps).toEqual([7_000, 6_000]);
+    expect(c.stats.requests).toBe(3);
+  });
+
+  it('given a gateway 502 without an envelope when retries run out then the error carries the request id from the response header', async () => {
+    keys().reply(502, '<html>502 Bad Gateway</html>', { headers: { 'content-type': 'text/html', 'x-fal-request-id': 'req-gw' } });
+
+    const error = await rejection(client({ retry: { maxRetries: 0 } }).getJson('/keys', {}, KeysPage));
+
+    expect(error).toBeInstanceOf(TransientApiError);
+    expect(error.context).toEqual({ endpoint: 'GET /keys', status: 502, requestId: 'req-gw' });
+    expect(error.describe()).toContain('fal request id req-gw');
+  });
+
+  it('given responses when requested then onResponse reports endpoint, target, status and request id, never a header value', async () => {
+    keys().reply(503, 'busy', { headers: { 'content-type': 'text/plain', 'x-fal-request-id': 'req-1' } });
+    keys().reply(200, KEYS_BODY, { headers: { ...JSON_HEADERS, 'x-fal-request-id': 'req-2' } });
+    const seen: unknown[] = [];
+
+    await client({ onResponse: (info) => seen.push({ ...info, elapsedMs: typeof info.elapsedMs }) }).getJson('/keys', {}, KeysPage);
+
+    expect(seen).toEqual([
+      { endpoint: 'GET /keys', target: '/keys', status: 503, elapsedMs: 'number', requestId: 'req-1' },
+      { endpoint: 'GET /keys', target: '/keys', status: 200, elapsedMs: 'number', requestId: 'req-2' },
+    ]);
+  });
+});
+
 describe('FalClient error mapping', () => {
   it('given a 401 when requested then a ConfigError invalid_api_key, without retrying', async () => {
     keys().reply(401, falError('authorization_error', 'Invalid key', 'req-401'), { headers: JSON_HEADERS });

@@ -12,7 +12,11 @@ import { announcedWaitMs, backoffDelayMs, DEFAULT_RETRY, isRetryableStatus, type
 
 export const USER_AGENT = 'source-fal/0.1.0 (+https://github.com/source-fal/source-fal)';
 
-/** Timeouts per attempt. A 10,000-row billing-events page is a few MB, so the body gets generous time. */
+/**
+ * Timeouts per attempt. A 10,000-row billing-events page is a few MB, so the body gets generous time. A timed-out
+ * attempt is retried like a reset. `requestTimeoutMs` (env SOURCE_FAL_REQUEST_TIMEOUT_SECONDS) replaces the
+ * headers and body timeouts, e.g. for a slow proxy or a test that must not wait a minute.
+ */
 const CONNECT_TIMEOUT_MS = 15_000;
 const HEADERS_TIMEOUT_MS = 60_000;
 const BODY_TIMEOUT_MS = 120_000;
@@ -30,6 +34,10 @@ export interface ClientOptions {
   signal?: AbortSignal;
   /** Called before each retry wait, for logs and rate-limit stream statuses. */
   onRetry?: (info: RetryInfo) => void;
+  /** Called after every attempt that got an HTTP response, for `--debug` logs. Carries no header values. */
+  onResponse?: (info: ResponseInfo) => void;
+  /** Per-attempt wait for response headers and between body chunks; default 60 s and 120 s. */
+  requestTimeoutMs?: number;
   /** Replaceable for tests that must not sleep for real. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   random?: () => number;
@@ -43,6 +51,15 @@ export interface RetryInfo {
   status?: number;
   /** True when the wait came from Retry-After / x-ratelimit-reset. */
   announced: boolean;
+}
+
+export interface ResponseInfo {
+  endpoint: string;
+  /** Path and query below the base URL (the query never carries the key). */
+  target: string;
+  status: number;
+  elapsedMs: number;
+  requestId: string | undefined;
 }
 
 export interface JsonResponse<T> {
@@ -73,6 +90,12 @@ export class FalClient {
   private readonly ownsDispatcher: boolean;
   private readonly retry: RetryOptions;
   private readonly options: ClientOptions;
+  /**
+   * The wall-clock instant before which no request may be sent, from the latest Retry-After / x-ratelimit-reset,
+   * and when it was set. It holds for every request of this client (another page, another stream), not only the
+   * one that was told to wait; a success of a request sent after it was set lifts it.
+   */
+  private gate = { notBeforeMs: 0, setAtMs: 0 };
 
   constructor(options: ClientOptions) {
     this.options = options;
@@ -102,7 +125,7 @@ export class FalClient {
         json = JSON.parse(raw.text);
       } catch {
         // A 2xx body that is not JSON is almost always a body cut short; retry it like a reset (fal-api.md §2.5).
-        throw new RetryableBody(`the response body of ${endpoint} is not complete JSON (${raw.text.length} bytes)`);
+        throw new RetryableBody(`the response body of ${endpoint} is not complete JSON (${raw.text.length} bytes)`, headerText(raw.headers['x-fal-request-id']));
       }
       const parsed = schema.safeParse(json);
       if (!parsed.success) {
@@ -144,26 +167,36 @@ export class FalClient {
     allowStatus: readonly number[],
     handle: (raw: RawResponse) => R,
   ): Promise<R> {
-    const url = `${this.baseUrl}${path}${buildQuery(query)}`;
+    const target = `${path}${buildQuery(query)}`;
+    const url = `${this.baseUrl}${target}`;
     const started = Date.now();
     const sleeper = this.options.sleep ?? sleep;
+    await this.waitForGate(endpoint, started, sleeper);
     for (let attempt = 0; ; attempt++) {
       let failure: { reason: string; status?: number; waitMs?: number; requestId?: string };
+      const sentAt = Date.now();
       try {
         const raw = await this.send(url, endpoint);
-        if (raw.status >= 200 && raw.status < 300) return handle(raw);
+        const envelope = raw.status >= 300 ? errorEnvelope(raw) : undefined;
+        // fal's envelope carries the request id; a gateway's HTML error page does not, the response header does.
+        const requestId = envelope?.request_id ?? headerText(raw.headers['x-fal-request-id']);
+        this.options.onResponse?.({ endpoint, target, status: raw.status, elapsedMs: Date.now() - sentAt, requestId });
+        if (raw.status >= 200 && raw.status < 300) {
+          if (sentAt >= this.gate.setAtMs) this.gate = { notBeforeMs: 0, setAtMs: 0 };
+          return handle(raw);
+        }
         if (allowStatus.includes(raw.status)) return handle(raw);
-        const envelope = errorEnvelope(raw);
-        const context: ErrorContext = { endpoint, status: raw.status, requestId: envelope?.request_id };
+        const context: ErrorContext = { endpoint, status: raw.status, requestId };
         if (!isRetryableStatus(raw.status, this.retry)) throw statusError(raw.status, envelope, context);
         failure = {
           reason: `HTTP ${raw.status}${envelope ? ` ${envelope.type}: ${envelope.message}` : ''}`,
           status: raw.status,
           waitMs: announcedWaitMs(raw.headers, Date.now()),
-          requestId: envelope?.request_id,
+          requestId,
         };
+        if (failure.waitMs !== undefined) this.holdGate(Date.now() + failure.waitMs);
       } catch (error) {
-        if (error instanceof RetryableBody) failure = { reason: error.message };
+        if (error instanceof RetryableBody) failure = { reason: error.message, requestId: error.requestId };
         else if (this.options.signal?.aborted) throw interrupted(endpoint);
         else if (isNetworkError(error)) failure = { reason: networkReason(error) };
         else throw error;
@@ -194,6 +227,29 @@ export class FalClient {
     }
   }
 
+  private holdGate(notBeforeMs: number): void {
+    if (notBeforeMs > this.gate.notBeforeMs) this.gate = { notBeforeMs, setAtMs: Date.now() };
+  }
+
+  /** Before a new request: wait out a wait fal announced on an earlier one, or fail now if it passes the budget. */
+  private async waitForGate(endpoint: string, started: number, sleeper: NonNullable<ClientOptions['sleep']>): Promise<void> {
+    const waitMs = this.gate.notBeforeMs - started;
+    if (waitMs <= 0) return;
+    if (waitMs > this.retry.maxElapsedMs) {
+      throw new TransientApiError(
+        `fal asked not to be called again before ${new Date(this.gate.notBeforeMs).toISOString()} (a rate limit announced on an earlier request), beyond the retry budget, so ${endpoint} was not sent. This is usually temporary: run the sync again later, or raise max_retry_seconds.`,
+        { endpoint },
+        { retryAfterMs: waitMs },
+      );
+    }
+    this.options.onRetry?.({ endpoint, attempt: 0, delayMs: waitMs, reason: 'a rate limit fal announced on an earlier request', announced: true });
+    try {
+      await sleeper(waitMs, this.options.signal);
+    } catch {
+      throw interrupted(endpoint);
+    }
+  }
+
   private async send(url: string, endpoint: string): Promise<RawResponse> {
     if (this.options.signal?.aborted) throw interrupted(endpoint);
     this.stats.requests++;
@@ -201,8 +257,8 @@ export class FalClient {
       method: 'GET',
       dispatcher: this.dispatcher,
       signal: this.options.signal,
-      headersTimeout: HEADERS_TIMEOUT_MS,
-      bodyTimeout: BODY_TIMEOUT_MS,
+      headersTimeout: this.options.requestTimeoutMs ?? HEADERS_TIMEOUT_MS,
+      bodyTimeout: this.options.requestTimeoutMs ?? BODY_TIMEOUT_MS,
       headers: {
         authorization: `Key ${this.apiKey}`,
         accept: 'application/json, text/csv;q=0.9',
@@ -216,7 +272,14 @@ export class FalClient {
 }
 
 /** Raised inside the retry loop for a 2xx body that did not parse. */
-class RetryableBody extends Error {}
+class RetryableBody extends Error {
+  constructor(
+    message: string,
+    readonly requestId: string | undefined,
+  ) {
+    super(message);
+  }
+}
 
 const ErrorEnvelope = {
   parse(text: string): { type: string; message: string; request_id?: string } | undefined {

@@ -98,12 +98,15 @@ describe('cursorPages', () => {
     expect(client.stats.requests).toBe(1);
   });
 
-  it('given next_cursor null with has_more true when read then it stops after that page', async () => {
-    // Regression: looping on a null cursor re-requests page 1 forever.
+  it('given next_cursor null with has_more true when read then a ResponseShapeError, neither a loop nor a silent stop', async () => {
+    // Regressions: looping on a null cursor re-requested page 1 forever; stopping there dropped the rest of the
+    // window without a word, and the checkpoint after it skipped that data for good.
     nextPage({ items: [1], next_cursor: 'Mg==', has_more: true });
     nextPage({ items: [2], next_cursor: null, has_more: true });
 
-    expect(await readAll()).toEqual([[1], [2]]);
+    const error = await readAll().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ResponseShapeError);
+    expect((error as ResponseShapeError).message).toMatch(/has_more: true but sent no next_cursor for GET \/models\/usage/);
     expect(client.stats.requests).toBe(2);
   });
 

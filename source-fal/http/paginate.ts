@@ -1,6 +1,6 @@
 /**
  * fal's cursor pagination (fal-api.md §2.3): send `limit` and the previous page's `next_cursor` as `cursor`,
- * keep every other parameter identical, stop when `has_more` is false or `next_cursor` is null.
+ * keep every other parameter identical, stop when `has_more` is false; `has_more` without a cursor is a broken envelope.
  * The next page is requested while the caller is still handling the current one (one page ahead, never more),
  * so writing output overlaps the network wait without unbounded buffering.
  */
@@ -34,6 +34,13 @@ export async function* cursorPages<P extends z.infer<typeof CursorEnvelope>>(sou
   while (pending) {
     const page: P = await pending;
     pending = undefined;
+    // fal derives has_more from next_cursor (fal-api.md §2.3). "More pages" without a cursor to fetch them cannot be
+    // followed: stopping would silently drop the rest of the window, so it is a broken envelope.
+    if (page.has_more && page.next_cursor === null) {
+      throw new ResponseShapeError(`fal said has_more: true but sent no next_cursor for GET ${path}; the rest of the data cannot be fetched. Upgrade source-fal or report this.`, {
+        endpoint: `GET ${path}`,
+      });
+    }
     const next = page.has_more ? page.next_cursor : null;
     if (next !== null) {
       if (seen.has(next)) {

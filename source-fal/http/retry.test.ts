@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import { announcedWaitMs, backoffDelayMs, DEFAULT_RETRY, isRetryableStatus } from './retry.js';
+import { announcedWaitMs, backoffDelayMs, DEFAULT_RETRY, isRetryableStatus, sleep } from './retry.js';
 
 const NOW = Date.UTC(2026, 6, 27, 15, 30, 0);
 
@@ -102,5 +102,34 @@ describe('isRetryableStatus', () => {
     [404, false],
   ])('given HTTP %i when classified then retryable is %s', (status, retryable) => {
     expect(isRetryableStatus(status, DEFAULT_RETRY)).toBe(retryable);
+  });
+});
+
+describe('sleep', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('given a timer that fires before the wall clock reaches the deadline when slept then it sleeps the rest, never resolving early', async () => {
+    // Timers run on a monotonic clock and may fire a millisecond before Date.now() says the time is up; a request
+    // sent then would arrive before the instant fal announced in Retry-After.
+    const real = Date.now.bind(Date);
+    const t0 = real();
+    const readings = [t0, t0 + 19, t0 + 20];
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => readings.shift() ?? real());
+
+    await sleep(20);
+
+    expect(readings).toEqual([]);
+    expect(now).toHaveBeenCalledTimes(3);
+  });
+
+  it('given an abort while sleeping when slept then it rejects with the abort reason at once', async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    const pending = sleep(60_000, controller.signal);
+    controller.abort('SIGTERM');
+    await expect(pending).rejects.toBe('SIGTERM');
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 });

@@ -78,21 +78,33 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Sleeps `ms`, waking early (rejecting) when the signal aborts. */
+/**
+ * Sleeps at least `ms` of wall-clock time, waking early (rejecting) only when the signal aborts. A timer may fire a
+ * millisecond before Date.now() reaches the deadline; a server-announced wait must never be cut short, so it
+ * re-arms for the rest.
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason);
       return;
     }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
+    const until = Date.now() + ms;
+    let timer: ReturnType<typeof setTimeout>;
     const onAbort = (): void => {
       clearTimeout(timer);
       reject(signal?.reason);
     };
+    const wake = (): void => {
+      const rest = until - Date.now();
+      if (rest > 0) {
+        timer = setTimeout(wake, rest);
+        return;
+      }
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    timer = setTimeout(wake, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

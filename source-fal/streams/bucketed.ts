@@ -3,6 +3,8 @@
  * explicit UTC windows aligned to the bucket, an explicit `timeframe`, `bound_to_timeframe=false` so fal uses our
  * exact instants, cursor pagination to the end, one record per line of each bucket (fal-api.md §2.2, §3).
  */
+import { createHash } from 'node:crypto';
+
 import { z } from 'zod';
 
 import { ResponseShapeError } from '../errors.js';
@@ -62,6 +64,11 @@ export function bucketedStream<L>(options: BucketedStreamOptions<L>): Incrementa
         timezone: 'UTC',
         expand: options.expand,
       };
+      // Two different lines under one id would be one row after an upsert: spend lost without a word. That happens
+      // when fal stops sending a grain part (auth_method_structured, percent_discount). The same line twice is
+      // harmless (a page boundary that shifted while paging) and passes.
+      const seen = new Map<unknown, string>();
+      const fingerprint = (record: StreamRecord): string => createHash('sha256').update(JSON.stringify(record)).digest('base64');
       for await (const page of cursorPages({ client: ctx.client, path: options.path, query, limit: USAGE_PAGE_LIMIT, schema: Page })) {
         const records: StreamRecord[] = [];
         for (const bucket of page.time_series) {
@@ -74,7 +81,19 @@ export function bucketedStream<L>(options: BucketedStreamOptions<L>): Incrementa
               window: formatWindow(window),
             });
           }
-          for (const line of bucket.results) records.push(options.toRecord(line, label, timeframe));
+          for (const line of bucket.results) {
+            const record = options.toRecord(line, label, timeframe);
+            const text = fingerprint(record);
+            const before = seen.get(record.id);
+            if (before !== undefined && before !== text) {
+              throw new ResponseShapeError(
+                `fal sent two different lines for the same ${options.name} grain in bucket ${label} (id ${String(record.id)}); loading both would keep only one and under-count. fal may have stopped sending a grain field such as auth_method_structured or percent_discount; upgrade source-fal or report this.`,
+                { endpoint: `GET ${options.path}`, window: formatWindow(window) },
+              );
+            }
+            seen.set(record.id, text);
+            records.push(record);
+          }
         }
         yield records;
       }

@@ -190,14 +190,17 @@ describe('usage.readWindow', () => {
       unit: { ...LINE, unit: 'megapixel' },
       unitPrice: { ...LINE, unit_price: 0.03 },
       percentDiscount: { ...LINE, percent_discount: 0 },
-      // null and 0 both mean "no discount": one grain, one id (else a response that switches form duplicates rows).
-      noDiscount: { ...LINE, percent_discount: null },
       apiKeyId: { ...LINE, auth_method_structured: { ...auth, api_key_id: 'kid-0000' } },
       login: { ...LINE, auth_method_structured: { ...auth, login_username: 'ana' } },
       userToken: { ...LINE, auth_method: 'User token', auth_method_structured: { detail: 'User token', api_key_id: null, login_username: 'ana' } },
       userTokenOther: { ...LINE, auth_method: 'User token', auth_method_structured: { detail: 'User token', api_key_id: null, login_username: 'bo' } },
+    };
+    // A later read of the same bucket: the same grains in another form.
+    const later: Record<string, unknown> = {
       // Same grain, other measures and a renamed key label: must update the base row, not add one.
       sameGrain: { ...LINE, quantity: 4, cost_total: 0.09, auth_method: 'Key: prod-renamed', auth_method_structured: { ...auth, detail: 'Key: prod-renamed' } },
+      // null and 0 both mean "no discount": one grain, one id (else a response that switches form duplicates rows).
+      noDiscount: { ...LINE, percent_discount: null },
     };
     const names = Object.keys(variants);
     usagePage(
@@ -206,7 +209,7 @@ describe('usage.readWindow', () => {
         { bucket: '2026-07-25T00:00:00+00:00', results: [LINE] },
       ]),
     );
-    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [LINE] }]));
+    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: Object.values(later) }]));
 
     const ctx = context();
     const records = await readWindow(ctx);
@@ -214,12 +217,34 @@ describe('usage.readWindow', () => {
 
     const ids = new Map(names.map((name, i) => [name, records[i]?.id]));
     const otherBucket = records[names.length]?.id;
-    expect(ids.get('sameGrain')).toBe(ids.get('base'));
-    expect(ids.get('noDiscount')).toBe(ids.get('percentDiscount'));
-    const distinct = [...names.filter((n) => n !== 'sameGrain' && n !== 'noDiscount').map((n) => ids.get(n)), otherBucket];
-    expect(new Set(distinct).size).toBe(distinct.length);
-    // Deterministic across reads.
     expect(again[0]?.id).toBe(ids.get('base'));
+    expect(again[1]?.id).toBe(ids.get('percentDiscount'));
+    const distinct = [...names.map((n) => ids.get(n)), otherBucket];
+    expect(new Set(distinct).size).toBe(distinct.length);
+  });
+
+  it('given two different lines for one grain in one window when read then a ResponseShapeError, never a silent merge', async () => {
+    // Regression: with auth_method_structured gone from a response, every key's line in a bucket got the same id and
+    // the warehouse upsert kept one of them: spend under-counted without a word.
+    const { auth_method_structured: _auth, ...anonymous } = LINE;
+    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [anonymous] }], 'Mg=='));
+    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [{ ...anonymous, quantity: 7, cost_total: 0.1575 }] }]));
+
+    const error = await readWindow(context()).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ResponseShapeError);
+    expect((error as ResponseShapeError).message).toMatch(/^fal sent two different lines for the same usage grain in bucket 2026-07-26T00:00:00Z \(id [0-9a-f]{32}\); loading both would keep only one and under-count\./);
+    expect((error as ResponseShapeError).context).toEqual({ endpoint: 'GET /models/usage', window: '2026-07-20T00:00:00Z/2026-07-27T00:00:00Z' });
+  });
+
+  it('given the same line on two pages (a page boundary that moved) when read then both pass, one id', async () => {
+    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [LINE] }], 'Mg=='));
+    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [LINE] }]));
+
+    const records = await readWindow(context());
+
+    expect(records).toHaveLength(2);
+    expect(records[0]).toEqual(records[1]);
   });
 
   it('given a page without time_series when read then a ResponseShapeError naming the endpoint', async () => {
