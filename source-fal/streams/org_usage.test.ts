@@ -112,15 +112,18 @@ describe('org_usage.readWindow', () => {
       key: { ...LINE, auth_method_structured: { detail: 'other', api_key_id: 'kid-0000' } },
       user: { ...LINE, auth_method_structured: { detail: 'alice <alice@example.com>', login_username: 'alice' } },
       none: { ...LINE, auth_method_structured: { detail: 'None' } },
-      renamed: { ...LINE, cost: 4, auth_method_structured: { detail: 'renamed (owner: alice)', api_key_id: 'kid-7f3a' } },
     };
+    // A later read of the same bucket with the key renamed (one window may not hold two lines of one grain).
+    const renamed = { ...LINE, cost: 4, auth_method_structured: { detail: 'renamed (owner: alice)', api_key_id: 'kid-7f3a' } };
     page(Object.values(variants));
+    page([renamed]);
 
     const rows = await readWindow();
+    const again = await readWindow();
 
     const ids = new Map(Object.keys(variants).map((name, i) => [name, rows[i]?.id]));
-    expect(ids.get('renamed')).toBe(ids.get('base'));
-    const distinct = Object.keys(variants).filter((n) => n !== 'renamed').map((n) => ids.get(n));
+    expect(again[0]?.id).toBe(ids.get('base'));
+    const distinct = Object.keys(variants).map((n) => ids.get(n));
     expect(new Set(distinct).size).toBe(distinct.length);
   });
 });
