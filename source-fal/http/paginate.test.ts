@@ -140,24 +140,17 @@ describe('cursorPages', () => {
     await expect(readAll()).rejects.toBeInstanceOf(ResponseShapeError);
   });
 
-  it('given the consumer stops after the first page when read then the prefetched page does not reject unhandled', async () => {
-    // The paginator fetches page 2 while page 1 is handled; abandoning it must not crash the process.
+  it('given the consumer stops after the first page when read then no further page is requested', async () => {
+    // Pages are fetched serially (measured cheaper than one ahead); abandoning a read must not leave a request behind.
     nextPage({ items: [1], next_cursor: 'Mg==', has_more: true });
-    mockAgent
-      .get(ORIGIN)
-      .intercept({ path: (p) => p.startsWith('/v1/models/usage?'), method: 'GET' })
-      .reply(400, JSON.stringify({ error: { type: 'validation_error', message: 'bad cursor' } }), { headers: JSON_HEADERS });
 
     const pages: number[][] = [];
     for await (const page of cursorPages({ client, path: '/models/usage', query: QUERY, limit: 2, schema: Page })) {
       pages.push(page.items);
       break;
     }
-    // Let the prefetch settle inside this test, so an unhandled rejection would be reported against it.
-    for (let tick = 0; tick < 50 && mockAgent.pendingInterceptors().length > 0; tick++) await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
 
     expect(pages).toEqual([[1]]);
-    expect(client.stats.requests).toBe(2);
+    expect(client.stats.requests).toBe(1);
   });
 });

@@ -26,7 +26,8 @@ export const BILLING_EVENTS_MAX_RANGE_MS = 90 * DAY_MS;
 /** One UTC day per window and checkpoint (DESIGN.md §3: event streams checkpoint at most a day's work). */
 export const BILLING_EVENTS_WINDOW_MS = DAY_MS;
 
-const Page = CursorEnvelope.extend({ billing_events: z.array(z.unknown()) });
+// The items are checked one by one in completeEvent; `z.array(z.unknown())` would copy a 10,000-item array per page.
+const Page = CursorEnvelope.extend({ billing_events: z.custom<unknown[]>(Array.isArray, { message: 'expected an array of billing events' }) });
 
 type Item = Record<string, unknown>;
 
