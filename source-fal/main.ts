@@ -101,7 +101,12 @@ async function runWithConfig(
       // `check` must answer quickly; a read may wait out a long rate limit.
       retry: { maxElapsedMs: command === 'check' ? Math.min(30_000, config.maxRetrySeconds * 1000) : config.maxRetrySeconds * 1000 },
       onRetry: (info) =>
-        logger.log('WARN', `Retrying ${info.endpoint} in ${(info.delayMs / 1000).toFixed(1)} s (attempt ${info.attempt}): ${info.reason}${info.announced ? ' (wait announced by fal)' : ''}`),
+        logger.log(
+          'WARN',
+          info.attempt === 0
+            ? `Waiting ${(info.delayMs / 1000).toFixed(1)} s before ${info.endpoint}: ${info.reason}`
+            : `Retrying ${info.endpoint} in ${(info.delayMs / 1000).toFixed(1)} s (attempt ${info.attempt}): ${info.reason}${info.announced ? ' (wait announced by fal)' : ''}`,
+        ),
       onResponse: (info) =>
         logger.log('DEBUG', `GET ${info.target} -> HTTP ${info.status} in ${info.elapsedMs} ms${info.requestId ? ` (fal request id ${info.requestId})` : ''}`),
     });

@@ -97,10 +97,12 @@ describe('given a read that is SIGKILLed at seeded random points and resumed fro
   const killPoints: string[] = [];
 
   describe.concurrent('when each seeded chain of kills runs to completion', () => {
-    it.for(Array.from({ length: SCENARIOS }, (_, i) => 1000 + i))(
-      'then with seed %i the union of all runs, upserted by primary key, equals the uninterrupted run and the truth, with zero missing rows',
+    // lookback_days 0 makes a resumed run start exactly at the saved cursor, so a checkpoint written one window too
+    // early loses rows (the default 3-day lookback would re-read them and hide it); the default is covered too.
+    it.for(Array.from({ length: SCENARIOS }, (_, i) => [1000 + i, i % 2 === 0 ? 0 : 3] as const))(
+      'then with seed %i and lookback_days %i the union of all runs, upserted by primary key, equals the uninterrupted run and the truth, with zero missing rows',
       { timeout: LONG_TEST_MS },
-      async (seed, { expect }) => {
+      async ([seed, lookbackDays], { expect }) => {
         const random = prng(seed);
         // Same seed and clock as the reference emulator, so the same data; its own request log and faults.
         const s = await slowPages();
@@ -114,7 +116,7 @@ describe('given a read that is SIGKILLed at seeded random points and resumed fro
               random() < 0.5
                 ? { kind: 'messages', k: 1 + Math.floor(random() * reference.messages.length) }
                 : { kind: 'ms', t: Math.floor(random() * 12 * PAGE_LATENCY_MS) };
-            const run = await s.read({ state, ...killAt(point, s) });
+            const run = await s.read({ state, config: { lookback_days: lookbackDays }, ...killAt(point, s) });
             union.push(...usageRecords(run));
             killedLast = run.signal === 'SIGKILL';
             if (!killedLast) {
@@ -130,7 +132,7 @@ describe('given a read that is SIGKILLed at seeded random points and resumed fro
             state = resumeState(run) ?? state;
           }
           if (killedLast) {
-            const last = await s.read({ state });
+            const last = await s.read({ state, config: { lookback_days: lookbackDays } });
             expect(last.code, last.stderr).toBe(0);
             union.push(...usageRecords(last));
           }
@@ -148,6 +150,32 @@ describe('given a read that is SIGKILLed at seeded random points and resumed fro
         }
       },
     );
+  });
+
+  it('then a run killed right after each of its first STATEs, resumed with lookback_days 0, loses nothing (every checkpoint covers only what was written)', { timeout: LONG_TEST_MS }, async () => {
+    const s = await slowPages();
+    try {
+      const union: Record<string, unknown>[] = [];
+      let state: unknown;
+      for (const nth of [1, 2]) {
+        const run = await s.read({
+          state,
+          config: { lookback_days: 0 },
+          killWhen: { signal: 'SIGKILL', when: (messages) => messages.filter((m) => m.type === 'STATE').length >= nth },
+        });
+        expect(run.signal).toBe('SIGKILL');
+        union.push(...usageRecords(run));
+        state = resumeState(run);
+      }
+      const last = await s.read({ state, config: { lookback_days: 0 } });
+      expect(last.code, last.stderr).toBe(0);
+      union.push(...usageRecords(last));
+      const got = upsert(union);
+      expect([...upsert(usageRecords(reference)).keys()].filter((key) => !got.has(key))).toEqual([]);
+      expect(nanoByDay(union)).toEqual(s.truth());
+    } finally {
+      await s.close();
+    }
   });
 
   it('then at least 20 of the kill points really killed a run mid-way, at many different depths', () => {

@@ -81,11 +81,14 @@ function readSlowly(args: string[], requests: () => number, slow: boolean): Prom
       child.stdout.pause();
       setTimeout(() => {
         requestsWhenPaused = requests() - requestsBefore;
+        let sipping = true;
         const sip = setInterval(() => {
           child.stdout.resume();
-          setTimeout(() => child.stdout.pause(), 2);
+          // A sip that ends after the reading went back to normal must not pause the stream for good.
+          setTimeout(() => sipping && child.stdout.pause(), 2);
         }, 100);
         setTimeout(() => {
+          sipping = false;
           clearInterval(sip);
           child.stdout.resume();
         }, SIPS_MS);

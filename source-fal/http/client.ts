@@ -45,6 +45,7 @@ export interface ClientOptions {
 
 export interface RetryInfo {
   endpoint: string;
+  /** The try about to be made after the wait; 0 when waiting out a rate limit announced on an earlier request. */
   attempt: number;
   delayMs: number;
   reason: string;
