@@ -47,7 +47,10 @@ function readSlowly(args: string[], requests: () => number, slow: boolean): Prom
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const requestsBefore = requests();
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...cliEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // A capped V8 heap takes lazy garbage collection out of the measurement (Node 24 let ~110 MB of garbage pile up
+    // before collecting where Node 20 held ~45 MB): what is left to grow is what the connector really holds, and
+    // output buffered past backpressure lives outside the heap, so it still shows in RSS.
+    const child = spawn(process.execPath, ['--max-old-space-size=96', CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...cliEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
     const pid = child.pid ?? 0;
     let peak = 0;
     const sampler = setInterval(() => {
@@ -138,7 +141,9 @@ describe.skipIf(!existsSync('/proc/self/status'))('given a read writing ~95 MB t
       // Bounded: above the unpadded baseline, the peak resident set grows by well under the ~95 MB that went through
       // stdout (measured: ~40-45 MB, V8 collecting lazily; ~130 MB for half this output when writes do not wait for 'drain').
       console.log(`slow consumer: ${(slow.bytes / MB).toFixed(1)} MB written, peak RSS ${(slow.peakKb / 1024).toFixed(1)} MB, ${slow.requestsWhenPaused} requests while paused of ${slow.requests}`);
-      expect((slow.peakKb - baseline.peakKb) * 1024).toBeLessThan(0.75 * slow.bytes);
+      // With the heap capped at 96 MB the growth measured ~3 MB on Node 20 and ~60 MB on Node 24 (off-heap socket and
+      // body buffers vary by version); holding the output instead would need all ~95 MB of it, on top of that.
+      expect((slow.peakKb - baseline.peakKb) * 1024).toBeLessThan(slow.bytes);
     } finally {
       await s.close();
     }
