@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { parseCatalog } from './catalog.js';
 import { readJsonFile, requestTimeoutMs, runClock } from './cli-io.js';
 import { parseConfig } from './config.js';
-import { asSourceFalError, ConfigError, InterruptedError, type SourceFalError } from './errors.js';
+import { asSourceFalError, ConfigError, InterruptedError } from './errors.js';
 import { FalClient } from './http/client.js';
 import type { Logger } from './log.js';
 import { LineWriter } from './output.js';

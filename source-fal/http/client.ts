@@ -282,27 +282,25 @@ class RetryableBody extends Error {
   }
 }
 
-const ErrorEnvelope = {
-  parse(text: string): { type: string; message: string; request_id?: string } | undefined {
-    try {
-      const json: unknown = JSON.parse(text);
-      if (json === null || typeof json !== 'object' || !('error' in json)) return undefined;
-      const error: unknown = json.error;
-      if (error === null || typeof error !== 'object') return undefined;
-      const type = 'type' in error && typeof error.type === 'string' ? error.type : 'unknown';
-      const message = 'message' in error && typeof error.message === 'string' ? error.message : '';
-      const requestId = 'request_id' in error && typeof error.request_id === 'string' ? error.request_id : undefined;
-      return { type, message: redact(message).slice(0, 500), request_id: requestId };
-    } catch {
-      return undefined;
-    }
-  },
-};
+function parseErrorEnvelope(text: string): { type: string; message: string; request_id?: string } | undefined {
+  try {
+    const json: unknown = JSON.parse(text);
+    if (json === null || typeof json !== 'object' || !('error' in json)) return undefined;
+    const error: unknown = json.error;
+    if (error === null || typeof error !== 'object') return undefined;
+    const type = 'type' in error && typeof error.type === 'string' ? error.type : 'unknown';
+    const message = 'message' in error && typeof error.message === 'string' ? error.message : '';
+    const requestId = 'request_id' in error && typeof error.request_id === 'string' ? error.request_id : undefined;
+    return { type, message: redact(message).slice(0, 500), request_id: requestId };
+  } catch {
+    return undefined;
+  }
+}
 
 /** fal's error envelope `{"error":{"type","message","request_id"}}` (fal-api.md §2.4), only when the body is JSON. */
 function errorEnvelope(raw: RawResponse): { type: string; message: string; request_id?: string } | undefined {
   const contentType = headerText(raw.headers['content-type']) ?? '';
-  return contentType.includes('json') ? ErrorEnvelope.parse(raw.text) : undefined;
+  return contentType.includes('json') ? parseErrorEnvelope(raw.text) : undefined;
 }
 
 function statusError(status: number, envelope: { type: string; message: string } | undefined, context: ErrorContext): Error {
