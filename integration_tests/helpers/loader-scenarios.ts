@@ -89,12 +89,12 @@ export function loaderScenarios(label: string, open: (log: LogSink) => Promise<D
       signal: new AbortController().signal,
     });
 
-    async function sync(stream: IncrementalStream | SnapshotStream, schema: Record<string, unknown> = SCHEMA) {
+    async function sync(stream: IncrementalStream | SnapshotStream, schema: Record<string, unknown> = SCHEMA, into: Destination = db, maxHeldRows?: number) {
       const plan: TablePlan = planTable(stream, schema);
-      await db.prepare([plan]);
-      const states = await db.readStates();
+      await into.prepare([plan]);
+      const states = await into.readStates();
       const p = progress();
-      const loader = new WarehouseLoader(db, new Map([[plan.stream, plan]]), p, p);
+      const loader = new WarehouseLoader(into, new Map([[plan.stream, plan]]), p, p, maxHeldRows);
       const selections: Selection[] = [{ stream, mode: stream.kind === 'incremental' ? 'incremental' : 'full_refresh' }];
       const failed = await read(ctx(), selections, states, loader);
       return { failed, summary: loader.results()[0] };
@@ -123,6 +123,67 @@ export function loaderScenarios(label: string, open: (log: LogSink) => Promise<D
         expect(summary?.error).toContain('boom');
         expect((await rows('ledger')).map((r) => r.id)).toEqual(['a']);
         expect(await db.readStates()).toEqual(new Map([['ledger', { day: '2026-11-02T00:00:00Z' }]]));
+      });
+    });
+
+    describe('when a window fails to commit while the next one is already being read', () => {
+      it('then the stream fails with the database error, the window before it and its state stay, and nothing after it lands', async () => {
+        // A null key passes staging but breaks the insert's NOT NULL constraint, at commit time.
+        const stream = dailyStream(3, (w) => [[row(w.start === T0 + DAY ? (null as unknown as string) : `k${(w.start - T0) / DAY}`, 0, 1)]]);
+        const { failed, summary } = await sync(stream);
+        expect(failed).toEqual(['ledger']);
+        expect(summary).toMatchObject({ outcome: 'failed', windows: 1, inserted: 1 });
+        expect(summary?.error).toMatch(/null|NOT NULL/i);
+        expect((await rows('ledger')).map((r) => r.id)).toEqual(['k0']);
+        expect(await db.readStates()).toEqual(new Map([['ledger', { day: '2026-11-02T00:00:00Z' }]]));
+        // The destination is usable afterwards: nothing staged or open was left behind.
+        const next = await sync(dailyStream(4, (w) => [[row(`k${(w.start - T0) / DAY}`, 0, 2)]]));
+        expect(next.summary).toMatchObject({ outcome: 'complete', windows: 3, inserted: 3 });
+        expect((await rows('ledger')).map((r) => r.id)).toEqual(['k0', 'k1', 'k2', 'k3']);
+      });
+    });
+
+    describe("when a window's commit is slow", () => {
+      it('then the next window is read meanwhile, up to the held-rows bound, and every row lands once', async () => {
+        const events: string[] = [];
+        let release: () => void = () => undefined;
+        const released = new Promise<void>((resolve) => (release = resolve));
+        // The real destination, with the first commit held until the second window's third page is reached: a loader
+        // that waited for its commits before reading on would never get there.
+        let commits = 0;
+        const gated: Destination = {
+          dialect: db.dialect,
+          description: db.description,
+          prepare: (plans) => db.prepare(plans),
+          readStates: () => db.readStates(),
+          begin: (plan) => db.begin(plan),
+          append: (plan, cells) => db.append(plan, cells),
+          commit: async (plan, state) => {
+            const n = ++commits;
+            if (n === 1) await released;
+            const result = await db.commit(plan, state);
+            events.push(`commit ${n}`);
+            return result;
+          },
+          rollback: () => db.rollback(),
+          query: (sql) => db.query(sql),
+          close: () => db.close(),
+        };
+        const stream = dailyStream(2, (w) => (w.start === T0 ? [[row('a', 0, 1)]] : [[row('b', 1, 2)], [row('c', 1, 3)], [row('d', 1, 4)]]));
+        const inner = stream.readWindow;
+        stream.readWindow = async function* (ctx, window) {
+          let page = 0;
+          for await (const records of inner(ctx, window)) {
+            if (window.start !== T0 && ++page === 3) setTimeout(release, 0);
+            yield records;
+            if (window.start !== T0) events.push(`page ${page} taken`);
+          }
+        };
+        const { summary } = await sync(stream, SCHEMA, gated, 2);
+        // Pages 1 and 2 (2 rows, the bound) were held during the first commit; page 3 waited for it.
+        expect(events).toEqual(['page 1 taken', 'page 2 taken', 'commit 1', 'page 3 taken', 'commit 2']);
+        expect(summary).toMatchObject({ outcome: 'complete', windows: 2, inserted: 4, updated: 0 });
+        expect((await rows('ledger')).map((r) => r.id)).toEqual(['a', 'b', 'c', 'd']);
       });
     });
 

@@ -1,16 +1,27 @@
 /**
  * The warehouse loader: a `ReadSink` for the core's `read()`, so `sync` runs exactly what `read` runs, in-process.
- * A stream's first page after a checkpoint opens a transaction; pages are staged in the database as they come
- * (nothing is buffered in JS beyond one page); the checkpoint merges the window and writes its state in the same
- * transaction. A stream that fails rolls back its open window, so only whole windows ever land.
+ * A stream's first page after a checkpoint opens a transaction; pages are staged in the database as they come;
+ * the checkpoint merges the window and writes its state in the same transaction. A stream that fails rolls back
+ * its open window, so only whole windows ever land.
+ *
+ * A window's commit (merge, state row, COMMIT) runs in the database while the next window is already being fetched:
+ * its rows are held here, at most `MAX_HELD_ROWS`, and staged once the commit is done. One commit is in flight at a
+ * time and the destination is never called concurrently. Measured on the 1M-event bench (2 cores): the commits
+ * were ~40% of the sync's wall time when reading waited for them.
  */
 import { InterruptedError, type SourceFalError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ReadSink, StreamStatus } from '../source.js';
 import type { StreamRecord } from '../streams/stream.js';
 import { recordCells, type Cell, type TablePlan } from './columns.js';
-import type { Destination } from './destination.js';
+import type { CommitResult, Destination } from './destination.js';
 import type { Progress } from './progress.js';
+
+/**
+ * Rows held in memory while the previous window commits (about 350 bytes each as cells, so ~17 MB); beyond this,
+ * reading waits for the commit. Five pages of billing events at the API's 10,000-row maximum.
+ */
+export const MAX_HELD_ROWS = 50_000;
 
 export type StreamOutcome = 'complete' | 'failed' | 'interrupted' | 'not run';
 
@@ -37,12 +48,18 @@ export class WarehouseLoader implements ReadSink {
   private readonly warnedMisfits = new Set<string>();
   /** The stream whose window transaction is open, if any (streams are read one after the other). */
   private open: string | undefined;
+  /** The previous window's commit, still running in the database. */
+  private committing: Promise<void> | undefined;
+  /** Rows of the next window that arrived while `committing` ran, in arrival order. */
+  private held: { plan: TablePlan; rows: Cell[][] }[] = [];
+  private heldRows = 0;
 
   constructor(
     private readonly destination: Destination,
     private readonly plans: ReadonlyMap<string, TablePlan>,
     private readonly progress: Progress,
     private readonly log: Logger,
+    private readonly maxHeldRows = MAX_HELD_ROWS,
   ) {
     for (const plan of plans.values()) {
       this.declared.set(plan.stream, new Set(plan.columns.map((c) => c.name)));
@@ -82,6 +99,8 @@ export class WarehouseLoader implements ReadSink {
       this.progress.start(stream);
       return;
     }
+    // A stream is complete once its last commit is; a failing commit fails the stream here (read() catches it).
+    if (status === 'COMPLETE') await this.settle();
     if (status === 'COMPLETE' || status === 'INCOMPLETE') {
       const summary = this.summary(stream);
       summary.outcome = status === 'COMPLETE' ? 'complete' : 'failed';
@@ -93,11 +112,6 @@ export class WarehouseLoader implements ReadSink {
   async records(stream: string, records: readonly StreamRecord[]): Promise<void> {
     if (records.length === 0) return;
     const plan = this.plan(stream);
-    if (this.open !== stream) {
-      await this.closeOpenWindow();
-      await this.destination.begin(plan);
-      this.open = stream;
-    }
     const declared = this.declared.get(stream) ?? new Set<string>();
     const rows: Cell[][] = new Array<Cell[]>(records.length);
     for (let i = 0; i < records.length; i++) {
@@ -105,7 +119,13 @@ export class WarehouseLoader implements ReadSink {
       rows[i] = cells;
       if (misfits) this.warnMisfits(stream, misfits, records[i] as StreamRecord);
     }
-    await this.destination.append(plan, rows);
+    if (this.committing !== undefined && this.heldRows + rows.length > this.maxHeldRows) await this.settle();
+    if (this.committing !== undefined) {
+      this.held.push({ plan, rows });
+      this.heldRows += rows.length;
+    } else {
+      await this.stage(plan, rows);
+    }
     this.progress.rows(stream, records.length, plan.cursorColumn === undefined ? undefined : records[0]?.[plan.cursorColumn], plan.cursorColumn === undefined ? undefined : records.at(-1)?.[plan.cursorColumn]);
   }
 
@@ -122,16 +142,49 @@ export class WarehouseLoader implements ReadSink {
     }
   }
 
+  /** Appends rows to the stream's open window, opening one first if needed. */
+  private async stage(plan: TablePlan, rows: readonly Cell[][]): Promise<void> {
+    if (this.open !== plan.stream) {
+      await this.rollbackOpenWindow();
+      await this.destination.begin(plan);
+      this.open = plan.stream;
+    }
+    if (rows.length > 0) await this.destination.append(plan, rows);
+  }
+
+  /** Waits for the commit in flight (rethrowing its failure), then stages the rows held meanwhile. */
+  private async settle(): Promise<void> {
+    const committing = this.committing;
+    if (committing === undefined) return;
+    this.committing = undefined;
+    await committing;
+    const held = this.held;
+    this.held = [];
+    this.heldRows = 0;
+    for (const { plan, rows } of held) await this.stage(plan, rows);
+  }
+
   async checkpoint(stream: string, state: Record<string, unknown>): Promise<void> {
     const plan = this.plan(stream);
-    if (this.open !== stream) {
-      // A window with no rows still moves the state, in a transaction of its own.
-      await this.closeOpenWindow();
-      await this.destination.begin(plan);
-      this.open = stream;
-    }
-    const result = await this.destination.commit(plan, state);
+    await this.settle();
+    // A window with no rows still moves the state, in a transaction of its own.
+    await this.stage(plan, []);
     this.open = undefined;
+    const committing = (async () => {
+      try {
+        this.committed(stream, state, await this.destination.commit(plan, state));
+      } catch (error) {
+        // The window's transaction is still open in the database: end it before anything else is staged.
+        await this.destination.rollback().catch(() => undefined);
+        throw error;
+      }
+    })();
+    // Awaited by the next settle(); until then a failure must not count as unhandled.
+    committing.catch(() => undefined);
+    this.committing = committing;
+  }
+
+  private committed(stream: string, state: Record<string, unknown>, result: CommitResult): void {
     const summary = this.summary(stream);
     summary.windows++;
     summary.inserted += result.inserted;
@@ -148,7 +201,7 @@ export class WarehouseLoader implements ReadSink {
       await this.closeOpenWindow();
     } catch (rollbackError) {
       // The transaction is lost either way (a database drops it with the connection); say so and go on.
-      this.log.log('WARN', `Rolling back the open window of ${stream} failed: ${rollbackError instanceof Error ? rollbackError.message : String(rollbackError)}`);
+      this.log.log('WARN', `Closing the open window of ${stream} failed: ${rollbackError instanceof Error ? rollbackError.message : String(rollbackError)}`);
     }
     const summary = this.summary(stream);
     const interrupted = error instanceof InterruptedError;
@@ -161,8 +214,25 @@ export class WarehouseLoader implements ReadSink {
     );
   }
 
-  /** Rolls back a window left open (a failed stream, an interrupted run). */
+  /**
+   * Ends a stream's loading early (a failed stream, an interrupted run): the commit in flight finishes (it is a
+   * whole window; a failure is logged, the stream is failing anyway), the rows held for the next window are dropped
+   * and its open transaction is rolled back.
+   */
   async closeOpenWindow(): Promise<void> {
+    const committing = this.committing;
+    this.committing = undefined;
+    this.held = [];
+    this.heldRows = 0;
+    if (committing !== undefined) {
+      await committing.catch((commitError: unknown) => {
+        this.log.log('WARN', `Committing a window failed, so the saved state stays before it: ${commitError instanceof Error ? commitError.message : String(commitError)}`);
+      });
+    }
+    await this.rollbackOpenWindow();
+  }
+
+  private async rollbackOpenWindow(): Promise<void> {
     if (this.open === undefined) return;
     this.open = undefined;
     await this.destination.rollback();

@@ -10,7 +10,7 @@ import { registerSecret } from '../redact.js';
 import type { RawStreamStates } from '../state.js';
 import { quoteIdent, STATE_TABLE, type Cell, type TablePlan } from './columns.js';
 import { describePostgresUrl, DestinationError, parseSavedState, SCHEMA, type CommitResult, type Destination } from './destination.js';
-import { ensureTable, mergePlan, stagingColumnsDdl, stagingName, stateTableDdl, type MergeSql, type SqlRunner } from './sql.js';
+import { ensureTable, mergePlan, mergeWindow, stagingColumnsDdl, stagingName, stateTableDdl, type MergeSql, type SqlRunner } from './sql.js';
 
 /** Rows per staging insert: large enough to amortise round trips, small enough to keep memory flat. */
 const BATCH_ROWS = 5000;
@@ -121,6 +121,10 @@ export class PostgresDestination implements Destination, SqlRunner {
     await this.run(sql, values);
   }
 
+  async rows(sql: string, values?: (string | null)[]): Promise<Record<string, unknown>[]> {
+    return (await this.run(sql, values)).rows as Record<string, unknown>[];
+  }
+
   async existingColumns(table: string): Promise<Map<string, string>> {
     const result = await this.run(
       `SELECT a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS data_type
@@ -190,14 +194,10 @@ export class PostgresDestination implements Destination, SqlRunner {
     const sql = this.merges.get(plan.stream);
     if (!sql) throw new DestinationError('postgres_error', `No table prepared for stream ${plan.stream}; this is a bug in source-fal.`);
     await this.flush(plan);
-    const stats = (await this.run(sql.stats)).rows[0] as Record<string, unknown> | undefined;
-    if (!stats) throw new DestinationError('postgres_error', 'The merge statistics query returned nothing; this is a bug in source-fal.');
-    for (const statement of sql.apply(stats)) await this.exec(statement);
-    await this.exec(sql.saveState, [plan.stream, JSON.stringify(state)]);
-    await this.exec(sql.clearStaging);
+    const result = await mergeWindow(this, sql, plan.stream, state);
     await this.exec('COMMIT');
     this.inTransaction = false;
-    return sql.result(stats);
+    return result;
   }
 
   async rollback(): Promise<void> {
@@ -210,7 +210,7 @@ export class PostgresDestination implements Destination, SqlRunner {
   }
 
   async query(sql: string): Promise<Record<string, unknown>[]> {
-    return (await this.run(sql)).rows as Record<string, unknown>[];
+    return this.rows(sql);
   }
 
   async close(): Promise<void> {
