@@ -4,19 +4,16 @@
  * stdout carries only protocol JSON lines; exit codes: 0 success (also `check` answering FAILED), 1 a failure
  * reported as a TRACE ERROR, 2 a usage error, 130/143 interrupted by SIGINT/SIGTERM.
  */
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { parseCatalog } from './catalog.js';
-import { readJsonFile, requestTimeoutMs, runClock } from './cli-io.js';
+import { readJsonFile, requestTimeoutMs, runClock, runIfEntryPoint, type BinIo } from './cli-io.js';
 import { parseConfig } from './config.js';
 import { asSourceFalError, ConfigError, InterruptedError } from './errors.js';
 import { FalClient } from './http/client.js';
 import type { Logger } from './log.js';
 import { LineWriter } from './output.js';
 import { AirbyteOutput } from './protocol.js';
-import { redact } from './redact.js';
 import { check, discover, read, spec } from './source.js';
 import { singerMain } from './singer.js';
 import { parseStateFile } from './state.js';
@@ -30,12 +27,7 @@ const USAGE = `Usage:
   source-fal sync     [--config <config.json>] [--destination <duckdb file|postgres://…>] [--streams a,b] [--full-refresh] [--demo]
   source-fal --singer <tap-fal arguments>   (the Singer tap; see tap-fal --help)`;
 
-export interface CliIo {
-  stdout: NodeJS.WritableStream & import('node:stream').Writable;
-  stderr: NodeJS.WritableStream;
-  env: NodeJS.ProcessEnv;
-  signal: AbortSignal;
-}
+export type CliIo = BinIo;
 
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   // The Singer face of the same core (source-fal/singer.ts), for `npx source-fal --singer --discover …`.
@@ -159,31 +151,4 @@ function interruptedExitCode(signal: AbortSignal): number {
 }
 
 // Run only when executed as the bin, not when imported by tests.
-if (isEntryPoint()) {
-  const controller = new AbortController();
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(sig, () => {
-      process.stderr.write(`source-fal: ${sig} received; stopping after flushing output and emitting what is due.\n`);
-      controller.abort(sig);
-    });
-  }
-  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal }).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      process.stderr.write(`source-fal: ${redact(error instanceof Error ? error.message : String(error))}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
-
-function isEntryPoint(): boolean {
-  const invoked = process.argv[1];
-  if (!invoked) return false;
-  try {
-    return realpathSync(invoked) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
+runIfEntryPoint(import.meta.url, 'source-fal', main);

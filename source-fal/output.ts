@@ -6,7 +6,8 @@
  */
 import type { Writable } from 'node:stream';
 
-const DEFAULT_FLUSH_BYTES = 256 * 1024;
+/** Small enough that a batch is an ordinary young-generation string, not a large object (see protocol.ts). */
+const DEFAULT_FLUSH_BYTES = 64 * 1024;
 
 export class LineWriter {
   private chunks: string[] = [];

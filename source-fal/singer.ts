@@ -14,11 +14,9 @@
  * file is the last STATE value. Logs and errors go to stderr; the exit code is 0 on success, 1 on a failure,
  * 2 on bad usage, 130/143 when interrupted.
  */
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { readJsonFile, runClock } from './cli-io.js';
+import { readJsonFile, runClock, runIfEntryPoint } from './cli-io.js';
 import { connectionSpecification, parseConfig } from './config.js';
 import { asSourceFalError, ConfigError, InterruptedError, type SourceFalError } from './errors.js';
 import { FalClient } from './http/client.js';
@@ -450,31 +448,4 @@ function interruptedExitCode(signal: AbortSignal): number {
 }
 
 // Run only when executed as the bin, not when imported (by main.ts's --singer dispatch or by tests).
-if (isEntryPoint()) {
-  const controller = new AbortController();
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(sig, () => {
-      process.stderr.write(`${TAP_NAME}: ${sig} received; stopping after flushing output and emitting what is due.\n`);
-      controller.abort(sig);
-    });
-  }
-  singerMain(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal }).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      process.stderr.write(`${TAP_NAME}: ${redact(error instanceof Error ? error.message : String(error))}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
-
-function isEntryPoint(): boolean {
-  const invoked = process.argv[1];
-  if (!invoked) return false;
-  try {
-    return realpathSync(invoked) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
+runIfEntryPoint(import.meta.url, TAP_NAME, singerMain);
