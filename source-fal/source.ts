@@ -8,7 +8,7 @@ import { probeCapabilities } from './capabilities.js';
 import { connectionSpecification } from './config.js';
 import { asSourceFalError, type SourceFalError } from './errors.js';
 import { loadStreamSchema } from './schemas.js';
-import { cursorFromState, NO_CURSOR_STATE, type RawStreamStates } from './state.js';
+import { cursorFromState, NO_CURSOR_STATE, STATE_FILE, type RawStreamStates, type StateOrigin } from './state.js';
 import { ALL_STREAMS } from './streams/index.js';
 import type { Capability, Stream, StreamContext, StreamRecord } from './streams/stream.js';
 import { formatInstant, formatWindow } from './time.js';
@@ -95,13 +95,13 @@ export async function discover(ctx: StreamContext): Promise<CatalogStream[]> {
 }
 
 /** Reads the selected streams in order. Returns the names of the streams that failed. */
-export async function read(ctx: StreamContext, selections: readonly Selection[], states: RawStreamStates, sink: ReadSink): Promise<string[]> {
+export async function read(ctx: StreamContext, selections: readonly Selection[], states: RawStreamStates, sink: ReadSink, origin: StateOrigin = STATE_FILE): Promise<string[]> {
   const failed: string[] = [];
-  // A bad cursor in the state file is the user's to fix: refuse it before anything is read or emitted.
+  // A bad saved cursor is the user's to fix: refuse it before anything is read or emitted.
   const saved = new Map(
     selections.map(({ stream, mode }) => [
       stream.name,
-      stream.kind === 'incremental' && mode === 'incremental' ? cursorFromState(stream.name, stream.cursorField, states.get(stream.name)) : undefined,
+      stream.kind === 'incremental' && mode === 'incremental' ? cursorFromState(stream.name, stream.cursorField, states.get(stream.name), origin) : undefined,
     ]),
   );
   for (const { stream } of selections) {

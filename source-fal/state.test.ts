@@ -91,7 +91,7 @@ describe('cursorFromState', () => {
       expect(error.code).toBe('invalid_state');
       expect(error.context.stream).toBe('usage');
       expect(error.message).toBe(
-        `The state of stream usage has bucket = ${JSON.stringify(value)}, which is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z. Fix or remove that stream's entry in the state file.`,
+        `The state of stream usage in the state file has bucket = ${JSON.stringify(value)}, which is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z. Fix or remove that stream's entry in the state file.`,
       );
     },
   );

@@ -71,8 +71,17 @@ function addLegacy(states: RawStreamStates, data: Record<string, unknown>): void
   }
 }
 
+/** Where saved state came from, for the message when it is unusable: what to name and how to fix it. */
+export interface StateOrigin {
+  /** e.g. "the state file". */
+  where: string;
+  fix: string;
+}
+
+export const STATE_FILE: StateOrigin = { where: 'the state file', fix: "Fix or remove that stream's entry in the state file." };
+
 /** The saved cursor (epoch ms) of an incremental stream, validated; undefined when there is none. */
-export function cursorFromState(stream: string, cursorField: string, raw: Record<string, unknown> | undefined): number | undefined {
+export function cursorFromState(stream: string, cursorField: string, raw: Record<string, unknown> | undefined, origin: StateOrigin = STATE_FILE): number | undefined {
   if (raw === undefined || '__ab_no_cursor_state_message' in raw) return undefined;
   const value = raw[cursorField];
   if (value === undefined || value === null) return undefined;
@@ -80,7 +89,7 @@ export function cursorFromState(stream: string, cursorField: string, raw: Record
   if (ms === undefined) {
     throw new ConfigError(
       'invalid_state',
-      `The state of stream ${stream} has ${cursorField} = ${JSON.stringify(value)}, which is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z. Fix or remove that stream's entry in the state file.`,
+      `The state of stream ${stream} in ${origin.where} has ${cursorField} = ${JSON.stringify(value)}, which is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z. ${origin.fix}`,
       { stream },
     );
   }

@@ -145,6 +145,22 @@ export function syncScenarios(warehouse: () => TestWarehouse): void {
       });
     });
 
+    describe("when the saved state row's cursor was edited by hand into something that is not a timestamp", () => {
+      it('then sync reads nothing, exits 1, and the message names the state table, the destination and the fix', async () => {
+        const destination = await warehouse().fresh('bad-state');
+        expect((await sync(destination)).code).toBe(0);
+        const json = warehouse().dialect === 'duckdb' ? 'JSON' : 'JSONB';
+        await warehouse().query(destination, `UPDATE fal._source_fal_state SET state = CAST('{"bucket": "yesterday"}' AS ${json}) WHERE stream = 'usage'`);
+        const before = emu.requests.length;
+        const result = await sync(destination);
+        expect(result.code).toBe(1);
+        expect(result.stderr).toMatch(/The state of stream usage in fal\._source_fal_state \((DuckDB|PostgreSQL) [^)]*\) has bucket = "yesterday", which is not an RFC 3339 timestamp/);
+        expect(result.stderr).toMatch(/Correct that stream's row in fal\._source_fal_state, or delete it to read the stream again from start_date\./);
+        expect(result.stderr).not.toMatch(/state file/);
+        expect(emu.requests.length - before, 'requests to fal').toBe(0);
+      });
+    });
+
     describe('when a sync is SIGKILLed inside a window and then run again', () => {
       let destination: string;
       let killed: SyncResult;

@@ -129,9 +129,9 @@ const READ_CASES: ReadCase[] = [
   [
     'a state whose cursor is not a timestamp',
     withState(() => file(usageState({ bucket: 'yesterday' }))),
-    /The state of stream usage has bucket = "yesterday", which is not an RFC 3339 timestamp.*Fix or remove that stream's entry in the state file\./,
+    /The state of stream usage in the state file has bucket = "yesterday", which is not an RFC 3339 timestamp.*Fix or remove that stream's entry in the state file\./,
   ],
-  ['a state whose cursor is a number', withState(() => file(usageState({ bucket: 1_764_000_000_000 }))), /The state of stream usage has bucket = 1764000000000/],
+  ['a state whose cursor is a number', withState(() => file(usageState({ bucket: 1_764_000_000_000 }))), /The state of stream usage in the state file has bucket = 1764000000000/],
   ['a catalog file that is not JSON', withCatalog(() => file('{"streams": [')), /The --catalog file ".*" is not valid JSON.*Fix the file\./],
   ['a catalog file that does not exist', withCatalog(missing), /Cannot read the --catalog file ".*" \(ENOENT\)\. Check the path\./],
   ['a catalog that is not a catalog', withCatalog(() => file({ streams: 'usage' })), /The catalog is not a ConfiguredAirbyteCatalog: expected .*Build it from the output of `discover`\./],

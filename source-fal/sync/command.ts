@@ -22,8 +22,8 @@ import { discover, read, type Selection } from '../source.js';
 import { ALL_STREAMS, findStream } from '../streams/index.js';
 import type { Stream, StreamContext } from '../streams/stream.js';
 import { DAY_MS } from '../time.js';
-import { planTable, type TablePlan } from './columns.js';
-import { DestinationConfigError, parseTarget, type Destination, type Target } from './destination.js';
+import { planTable, STATE_TABLE, type TablePlan } from './columns.js';
+import { DestinationConfigError, parseTarget, SCHEMA, type Destination, type Target } from './destination.js';
 import { WarehouseLoader } from './loader.js';
 import { createProgress, formatSummary, type Progress } from './progress.js';
 
@@ -170,7 +170,10 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
     const loader = new WarehouseLoader(destination, plans, progress, progress);
     let failed: string[];
     try {
-      failed = await read(ctx, selections, states, loader);
+      failed = await read(ctx, selections, states, loader, {
+        where: `${SCHEMA}.${STATE_TABLE} (${destination.description})`,
+        fix: `Correct that stream's row in ${SCHEMA}.${STATE_TABLE}, or delete it to read the stream again from start_date.`,
+      });
     } finally {
       await loader.closeOpenWindow().catch(() => undefined);
       progress.stop();
