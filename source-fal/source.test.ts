@@ -103,7 +103,7 @@ describe('read', () => {
     const error = await read(context(), selections(stub('a'), stub('b')), states, sink).catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).message).toContain('The state of stream b has at = "yesterday"');
+    expect((error as ConfigError).message).toContain('The state of stream b in the state file has at = "yesterday"');
     expect(events).toEqual([]);
   });
 });

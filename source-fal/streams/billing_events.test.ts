@@ -1,16 +1,11 @@
-import { MockAgent } from 'undici';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { parseConfig, type RawConfig } from '../config.js';
+import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import { ResponseShapeError } from '../errors.js';
-import { FalClient } from '../http/client.js';
-import { silentLogger } from '../log.js';
 import type { Window } from '../time.js';
 import { BILLING_EVENTS_MAX_RANGE_MS, BILLING_EVENTS_PAGE_LIMIT, billingEvents } from './billing_events.js';
 import type { StreamContext, StreamRecord } from './stream.js';
 
-const ORIGIN = 'https://api.fal.ai';
-const JSON_HEADERS = { 'content-type': 'application/json' };
 const NOW = Date.UTC(2026, 6, 27, 15, 30, 12, 345);
 const WINDOW: Window = { start: Date.UTC(2026, 6, 26), end: Date.UTC(2026, 6, 27) };
 
@@ -29,48 +24,22 @@ const EVENT = {
   auth_method_structured: { detail: 'Production Key', api_key_id: 'kid-7f3a' },
 };
 
-let mockAgent: MockAgent;
-let paths: string[];
-
-function context(raw: Partial<RawConfig> = {}): StreamContext {
-  const config = parseConfig({ api_key: 'kid-7f3a:9c1d2e3f4a5b6c7d8e9f', start_date: '2026-07-01', ...raw }, NOW);
-  const client = new FalClient({ baseUrl: config.baseUrl, apiKey: config.apiKey, dispatcher: mockAgent, sleep: async () => undefined, random: () => 1 });
-  return { config, client, log: silentLogger, signal: new AbortController().signal };
-}
+const { context, paths, reply } = useFalMock({ now: NOW, startDate: '2026-07-01' });
 
 /** Answers the next /v1/models/billing-events request with `body`, recording its path. */
 function eventsPage(body: unknown): void {
-  mockAgent
-    .get(ORIGIN)
-    .intercept({ path: (p) => p.startsWith('/v1/models/billing-events?'), method: 'GET' })
-    .reply((opts) => {
-      paths.push(opts.path);
-      return { statusCode: 200, data: JSON.stringify(body), responseOptions: { headers: JSON_HEADERS } };
-    });
+  reply('/v1/models/billing-events?', { body });
 }
 
 const page = (events: unknown[], nextCursor: string | null = null): unknown => ({ billing_events: events, next_cursor: nextCursor, has_more: nextCursor !== null });
 
 /** Reads a window and returns the records as they would be written (through JSON). */
 async function readWindow(ctx: StreamContext, window: Window = WINDOW): Promise<StreamRecord[]> {
-  const records: StreamRecord[] = [];
-  for await (const batch of billingEvents.readWindow(ctx, window)) records.push(...batch);
-  return JSON.parse(JSON.stringify(records)) as StreamRecord[];
+  return JSON.parse(JSON.stringify(await collect(billingEvents.readWindow(ctx, window)))) as StreamRecord[];
 }
 
-const params = (path: string): Record<string, string> => Object.fromEntries(new URL(path, ORIGIN).searchParams);
+const params = (path: string): Record<string, string> => Object.fromEntries(new URL(path, FAL_ORIGIN).searchParams);
 const iso = (ms: number): string => new Date(ms).toISOString();
-
-beforeEach(() => {
-  mockAgent = new MockAgent();
-  mockAgent.disableNetConnect();
-  paths = [];
-});
-
-afterEach(async () => {
-  mockAgent.assertNoPendingInterceptors();
-  await mockAgent.close();
-});
 
 describe('billing_events.readWindow', () => {
   it('given a window when read then the request asks for exactly that range, the page maximum and the structured auth', async () => {
@@ -78,7 +47,7 @@ describe('billing_events.readWindow', () => {
 
     await readWindow(context());
 
-    expect(new URL(paths[0] ?? '', ORIGIN).pathname).toBe('/v1/models/billing-events');
+    expect(new URL(paths[0] ?? '', FAL_ORIGIN).pathname).toBe('/v1/models/billing-events');
     expect(params(paths[0] ?? '')).toEqual({
       start: '2026-07-26T00:00:00Z',
       end: '2026-07-27T00:00:00Z',

@@ -1,15 +1,11 @@
-import { MockAgent } from 'undici';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { parseConfig, type RawConfig } from '../config.js';
+import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import { ApiError, ConfigError, ResponseShapeError } from '../errors.js';
-import { FalClient } from '../http/client.js';
-import type { Logger } from '../log.js';
 import type { Window } from '../time.js';
 import { INVOICE_SETTLE_DAYS, invoices } from './invoices.js';
 import type { StreamContext, StreamRecord } from './stream.js';
 
-const ORIGIN = 'https://api.fal.ai';
 const NOW = Date.UTC(2026, 10, 25, 12, 34, 56);
 /** Billing month 2026-11: the invoice of October's charges. */
 const NOVEMBER: Window = { start: Date.UTC(2026, 10, 1), end: Date.UTC(2026, 11, 1) };
@@ -20,50 +16,19 @@ const USAGE_LINE =
 const TAX_LINE = 'INV-1,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,Tax,"Sales tax\r\nCalifornia, US",,,,,0.41,0.41,0.412500001,,,';
 const CREDIT_LINE = 'INV-1,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,Credit,Promotional credit,,,,,-25.00,-25.00,-25.00,,,';
 
-let mockAgent: MockAgent;
-let paths: string[];
-let logs: string[];
-
-function context(raw: Partial<RawConfig> = {}, now = NOW): StreamContext {
-  const config = parseConfig({ api_key: 'kid-7f3a:9c1d2e3f4a5b6c7d8e9f', start_date: '2026-09-15', ...raw }, now);
-  const client = new FalClient({ baseUrl: config.baseUrl, apiKey: config.apiKey, dispatcher: mockAgent, sleep: async () => undefined, random: () => 1 });
-  const log: Logger = { log: (level, message) => logs.push(`${level} ${message}`) };
-  return { config, client, log, signal: new AbortController().signal };
-}
+const { context, paths, logs, reply } = useFalMock({ now: NOW, startDate: '2026-09-15' });
 
 /** Answers the next /v1/account/focus request. */
 function focusReply(status: number, body: string, contentType = 'text/csv; charset=utf-8'): void {
-  mockAgent
-    .get(ORIGIN)
-    .intercept({ path: (p) => p.startsWith('/v1/account/focus?'), method: 'GET' })
-    .reply((opts) => {
-      paths.push(opts.path);
-      return { statusCode: status, data: body, responseOptions: { headers: { 'content-type': contentType, 'x-fal-request-id': 'req-42' } } };
-    });
+  reply('/v1/account/focus?', { status, body, contentType, headers: { 'x-fal-request-id': 'req-42' } });
 }
 
 const csv = (...lines: string[]): string => `${lines.join('\r\n')}\r\n`;
 
-async function readWindow(ctx: StreamContext, window: Window = NOVEMBER): Promise<StreamRecord[]> {
-  const records: StreamRecord[] = [];
-  for await (const batch of invoices.readWindow(ctx, window)) records.push(...batch);
-  return records;
-}
+const readWindow = (ctx: StreamContext, window: Window = NOVEMBER): Promise<StreamRecord[]> => collect(invoices.readWindow(ctx, window));
 
-const params = (path: string): Record<string, string> => Object.fromEntries(new URL(path, ORIGIN).searchParams);
+const params = (path: string): Record<string, string> => Object.fromEntries(new URL(path, FAL_ORIGIN).searchParams);
 const iso = (ms: number): string => new Date(ms).toISOString();
-
-beforeEach(() => {
-  mockAgent = new MockAgent();
-  mockAgent.disableNetConnect();
-  paths = [];
-  logs = [];
-});
-
-afterEach(async () => {
-  mockAgent.assertNoPendingInterceptors();
-  await mockAgent.close();
-});
 
 describe('invoices.readWindow', () => {
   it('given a billing month when read then it asks for the invoice source of exactly that month', async () => {
@@ -71,7 +36,7 @@ describe('invoices.readWindow', () => {
 
     await readWindow(context());
 
-    expect(new URL(paths[0] ?? '', ORIGIN).pathname).toBe('/v1/account/focus');
+    expect(new URL(paths[0] ?? '', FAL_ORIGIN).pathname).toBe('/v1/account/focus');
     expect(params(paths[0] ?? '')).toEqual({ source: 'invoice', billing_month: '2026-11' });
   });
 

@@ -1,15 +1,11 @@
-import { MockAgent } from 'undici';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { parseConfig, type RawConfig } from '../config.js';
+import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import { ResponseShapeError } from '../errors.js';
-import { FalClient } from '../http/client.js';
-import { silentLogger } from '../log.js';
 import type { Window } from '../time.js';
 import { eventRecord, orgBillingEvents } from './org_billing_events.js';
 import type { StreamContext, StreamRecord } from './stream.js';
 
-const ORIGIN = 'https://api.fal.ai';
 const NOW = Date.UTC(2026, 6, 27, 15, 30);
 const WINDOW: Window = { start: Date.UTC(2026, 6, 26), end: Date.UTC(2026, 6, 27) };
 
@@ -28,43 +24,15 @@ const EVENT = {
   auth_method_structured: { detail: 'my-key (owner: alice)', api_key_id: 'kid-7f3a' },
 };
 
-let mockAgent: MockAgent;
-let paths: string[];
-
-function context(raw: Partial<RawConfig> = {}): StreamContext {
-  const config = parseConfig({ api_key: 'kid-7f3a:9c1d2e3f4a5b6c7d8e9f', start_date: '2026-07-20', ...raw }, NOW);
-  const client = new FalClient({ baseUrl: config.baseUrl, apiKey: config.apiKey, dispatcher: mockAgent, sleep: async () => undefined, random: () => 1 });
-  return { config, client, log: silentLogger, signal: new AbortController().signal };
-}
+const { context, paths, reply } = useFalMock({ now: NOW, startDate: '2026-07-20' });
 
 function page(events: unknown[], nextCursor: string | null = null): void {
-  mockAgent
-    .get(ORIGIN)
-    .intercept({ path: (p) => p.startsWith('/v1/organization/billing-events?'), method: 'GET' })
-    .reply((opts) => {
-      paths.push(opts.path);
-      return { statusCode: 200, data: JSON.stringify({ billing_events: events, next_cursor: nextCursor, has_more: nextCursor !== null }), responseOptions: { headers: { 'content-type': 'application/json' } } };
-    });
+  reply('/v1/organization/billing-events?', { body: { billing_events: events, next_cursor: nextCursor, has_more: nextCursor !== null } });
 }
 
-async function readWindow(ctx: StreamContext, window: Window = WINDOW): Promise<StreamRecord[]> {
-  const out: StreamRecord[] = [];
-  for await (const batch of orgBillingEvents.readWindow(ctx, window)) out.push(...batch);
-  return out;
-}
+const readWindow = (ctx: StreamContext, window: Window = WINDOW): Promise<StreamRecord[]> => collect(orgBillingEvents.readWindow(ctx, window));
 
 const iso = (ms: number): string => new Date(ms).toISOString();
-
-beforeEach(() => {
-  mockAgent = new MockAgent();
-  mockAgent.disableNetConnect();
-  paths = [];
-});
-
-afterEach(async () => {
-  mockAgent.assertNoPendingInterceptors();
-  await mockAgent.close();
-});
 
 describe('org_billing_events.readWindow', () => {
   it('given a day window when read then the request sends exact instants, 100 rows a page and the structured auth expansion', async () => {
@@ -73,7 +41,7 @@ describe('org_billing_events.readWindow', () => {
 
     await readWindow(context());
 
-    expect(Object.fromEntries(new URL(paths[0] ?? '', ORIGIN).searchParams)).toEqual({
+    expect(Object.fromEntries(new URL(paths[0] ?? '', FAL_ORIGIN).searchParams)).toEqual({
       start: '2026-07-26T00:00:00Z',
       end: '2026-07-27T00:00:00Z',
       expand: 'auth_method_structured',
@@ -88,7 +56,7 @@ describe('org_billing_events.readWindow', () => {
     const rows = await readWindow(context());
 
     expect(rows.map((r) => r.request_id)).toEqual([EVENT.request_id, 'second']);
-    expect(new URL(paths[1] ?? '', ORIGIN).searchParams.get('cursor')).toBe('Mg==');
+    expect(new URL(paths[1] ?? '', FAL_ORIGIN).searchParams.get('cursor')).toBe('Mg==');
   });
 });
 

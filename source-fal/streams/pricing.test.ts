@@ -1,61 +1,24 @@
-import { MockAgent } from 'undici';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { parseConfig, type RawConfig } from '../config.js';
+import { collect, FAL_ORIGIN, type FalAnswer, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import { ResponseShapeError } from '../errors.js';
-import { FalClient } from '../http/client.js';
-import type { Logger } from '../log.js';
 import { endpointIdsSeenInUsage, pricesOf, pricing } from './pricing.js';
 import type { StreamContext, StreamRecord } from './stream.js';
 
-const ORIGIN = 'https://api.fal.ai';
-const JSON_HEADERS = { 'content-type': 'application/json' };
 const NOW = Date.UTC(2026, 6, 27, 15, 30);
 
-let mockAgent: MockAgent;
-let paths: string[];
-let logged: string[];
+const { context, paths, logs, reply } = useFalMock({ now: NOW, startDate: '2026-07-01' });
 
-function context(raw: Partial<RawConfig> = {}): StreamContext {
-  const config = parseConfig({ api_key: 'kid-7f3a:9c1d2e3f4a5b6c7d8e9f', start_date: '2026-07-01', ...raw }, NOW);
-  const client = new FalClient({ baseUrl: config.baseUrl, apiKey: config.apiKey, dispatcher: mockAgent, sleep: async () => undefined, random: () => 1 });
-  const log: Logger = { log: (level, message) => logged.push(`${level} ${message}`) };
-  return { config, client, log, signal: new AbortController().signal };
-}
-
-/** Answers every request to `path` with `answer(ids, query)`, recording the request path. */
-function serve(path: string, answer: (query: URLSearchParams) => { status: number; body: unknown }): void {
-  mockAgent
-    .get(ORIGIN)
-    .intercept({ path: (p) => p.startsWith(`/v1${path}?`), method: 'GET' })
-    .reply((opts) => {
-      paths.push(opts.path);
-      const { status, body } = answer(new URL(opts.path, ORIGIN).searchParams);
-      return { statusCode: status, data: JSON.stringify(body), responseOptions: { headers: JSON_HEADERS } };
-    })
-    .persist();
+/** Answers every request to `path` with `answer(query)`, recording the request path. */
+function serve(path: string, answer: (query: URLSearchParams) => FalAnswer): void {
+  reply(`/v1${path}?`, answer, { persist: true });
 }
 
 const price = (id: string): Record<string, unknown> => ({ endpoint_id: id, unit_price: 0.025, unit: 'image', currency: 'USD' });
 const idsOf = (query: URLSearchParams): string[] => (query.get('endpoint_id') ?? '').split(',');
-const pricingCalls = (): string[][] => paths.filter((p) => p.startsWith('/v1/models/pricing?')).map((p) => idsOf(new URL(p, ORIGIN).searchParams));
+const pricingCalls = (): string[][] => paths.filter((p) => p.startsWith('/v1/models/pricing?')).map((p) => idsOf(new URL(p, FAL_ORIGIN).searchParams));
 
-async function readAll(ctx: StreamContext): Promise<StreamRecord[]> {
-  const out: StreamRecord[] = [];
-  for await (const page of pricing.read(ctx)) out.push(...page);
-  return out;
-}
-
-beforeEach(() => {
-  mockAgent = new MockAgent();
-  mockAgent.disableNetConnect();
-  paths = [];
-  logged = [];
-});
-
-afterEach(async () => {
-  await mockAgent.close();
-});
+const readAll = (ctx: StreamContext): Promise<StreamRecord[]> => collect(pricing.read(ctx));
 
 describe('pricing.read', () => {
   it('given 120 ids from usage and config when read then three calls of at most 50 sorted ids price each id once', async () => {
@@ -98,7 +61,7 @@ describe('pricesOf', () => {
     const prices = await pricesOf(context(), ids);
 
     expect(prices.map((p) => p.endpoint_id)).toEqual(ids.filter((id) => !unknown.has(id)));
-    expect(logged.filter((l) => l.startsWith('WARN')).map((l) => /endpoint (\S+)/.exec(l)?.[1])).toEqual(['fal-ai/m-07', 'fal-ai/m-41']);
+    expect(logs.filter((l) => l.startsWith('WARN')).map((l) => /endpoint (\S+)/.exec(l)?.[1])).toEqual(['fal-ai/m-07', 'fal-ai/m-41']);
     // Halving: far fewer calls than one per id.
     expect(pricingCalls().length).toBeLessThan(25);
   });
@@ -132,7 +95,7 @@ describe('endpointIdsSeenInUsage', () => {
 
     const ids = await endpointIdsSeenInUsage(context({ start_date: '2026-01-08' }));
 
-    const queries = paths.map((p) => Object.fromEntries(new URL(p, ORIGIN).searchParams));
+    const queries = paths.map((p) => Object.fromEntries(new URL(p, FAL_ORIGIN).searchParams));
     expect(queries.map((q) => [q.start, q.end])).toEqual([
       ['2026-01-08T00:00:00Z', '2026-04-08T00:00:00Z'],
       ['2026-04-08T00:00:00Z', '2026-07-07T00:00:00Z'],

@@ -1,15 +1,11 @@
-import { MockAgent } from 'undici';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { parseConfig } from '../config.js';
+import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import { ResponseShapeError } from '../errors.js';
-import { FalClient } from '../http/client.js';
-import { silentLogger } from '../log.js';
 import type { Window } from '../time.js';
 import { serverlessUsage } from './serverless_usage.js';
-import type { StreamContext, StreamRecord } from './stream.js';
+import type { StreamRecord } from './stream.js';
 
-const ORIGIN = 'https://api.fal.ai';
 const NOW = Date.UTC(2026, 6, 27, 15, 30);
 const WINDOW: Window = { start: Date.UTC(2026, 6, 20), end: Date.UTC(2026, 6, 27) };
 
@@ -29,42 +25,13 @@ const LINE = {
   is_surge: false,
 };
 
-let mockAgent: MockAgent;
-let paths: string[];
-
-function context(): StreamContext {
-  const config = parseConfig({ api_key: 'kid-7f3a:9c1d2e3f4a5b6c7d8e9f', start_date: '2026-07-01' }, NOW);
-  const client = new FalClient({ baseUrl: config.baseUrl, apiKey: config.apiKey, dispatcher: mockAgent, sleep: async () => undefined, random: () => 1 });
-  return { config, client, log: silentLogger, signal: new AbortController().signal };
-}
+const { context, paths, reply } = useFalMock({ now: NOW, startDate: '2026-07-01' });
 
 function page(results: unknown[]): void {
-  mockAgent
-    .get(ORIGIN)
-    .intercept({ path: (p) => p.startsWith('/v1/serverless/usage?'), method: 'GET' })
-    .reply((opts) => {
-      paths.push(opts.path);
-      const body = { time_series: [{ bucket: '2026-07-26T00:00:00+00:00', results }], next_cursor: null, has_more: false };
-      return { statusCode: 200, data: JSON.stringify(body), responseOptions: { headers: { 'content-type': 'application/json' } } };
-    });
+  reply('/v1/serverless/usage?', { body: { time_series: [{ bucket: '2026-07-26T00:00:00+00:00', results }], next_cursor: null, has_more: false } });
 }
 
-async function readWindow(): Promise<StreamRecord[]> {
-  const out: StreamRecord[] = [];
-  for await (const batch of serverlessUsage.readWindow(context(), WINDOW)) out.push(...batch);
-  return out;
-}
-
-beforeEach(() => {
-  mockAgent = new MockAgent();
-  mockAgent.disableNetConnect();
-  paths = [];
-});
-
-afterEach(async () => {
-  mockAgent.assertNoPendingInterceptors();
-  await mockAgent.close();
-});
+const readWindow = (): Promise<StreamRecord[]> => collect(serverlessUsage.readWindow(context(), WINDOW));
 
 describe('serverless_usage.readWindow', () => {
   it('given a window when read then the request pins the UTC grain and expands time_series only (the endpoint has no auth expansion)', async () => {
@@ -72,7 +39,7 @@ describe('serverless_usage.readWindow', () => {
 
     await readWindow();
 
-    expect(Object.fromEntries(new URL(paths[0] ?? '', ORIGIN).searchParams)).toEqual({
+    expect(Object.fromEntries(new URL(paths[0] ?? '', FAL_ORIGIN).searchParams)).toEqual({
       start: '2026-07-20T00:00:00Z',
       end: '2026-07-27T00:00:00Z',
       timeframe: 'day',

@@ -1,46 +1,19 @@
-import { MockAgent } from 'undici';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { parseConfig } from '../config.js';
+import { collect, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import { ConfigError, ResponseShapeError } from '../errors.js';
-import { FalClient } from '../http/client.js';
-import { silentLogger } from '../log.js';
-import type { StreamContext, StreamRecord } from './stream.js';
+import type { StreamRecord } from './stream.js';
 import { teams } from './teams.js';
 
-const ORIGIN = 'https://api.fal.ai';
 const TEAM = { username: 'acme', name: 'Acme Inc', is_org_root: true, created_at: '2025-01-01T00:00:00+00:00' };
 
-let mockAgent: MockAgent;
-
-function context(): StreamContext {
-  const config = parseConfig({ api_key: 'kid-7f3a:9c1d2e3f4a5b6c7d8e9f' }, Date.UTC(2026, 6, 27));
-  const client = new FalClient({ baseUrl: config.baseUrl, apiKey: config.apiKey, dispatcher: mockAgent, sleep: async () => undefined, random: () => 1 });
-  return { config, client, log: silentLogger, signal: new AbortController().signal };
-}
+const { context, reply } = useFalMock({ now: Date.UTC(2026, 6, 27) });
 
 function answer(status: number, body: unknown): void {
-  mockAgent
-    .get(ORIGIN)
-    .intercept({ path: '/v1/organization/teams', method: 'GET' })
-    .reply(status, JSON.stringify(body), { headers: { 'content-type': 'application/json' } });
+  reply('/v1/organization/teams', { status, body });
 }
 
-async function readAll(): Promise<StreamRecord[]> {
-  const out: StreamRecord[] = [];
-  for await (const batch of teams.read(context())) out.push(...batch);
-  return out;
-}
-
-beforeEach(() => {
-  mockAgent = new MockAgent();
-  mockAgent.disableNetConnect();
-});
-
-afterEach(async () => {
-  mockAgent.assertNoPendingInterceptors();
-  await mockAgent.close();
-});
+const readAll = (): Promise<StreamRecord[]> => collect(teams.read(context()));
 
 describe('teams.read', () => {
   it('given the teams list when read then every team comes back once with a UTC created_at', async () => {

@@ -1,16 +1,11 @@
-import { MockAgent } from 'undici';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { parseConfig, type RawConfig } from '../config.js';
+import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import { ResponseShapeError } from '../errors.js';
-import { FalClient } from '../http/client.js';
-import { silentLogger } from '../log.js';
 import type { Window } from '../time.js';
 import type { StreamContext, StreamRecord } from './stream.js';
 import { usage } from './usage.js';
 
-const ORIGIN = 'https://api.fal.ai';
-const JSON_HEADERS = { 'content-type': 'application/json' };
 const NOW = Date.UTC(2026, 6, 27, 15, 30);
 const WINDOW: Window = { start: Date.UTC(2026, 6, 20), end: Date.UTC(2026, 6, 27) };
 
@@ -28,55 +23,21 @@ const LINE = {
   auth_method_structured: { detail: 'Key: prod', api_key_id: 'kid-7f3a', login_username: null },
 };
 
-let mockAgent: MockAgent;
-let paths: string[];
-
-function context(raw: Partial<RawConfig> = {}): StreamContext {
-  const config = parseConfig({ api_key: 'kid-7f3a:9c1d2e3f4a5b6c7d8e9f', start_date: '2026-07-01', ...raw }, NOW);
-  const client = new FalClient({
-    baseUrl: config.baseUrl,
-    apiKey: config.apiKey,
-    dispatcher: mockAgent,
-    sleep: async () => undefined,
-    random: () => 1,
-  });
-  return { config, client, log: silentLogger, signal: new AbortController().signal };
-}
+const { context, paths, reply } = useFalMock({ now: NOW, startDate: '2026-07-01' });
 
 /** Answers the next /v1/models/usage request with `body`, recording its path. */
 function usagePage(body: unknown): void {
-  mockAgent
-    .get(ORIGIN)
-    .intercept({ path: (p) => p.startsWith('/v1/models/usage?'), method: 'GET' })
-    .reply((opts) => {
-      paths.push(opts.path);
-      return { statusCode: 200, data: JSON.stringify(body), responseOptions: { headers: JSON_HEADERS } };
-    });
+  reply('/v1/models/usage?', { body });
 }
 
 function page(buckets: Array<{ bucket: string; results: unknown[] }>, nextCursor: string | null = null): unknown {
   return { time_series: buckets, next_cursor: nextCursor, has_more: nextCursor !== null };
 }
 
-async function readWindow(ctx: StreamContext, window: Window = WINDOW): Promise<StreamRecord[]> {
-  const records: StreamRecord[] = [];
-  for await (const batch of usage.readWindow(ctx, window)) records.push(...batch);
-  return records;
-}
+const readWindow = (ctx: StreamContext, window: Window = WINDOW): Promise<StreamRecord[]> => collect(usage.readWindow(ctx, window));
 
-const params = (path: string): Record<string, string> => Object.fromEntries(new URL(path, ORIGIN).searchParams);
+const params = (path: string): Record<string, string> => Object.fromEntries(new URL(path, FAL_ORIGIN).searchParams);
 const iso = (ms: number): string => new Date(ms).toISOString();
-
-beforeEach(() => {
-  mockAgent = new MockAgent();
-  mockAgent.disableNetConnect();
-  paths = [];
-});
-
-afterEach(async () => {
-  mockAgent.assertNoPendingInterceptors();
-  await mockAgent.close();
-});
 
 describe('usage.readWindow', () => {
   it('given a window when read then the request pins timeframe, bounds, zone, expansions, limit and exact instants', async () => {
@@ -86,7 +47,7 @@ describe('usage.readWindow', () => {
     await readWindow(context());
 
     expect(paths).toHaveLength(1);
-    expect(new URL(paths[0] ?? '', ORIGIN).pathname).toBe('/v1/models/usage');
+    expect(new URL(paths[0] ?? '', FAL_ORIGIN).pathname).toBe('/v1/models/usage');
     expect(params(paths[0] ?? '')).toEqual({
       start: '2026-07-20T00:00:00Z',
       end: '2026-07-27T00:00:00Z',
