@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import { ResponseShapeError } from '../errors.js';
 import type { Window } from '../time.js';
-import { eventRecord, orgBillingEvents } from './org_billing_events.js';
+import { completeEvent } from './billing-event.js';
+import { ORG_EVENTS, orgBillingEvents } from './org_billing_events.js';
 import type { StreamContext, StreamRecord } from './stream.js';
 
 const NOW = Date.UTC(2026, 6, 27, 15, 30);
@@ -60,9 +61,9 @@ describe('org_billing_events.readWindow', () => {
   });
 });
 
-describe('eventRecord', () => {
+describe('completeEvent of an organization event', () => {
   it('given a full event when mapped then fal fields pass through with username, flat auth columns and the exact nano total', () => {
-    expect(eventRecord({ ...EVENT, future_field: 'kept' }, WINDOW)).toEqual({
+    expect(completeEvent({ ...EVENT, future_field: 'kept' }, WINDOW, ORG_EVENTS)).toEqual({
       request_id: EVENT.request_id,
       endpoint_id: 'fal-ai/flux/dev',
       timestamp: '2026-07-26T00:00:08Z',
@@ -84,20 +85,20 @@ describe('eventRecord', () => {
 
   it('given an offset timestamp and no nano estimate when mapped then the timestamp is UTC Z and the nano total comes from cost_total', () => {
     // fal's nano estimate may be null for a moment while billing catches up (fal-api.md §8).
-    const row = eventRecord({ ...EVENT, timestamp: '2026-07-25T19:00:08-05:00', cost_estimate_nano_usd: null, auth_method_structured: undefined, auth_method: 'None' }, WINDOW);
+    const row = completeEvent({ ...EVENT, timestamp: '2026-07-25T19:00:08-05:00', cost_estimate_nano_usd: null, auth_method_structured: undefined, auth_method: 'None' }, WINDOW, ORG_EVENTS);
     expect(row).toMatchObject({ timestamp: '2026-07-26T00:00:08Z', cost_total_nano_usd: 45_000_000, auth_method: 'None', api_key_id: null });
   });
 
   it.each([
-    ['not an object', 'oops', /not a JSON object/],
-    ['no request_id', { ...EVENT, request_id: '' }, /no request_id/],
-    ['no username', { ...EVENT, username: undefined }, /no team username/],
+    ['not an object', 'oops', /not an object/],
+    ['no request_id', { ...EVENT, request_id: '' }, /without a request_id/],
+    ['no username', { ...EVENT, username: undefined }, /without a team username/],
     ['a bad timestamp', { ...EVENT, timestamp: 'yesterday' }, /not one/],
   ])('given %s when mapped then a ResponseShapeError naming the endpoint and window', (_label, item, message) => {
     // Regression: a primary key or cursor that is not there must stop the stream, never load a null key.
     const error = (() => {
       try {
-        eventRecord(item, WINDOW);
+        completeEvent(item, WINDOW, ORG_EVENTS);
       } catch (e) {
         return e;
       }
