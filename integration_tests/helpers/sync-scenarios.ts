@@ -1,7 +1,8 @@
 /**
  * The whole-connector `sync` scenarios every warehouse must pass (sync.duckdb.test.ts, sync.postgres.test.ts):
  * typed columns, per-day totals equal to the emulator's truth, a second sync that updates and never duplicates,
- * and a sync SIGKILLed inside a window that lands no part of that window and, run again, equals the truth.
+ * a sync SIGKILLed inside a window that lands no part of that window and, run again, equals the truth, and a chain of
+ * SIGKILLs at different moments (some while a commit is in flight) ending in exactly the truth.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -142,6 +143,39 @@ export function syncScenarios(warehouse: () => TestWarehouse): void {
         it('then the saved state moved to the new open day', async () => {
           expect(await savedState(warehouse(), destination)).toEqual({ bucket: '2026-11-27T00:00:00Z' });
         });
+      });
+    });
+
+    describe('when sync is SIGKILLed again and again at different moments, each time run again', () => {
+      it('then each run resumes from the committed state, which never moves back, and the last equals the emulator with no duplicate key', async () => {
+        // A window commits while the next one is fetched, so a kill right after a request often lands while a commit is
+        // in flight: the window it commits must land whole with its state, or not at all.
+        const destination = await warehouse().fresh('killed-chain');
+        const usageRequests = (): number => emu.requests.filter((r) => r.path === '/v1/models/usage').length;
+        let killed = 0;
+        let cursor = -Infinity;
+        for (const after of [3, 5, 8, 4, 11, 6]) {
+          const before = usageRequests();
+          const run = await sync(destination, FIXED_NOW, { killWhen: () => usageRequests() - before >= after });
+          if (run.signal !== 'SIGKILL') {
+            expect(run.code, run.stderr).toBe(0);
+            break;
+          }
+          killed++;
+          const state = await savedState(warehouse(), destination);
+          if (state === undefined) continue;
+          const saved = Date.parse(String(state.bucket));
+          expect(saved, 'the saved state never moves back').toBeGreaterThanOrEqual(cursor);
+          cursor = saved;
+          // Only whole windows land: every row is before the saved cursor.
+          const [row] = await warehouse().query(destination, `SELECT CAST(max(bucket) AS TEXT) AS b FROM fal.usage`);
+          expect(Date.parse(`${String(row?.b).slice(0, 10)}T00:00:00Z`)).toBeLessThan(saved);
+        }
+        const last = await sync(destination);
+        expect(last.code, last.stderr).toBe(0);
+        expect(killed, 'runs killed before one completed').toBeGreaterThanOrEqual(3);
+        expect(await duplicateKeys(warehouse(), destination)).toBe(0);
+        expect(sorted(await warehouseNanoByDay(warehouse(), destination))).toEqual(sorted(truth(FIXED_NOW)));
       });
     });
 

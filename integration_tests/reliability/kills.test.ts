@@ -6,9 +6,9 @@
  * SIGTERM and SIGINT must stop cleanly: INCOMPLETE, one TRACE ERROR, every line whole, exit 143/130, and a rerun from
  * the emitted state completes the data.
  *
- * `sync` (the warehouse loader, built on another branch) needs the same loop with its own oracle: after each SIGKILL
- * the warehouse holds only rows whose state committed in the same transaction, the stored state is the one to resume
- * from (no --state), and the final table equals this file's uninterrupted run by primary key.
+ * `sync` has its own kill chain in integration_tests/helpers/sync-scenarios.ts (DuckDB and PostgreSQL): after each
+ * SIGKILL the warehouse holds only windows whose state committed with them, the stored state never moves back, and
+ * the final table equals the emulator with no duplicate key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
