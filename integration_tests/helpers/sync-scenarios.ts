@@ -2,7 +2,8 @@
  * The whole-connector `sync` scenarios every warehouse must pass (sync.duckdb.test.ts, sync.postgres.test.ts):
  * typed columns, per-day totals equal to the emulator's truth, a second sync that updates and never duplicates,
  * a sync SIGKILLed inside a window that lands no part of that window and, run again, equals the truth, and a chain of
- * SIGKILLs at different moments (some while a commit is in flight) ending in exactly the truth.
+ * SIGKILLs at different moments (right after a request, when the previous window may still be committing) ending in
+ * exactly the truth.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
