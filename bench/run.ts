@@ -94,7 +94,8 @@ class EmulatorProcess {
   async requests(): Promise<number> {
     this.child.kill('SIGUSR2');
     const line = await this.lines.next();
-    return (JSON.parse(String(line.value)) as { requests: number }).requests;
+    if (line.done === true) throw new Error(`the emulator process ended (exit ${String(this.child.exitCode)}, signal ${String(this.child.signalCode)}) instead of answering SIGUSR2`);
+    return (JSON.parse(line.value) as { requests: number }).requests;
   }
 
   stop(): void {

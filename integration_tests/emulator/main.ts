@@ -42,16 +42,18 @@ async function main(): Promise<void> {
   if (historyDays !== undefined) opts.historyDays = historyDays;
   if (values.now !== undefined) opts.now = values.now;
   const emu = await startEmulator(opts);
-  process.stdout.write(JSON.stringify({ url: emu.url }) + '\n');
   const stop = (): void => {
     void emu.close().then(() => process.exit(0));
   };
-  // The benchmark asks how many requests a run made: SIGUSR2 prints {"requests": N} on stdout.
+  // The benchmark asks how many requests a run made: SIGUSR2 prints {"requests": N} on stdout. Installed before the
+  // URL is printed: a pipe write is synchronous on Linux, so the reader may signal before the next statement runs,
+  // and SIGUSR2's default action ends the process (seen once in CI).
   process.on('SIGUSR2', () => {
     process.stdout.write(JSON.stringify({ requests: emu.requests.length }) + '\n');
   });
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  process.stdout.write(JSON.stringify({ url: emu.url }) + '\n');
 }
 
 main().catch((err: unknown) => {
