@@ -237,20 +237,27 @@ function summarise(runs: Measurement[]): Row {
 
 const workDir = mkdtempSync(join(tmpdir(), 'source-fal-bench-'));
 
+/** What main() started (emulator, PostgreSQL), stopped at the end, also when the benchmark fails half-way. */
+const cleanups: (() => unknown)[] = [];
+
+async function cleanUp(): Promise<void> {
+  for (const stop of cleanups.splice(0).reverse()) await Promise.resolve().then(stop).catch(() => undefined);
+}
+
 async function main(): Promise<void> {
   // Without a URL, start a throwaway PostgreSQL the way the sync tests do (local server binaries or testcontainers).
-  let stopPostgres: (() => Promise<void>) | undefined;
   if (!pgUrl && (!only || only.includes('sync-pg'))) {
     try {
       const { startTestPostgres } = await import('../integration_tests/helpers/postgres.js');
       const server = await startTestPostgres();
       pgUrl = server.url;
-      stopPostgres = () => server.stop();
+      cleanups.push(() => server.stop());
     } catch (error) {
       process.stderr.write(`  no PostgreSQL for sync-pg: ${error instanceof Error ? error.message : String(error)}\n`);
     }
   }
   const emu = await EmulatorProcess.start();
+  cleanups.push(() => emu.stop());
   const nowMs = Date.parse(NOW);
   const mainStart = new Date(nowMs - mainDays * DAY_MS).toISOString().slice(0, 10);
   const bigStart = new Date(nowMs - bigDays * DAY_MS).toISOString().slice(0, 10);
@@ -318,8 +325,7 @@ async function main(): Promise<void> {
   }
   await repeat('read-slow', () => measure('read-slow', emu, CLI, readArgs(mainStart), env, slowConsumer));
   if (bigEvents > 0) await repeat('read-big', () => measure('read-big', emu, CLI, readArgs(bigStart), env, countingConsumer), 1);
-  emu.stop();
-  await stopPostgres?.();
+  await cleanUp();
 
   const byName = new Map(rows.map((r) => [r.name, r]));
   const ratio = (a: string, b: string, f: (r: Row) => number): number | undefined => {
@@ -380,7 +386,8 @@ function printTable(rows: Row[], ratios: Record<string, number | undefined>): vo
   for (const [name, value] of Object.entries(ratios)) if (value !== undefined) process.stdout.write(`${name.padEnd(34)} ${value.toFixed(2)}\n`);
 }
 
-main().catch((error: unknown) => {
+main().catch(async (error: unknown) => {
   process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exitCode = 1;
+  await cleanUp();
 });
