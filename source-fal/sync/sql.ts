@@ -139,9 +139,14 @@ export async function mergeWindow(db: SqlRunner, sql: MergeSql, stream: string, 
   if (stats !== undefined && Number(stats.staged) > Number(stats.total)) [stats] = await db.rows(sql.dedupedStats);
   if (stats === undefined) throw new DestinationError(`${db.dialect}_error`, 'The merge statistics query returned nothing; this is a bug in source-fal.');
   for (const statement of sql.apply(stats)) await db.exec(statement);
+  await saveWindowState(db, sql, stream, state);
+  return sql.result(stats);
+}
+
+/** The end of every window's transaction, whichever way its rows went in: its state row, and staging emptied. */
+export async function saveWindowState(db: SqlRunner, sql: MergeSql, stream: string, state: Record<string, unknown>): Promise<void> {
   await db.exec(sql.saveState, [stream, JSON.stringify(state)]);
   await db.exec(sql.clearStaging);
-  return sql.result(stats);
 }
 
 /** What the shared DDL code needs from a connection. */
