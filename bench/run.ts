@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { ADMIN_KEY } from '../integration_tests/emulator/keys.js';
+import { ADMIN_KEY } from '../source-fal/emulator/keys.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..', '..');

@@ -16,7 +16,7 @@ import { parseConfig } from '../source-fal/config.js';
 import { catalogEntry } from '../source-fal/source.js';
 import { cursorFromState, parseStateFile } from '../source-fal/state.js';
 import { ALL_STREAMS } from '../source-fal/streams/index.js';
-import { FIXTURE_KEYS, findKey } from './emulator/keys.js';
+import { FIXTURE_KEYS, findKey } from '../source-fal/emulator/keys.js';
 import {
   ACCEPTANCE_CONFIG_FILE,
   acceptanceConfig,

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { startEmulator, type Emulator, type RequestLogEntry } from './emulator/server.js';
+import { startEmulator, type Emulator, type RequestLogEntry } from '../source-fal/emulator/server.js';
 import { finalStateFile, records, runCli, states, statuses, tempDir, writeJson, type CliResult, type RunOptions } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 

@@ -16,8 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ALL_STREAMS } from '../source-fal/streams/index.js';
 import { loadStreamSchema } from '../source-fal/schemas.js';
-import { startEmulator, type Emulator } from './emulator/server.js';
-import { API_KEY } from './emulator/keys.js';
+import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
+import { API_KEY } from '../source-fal/emulator/keys.js';
 import { configuredCatalog, fullRefreshCatalog, futureState, invalidConfig, readRepoJson, SAMPLE_CONFIG_FILE, SAMPLE_STATE_FILE, sampleConfig, suiteTests } from './helpers/acceptance.js';
 import { finalStateFile, records, REPO_ROOT, runCli, statuses, states, tempDir, traces, writeJson, type CliResult } from './helpers/cli.js';
 import { cliEnv, FIXED_NOW } from './helpers/fixtures.js';

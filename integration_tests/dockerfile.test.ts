@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 
 import { ALL_STREAMS } from '../source-fal/streams/index.js';
-import { startEmulator, type Emulator } from './emulator/server.js';
+import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
 import { sampleConfig } from './helpers/acceptance.js';
 import { REPO_ROOT, tempDir } from './helpers/cli.js';
 import { isDockerIgnored, keyValues, logicalLines, parseDockerfile, words, type CopyInstruction, type Dockerfile, type Stage } from './helpers/dockerfile.js';

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { NOFOCUS_ADMIN_KEY } from './emulator/keys.js';
-import { startEmulator, type Emulator } from './emulator/server.js';
+import { NOFOCUS_ADMIN_KEY } from '../source-fal/emulator/keys.js';
+import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
 import { finalStateFile, records, runCli, states, statuses, tempDir, traces, writeJson, type CliResult } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 

@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY } from './emulator/keys.js';
-import { startEmulator, type Emulator } from './emulator/server.js';
+import { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY } from '../source-fal/emulator/keys.js';
+import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
 import { records, runCli, statuses, tempDir, traces, writeJson, type CliResult } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 import { ALL_STREAMS } from '../source-fal/streams/index.js';

@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ORG_ADMIN_KEY } from './emulator/keys.js';
-import { startEmulator, type Emulator, type OrgBillingEventTruth } from './emulator/server.js';
+import { ORG_ADMIN_KEY } from '../source-fal/emulator/keys.js';
+import { startEmulator, type Emulator, type OrgBillingEventTruth } from '../source-fal/emulator/server.js';
 import { finalStateFile, records, runCli, states, tempDir, writeJson, type CliResult } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 import { upsert } from './helpers/totals.js';

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ADMIN_KEY, ORG_ADMIN_KEY } from './emulator/keys.js';
-import { startEmulator, type Emulator, type Product } from './emulator/server.js';
+import { ADMIN_KEY, ORG_ADMIN_KEY } from '../source-fal/emulator/keys.js';
+import { startEmulator, type Emulator, type Product } from '../source-fal/emulator/server.js';
 import { finalStateFile, records, runCli, states, tempDir, writeJson, type CliResult } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 import { nanoByDay, sortedDays, total, upsert } from './helpers/totals.js';

@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ADMIN_KEY } from './emulator/keys.js';
-import { pricedOnlyId } from './emulator/pricing.js';
-import { startEmulator, type Emulator } from './emulator/server.js';
+import { ADMIN_KEY } from '../source-fal/emulator/keys.js';
+import { pricedOnlyId } from '../source-fal/emulator/pricing.js';
+import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
 import { records, runCli, tempDir, writeJson, type CliResult } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 

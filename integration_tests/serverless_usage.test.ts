@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { startEmulator, type Emulator } from './emulator/server.js';
+import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
 import { finalStateFile, records, runCli, states, tempDir, writeJson, type CliResult } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 import { nanoByDay, sortedDays, total, upsert } from './helpers/totals.js';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { connectionSpecification } from '../source-fal/config.js';
 import { ALL_STREAMS } from '../source-fal/streams/index.js';
-import { startEmulator, type Emulator } from './emulator/server.js';
+import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
 import { configuredCatalog, invalidConfig, readRepoJson, sampleConfig } from './helpers/acceptance.js';
 import { records as airbyteRecords, runCli, tempDir, writeJson } from './helpers/cli.js';
 import { cliEnv, FIXED_NOW } from './helpers/fixtures.js';

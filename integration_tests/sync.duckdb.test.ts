@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ADMIN_KEY } from './emulator/keys.js';
-import { startEmulator, type Emulator } from './emulator/server.js';
+import { ADMIN_KEY } from '../source-fal/emulator/keys.js';
+import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
 import { tempDir } from './helpers/cli.js';
 import { cliEnv, FIXED_NOW } from './helpers/fixtures.js';
 import { duckdbWarehouse, runSync } from './helpers/sync.js';

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ADMIN_KEY } from './emulator/keys.js';
-import { startEmulator, type Emulator } from './emulator/server.js';
+import { ADMIN_KEY } from '../source-fal/emulator/keys.js';
+import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
 import { cliEnv, FIXED_NOW } from './helpers/fixtures.js';
 import { loaderScenarios } from './helpers/loader-scenarios.js';
 import { freshDatabase, startTestPostgres, type TestPostgres } from './helpers/postgres.js';

@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ORG_ADMIN_KEY } from './emulator/keys.js';
-import { startEmulator, type Emulator } from './emulator/server.js';
+import { ORG_ADMIN_KEY } from '../source-fal/emulator/keys.js';
+import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
 import { records, runCli, states, tempDir, writeJson } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 

@@ -4,9 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY } from './keys.js';
-import { pricedOnlyId } from './pricing.js';
-import { startEmulator, type Emulator } from './server.js';
+import { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY } from '../../source-fal/emulator/keys.js';
+import { pricedOnlyId } from '../../source-fal/emulator/pricing.js';
+import { startEmulator, type Emulator } from '../../source-fal/emulator/server.js';
 
 const NOW = '2026-07-26T15:30:00Z';
 const DAY = 86_400_000;

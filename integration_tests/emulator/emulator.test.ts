@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY, UNKNOWN_KEY } from './keys.js';
-import { startEmulator, type BillingEventTruth, type Emulator } from './server.js';
+import { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY, UNKNOWN_KEY } from '../../source-fal/emulator/keys.js';
+import { startEmulator, type BillingEventTruth, type Emulator } from '../../source-fal/emulator/server.js';
 
 const NOW = '2026-07-26T15:30:00Z';
 const DAY = 86_400_000;
@@ -563,7 +563,7 @@ describe('given the fal emulator with 40 days of seeded history', () => {
 });
 
 describe('given the built standalone emulator CLI', () => {
-  const main = fileURLToPath(new URL('../../dist/integration_tests/emulator/main.js', import.meta.url));
+  const main = fileURLToPath(new URL('../../dist/source-fal/emulator/main.js', import.meta.url));
   it.skipIf(!existsSync(main))('when started with flags then it prints its URL as one JSON line and serves until SIGTERM', async () => {
     const child = spawn(process.execPath, [main, '--seed', '3', '--now', NOW, '--history-days', '5', '--events-per-day', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {

@@ -5,9 +5,9 @@
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { FOCUS_COLUMNS, nanoToDecimal } from './focus.js';
-import { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY } from './keys.js';
-import { startEmulator, type Emulator } from './server.js';
+import { FOCUS_COLUMNS, nanoToDecimal } from '../../source-fal/emulator/focus.js';
+import { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY } from '../../source-fal/emulator/keys.js';
+import { startEmulator, type Emulator } from '../../source-fal/emulator/server.js';
 
 const NOW = '2026-11-25T12:34:56Z';
 const ACCOUNT = 'acme-ml';

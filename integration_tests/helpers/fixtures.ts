@@ -1,5 +1,5 @@
 /** Shared test vocabulary: a pinned clock, config and catalog builders, an emulator per test file. */
-import { ADMIN_KEY } from '../emulator/keys.js';
+import { ADMIN_KEY } from '../../source-fal/emulator/keys.js';
 import { findStream, ALL_STREAMS } from '../../source-fal/streams/index.js';
 import { catalogEntry } from '../../source-fal/source.js';
 

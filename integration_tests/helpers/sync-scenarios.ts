@@ -7,8 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ADMIN_KEY } from '../emulator/keys.js';
-import { startEmulator, type Emulator } from '../emulator/server.js';
+import { ADMIN_KEY } from '../../source-fal/emulator/keys.js';
+import { startEmulator, type Emulator } from '../../source-fal/emulator/server.js';
 import { tempDir, writeJson } from './cli.js';
 import { cliEnv, configFor, FIXED_NOW } from './fixtures.js';
 import { decimalToNano, runSync, type SyncResult, type SyncRunOptions, type TestWarehouse } from './sync.js';

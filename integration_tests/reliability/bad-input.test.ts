@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { main } from '../../source-fal/main.js';
 
-import { ADMIN_KEY } from '../emulator/keys.js';
-import { startEmulator, type Emulator } from '../emulator/server.js';
+import { ADMIN_KEY } from '../../source-fal/emulator/keys.js';
+import { startEmulator, type Emulator } from '../../source-fal/emulator/server.js';
 import { runCli, tempDir, writeJson, type CliResult } from '../helpers/cli.js';
 import { catalogFor, cliEnv, FIXED_NOW } from '../helpers/fixtures.js';
 import { errorTraces, STACK_FRAME } from './harness.js';

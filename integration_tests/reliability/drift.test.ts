@@ -6,7 +6,7 @@
  */
 import { describe, type ExpectStatic, it } from 'vitest';
 
-import type { FaultRule } from '../emulator/faults.js';
+import type { FaultRule } from '../../source-fal/emulator/faults.js';
 import { statuses } from '../helpers/cli.js';
 import { assertRecordMatchesSchema } from '../helpers/protocol.js';
 import {

@@ -6,8 +6,8 @@
  * The suite targets the `usage` stream (the truth helpers of the emulator are per-day usage sums); keys come from the
  * stream registry, so nothing here hard-codes a grain.
  */
-import { ADMIN_KEY } from '../emulator/keys.js';
-import { startEmulator, type Emulator, type EmulatorOptions } from '../emulator/server.js';
+import { ADMIN_KEY } from '../../source-fal/emulator/keys.js';
+import { startEmulator, type Emulator, type EmulatorOptions } from '../../source-fal/emulator/server.js';
 import { findStream } from '../../source-fal/streams/index.js';
 import { records, runCli, states, tempDir, traces, writeJson, type CliResult, type Message, type RunOptions } from '../helpers/cli.js';
 import { catalogFor, cliEnv, FIXED_NOW } from '../helpers/fixtures.js';

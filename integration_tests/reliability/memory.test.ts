@@ -16,7 +16,7 @@ import { existsSync, readFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
 
-import { ADMIN_KEY } from '../emulator/keys.js';
+import { ADMIN_KEY } from '../../source-fal/emulator/keys.js';
 import { CLI, writeJson } from '../helpers/cli.js';
 import { catalogFor, cliEnv } from '../helpers/fixtures.js';
 import { LONG_TEST_MS, nanoByDay, scenario, STREAM_PATH, streamRequests } from './harness.js';

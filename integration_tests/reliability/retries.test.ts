@@ -9,7 +9,7 @@
  */
 import { describe, it } from 'vitest';
 
-import type { FaultRule } from '../emulator/faults.js';
+import type { FaultRule } from '../../source-fal/emulator/faults.js';
 import { statuses, traces } from '../helpers/cli.js';
 import {
   errorTraces,

@@ -5,8 +5,8 @@
  */
 import { describe, it } from 'vitest';
 
-import type { FaultRule } from '../emulator/faults.js';
-import { ADMIN_KEY } from '../emulator/keys.js';
+import type { FaultRule } from '../../source-fal/emulator/faults.js';
+import { ADMIN_KEY } from '../../source-fal/emulator/keys.js';
 import { runCli, writeJson } from '../helpers/cli.js';
 import { catalogFor, cliEnv } from '../helpers/fixtures.js';
 import { allOutput, errorTraces, scenario, STREAM_PATH, usageRecords, type Scenario } from './harness.js';

@@ -1,9 +1,9 @@
 /**
- * `sync --demo`: the bundled fal emulator (integration_tests/emulator, compiled into dist/) serves seeded,
+ * `sync --demo`: the bundled fal emulator (source-fal/emulator, part of the product) serves seeded,
  * made-up fal data on localhost, and sync loads it exactly as it would load a real account. No key, no network.
  */
-import { formatInstant } from '../time.js';
-import { DAY_MS } from '../time.js';
+import { ADMIN_KEY, startEmulator } from '../emulator/server.js';
+import { DAY_MS, formatInstant } from '../time.js';
 import type { Destination, Target } from './destination.js';
 
 export const DEMO_SEED = 42;
@@ -25,19 +25,13 @@ GROUP BY 1, 2
 ORDER BY day DESC, cost_usd DESC`;
 
 export async function startDemo(nowMs: number): Promise<Demo> {
-  let emulatorModule: typeof import('../../integration_tests/emulator/server.js');
-  try {
-    emulatorModule = await import('../../integration_tests/emulator/server.js');
-  } catch {
-    throw new Error('The demo needs the bundled fal emulator (dist/integration_tests/emulator), which this installation lacks. Run it from a clone: npm ci && npm run build && npx source-fal sync --demo');
-  }
   const now = Math.floor(nowMs / 1000) * 1000;
-  const emulator = await emulatorModule.startEmulator({ now: new Date(now), seed: DEMO_SEED, historyDays: DEMO_DAYS + 10 });
+  const emulator = await startEmulator({ now: new Date(now), seed: DEMO_SEED, historyDays: DEMO_DAYS + 10 });
   return {
     url: emulator.url,
     days: DEMO_DAYS,
     config: {
-      api_key: emulatorModule.ADMIN_KEY,
+      api_key: ADMIN_KEY,
       base_url: emulator.url,
       start_date: formatInstant(Math.floor((now - DEMO_DAYS * DAY_MS) / DAY_MS) * DAY_MS).slice(0, 10),
       max_retry_seconds: 10,

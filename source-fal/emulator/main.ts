@@ -2,7 +2,7 @@
 /**
  * Standalone fal emulator.
  *
- *   node dist/integration_tests/emulator/main.js [--port N] [--seed N] [--events-per-day N] [--history-days N] [--now ISO]
+ *   node dist/source-fal/emulator/main.js [--port N] [--seed N] [--events-per-day N] [--history-days N] [--now ISO]
  *
  * Prints one JSON line {"url":"http://127.0.0.1:PORT/v1"} on stdout, then serves until SIGTERM/SIGINT.
  */
