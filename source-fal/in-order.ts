@@ -4,8 +4,9 @@
  * window, in the order of `items`, so a checkpoint after a window never covers one that is not complete and a kill
  * at any point resumes with nothing lost.
  *
- * Memory is bounded: a window that is not at the head holds at most `buffered` pages and then stops fetching until
- * it reaches the head, so at most `concurrency × (buffered + 1)` pages are in memory or in flight.
+ * Memory is bounded: a window fetches a page only when its queue has room for it, so a window that is not at the
+ * head holds at most `buffered` pages (fetched or in flight) and then waits until it reaches the head: at most
+ * `concurrency × buffered` pages are in memory or in flight, plus the one the caller is handling.
  */
 
 /** A bounded single-producer, single-consumer queue of pages. */
@@ -19,15 +20,20 @@ class PageQueue<P> implements AsyncIterable<P> {
 
   constructor(private readonly capacity: number) {}
 
-  /** Resolves false when the consumer has gone away: the producer stops. */
-  async push(page: P): Promise<boolean> {
+  /**
+   * Waits until a page may be fetched: there is room for it. Resolves false when the consumer has gone away and
+   * the producer must stop. Asking before fetching (not after) keeps the page from being held outside the queue.
+   */
+  async room(): Promise<boolean> {
     while (this.pages.length >= this.capacity && !this.cancelled) {
       await new Promise<void>((resolve) => (this.wakeProducer = resolve));
     }
-    if (this.cancelled) return false;
+    return !this.cancelled;
+  }
+
+  put(page: P): void {
     this.pages.push(page);
     this.wake('consumer');
-    return true;
   }
 
   end(): void {
@@ -69,9 +75,16 @@ class PageQueue<P> implements AsyncIterable<P> {
 }
 
 async function pump<P>(pages: AsyncIterable<P>, queue: PageQueue<P>): Promise<void> {
+  const iterator = pages[Symbol.asyncIterator]();
   try {
-    for await (const page of pages) {
-      if (!(await queue.push(page))) return;
+    for (;;) {
+      if (!(await queue.room())) {
+        await iterator.return?.();
+        return;
+      }
+      const next = await iterator.next();
+      if (next.done === true) break;
+      queue.put(next.value);
     }
     queue.end();
   } catch (error) {
