@@ -9,7 +9,7 @@
  *   read-big    `read` of the whole (≥ 5M events) history, for memory that must not grow with volume
  *   read-latency-serial / read-latency-concurrent
  *               `read` from an emulator that answers like a remote API (250 ms + 20 ms per MiB a page), with
- *               max_concurrent_requests 1 and 4
+ *               max_concurrent_requests 1, 4 (the default) and 8
  * For each: records/s, MB/s, wall time, CPU time per record and peak RSS of the measured process (from
  * process.resourceUsage via a preloaded hook), and the HTTP requests the emulator served.
  * The emulator runs in its own process so its CPU is not charged to the connector.
@@ -334,12 +334,13 @@ async function main(): Promise<void> {
 
   // fal is remote: every page costs a round trip and the time to build and send it. The same read against an
   // emulator that answers after LATENCY_MS plus LATENCY_PER_MIB_MS per MiB, one request at a time and concurrently.
-  if (want('read-latency-serial') || want('read-latency-concurrent')) {
+  if (want('read-latency-serial') || want('read-latency-concurrent') || want('read-latency-concurrent-8')) {
     const slow = await EmulatorProcess.start(['--latency-ms', String(LATENCY_MS), '--latency-per-mib-ms', String(LATENCY_PER_MIB_MS)]);
     cleanups.push(() => slow.stop());
     const latencyArgs = (concurrency: number): string[] => ['read', '--config', config(mainStart, { max_concurrent_requests: concurrency }, slow.url), '--catalog', catalog];
     await repeat('read-latency-serial', () => measure('read-latency-serial', slow, CLI, latencyArgs(1), env, countingConsumer));
     await repeat('read-latency-concurrent', () => measure('read-latency-concurrent', slow, CLI, latencyArgs(4), env, countingConsumer));
+    await repeat('read-latency-concurrent-8', () => measure('read-latency-concurrent-8', slow, CLI, latencyArgs(8), env, countingConsumer));
   }
   await cleanUp();
 
@@ -355,6 +356,7 @@ async function main(): Promise<void> {
     sync_duckdb_vs_read_wall: ratio('sync-duckdb', 'read', (r) => r.recordsPerSec),
     sync_pg_vs_read_wall: ratio('sync-pg', 'read', (r) => r.recordsPerSec),
     latency_concurrent_vs_serial_wall: ratio('read-latency-concurrent', 'read-latency-serial', (r) => r.recordsPerSec),
+    latency_concurrent_8_vs_serial_wall: ratio('read-latency-concurrent-8', 'read-latency-serial', (r) => r.recordsPerSec),
   };
   printTable(rows, ratios);
   const result = {
