@@ -1,12 +1,15 @@
 /**
  * `npm run bench`: how fast source-fal moves fal billing events, next to a minimal reader doing the same HTTP and
- * JSON work in the same run (DESIGN.md §5; issue: performance). Measures, each repeated and reported as the median:
+ * JSON work in the same run (see docs/performance.md). Measures, each repeated and reported as the median:
  *   read        `source-fal read` of billing_events into a consumer that only counts lines
  *   minimal     bench/minimal-reader.ts, the same requests and RECORD lines with nothing else
  *   sync-duckdb `source-fal sync` of the same data into a fresh DuckDB file
  *   sync-pg     the same into PostgreSQL (when a server is available)
  *   read-slow   `read` into a consumer that takes ~1 MB/s for 10 s, then reads fast
  *   read-big    `read` of the whole (≥ 5M events) history, for memory that must not grow with volume
+ *   read-latency-serial / read-latency-concurrent
+ *               `read` from an emulator that answers like a remote API (250 ms + 20 ms per MiB a page), with
+ *               max_concurrent_requests 1, 4 (the default) and 8
  * For each: records/s, MB/s, wall time, CPU time per record and peak RSS of the measured process (from
  * process.resourceUsage via a preloaded hook), and the HTTP requests the emulator served.
  * The emulator runs in its own process so its CPU is not charged to the connector.
@@ -66,6 +69,9 @@ const repeats = smoke ? 1 : Number(values.repeats);
 let pgUrl = values['pg-url'] ?? process.env.SOURCE_FAL_BENCH_PG_URL ?? process.env.SOURCE_FAL_TEST_PG_URL;
 const only = values.only?.split(',');
 const slowSeconds = smoke ? 1 : 10;
+/** fal publishes no latency figures; a remote API building a 10,000-row page takes hundreds of ms. */
+const LATENCY_MS = 250;
+const LATENCY_PER_MIB_MS = 20;
 
 // One emulator for everything: `days` of history at `perDay` events; the main read covers the last `mainDays`.
 const mainDays = smoke ? 2 : 30;
@@ -80,8 +86,8 @@ class EmulatorProcess {
     private readonly lines: AsyncIterator<string>,
   ) {}
 
-  static async start(): Promise<EmulatorProcess> {
-    const child = spawn(process.execPath, [EMULATOR, '--now', NOW, '--history-days', String(historyDays), '--events-per-day', String(perDay), '--seed', '7'], {
+  static async start(extraArgs: string[] = []): Promise<EmulatorProcess> {
+    const child = spawn(process.execPath, [EMULATOR, '--now', NOW, '--history-days', String(historyDays), '--events-per-day', String(perDay), '--seed', '7', ...extraArgs], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const lines = lineIterator(child);
@@ -262,9 +268,9 @@ async function main(): Promise<void> {
   const mainStart = new Date(nowMs - mainDays * DAY_MS).toISOString().slice(0, 10);
   const bigStart = new Date(nowMs - bigDays * DAY_MS).toISOString().slice(0, 10);
   const env = { SOURCE_FAL_NOW: NOW };
-  const config = (start: string): string => {
-    const path = join(workDir, `config-${start}.json`);
-    writeFileSync(path, JSON.stringify({ api_key: ADMIN_KEY, base_url: emu.url, start_date: start, max_retry_seconds: 60 }));
+  const config = (start: string, extra: Record<string, unknown> = {}, baseUrl = emu.url): string => {
+    const path = join(workDir, `config-${start}-${Object.values(extra).join('-')}-${baseUrl.length}.json`);
+    writeFileSync(path, JSON.stringify({ api_key: ADMIN_KEY, base_url: baseUrl, start_date: start, max_retry_seconds: 60, ...extra }));
     return path;
   };
   const catalog = join(workDir, 'catalog.json');
@@ -325,6 +331,17 @@ async function main(): Promise<void> {
   }
   await repeat('read-slow', () => measure('read-slow', emu, CLI, readArgs(mainStart), env, slowConsumer));
   if (bigEvents > 0) await repeat('read-big', () => measure('read-big', emu, CLI, readArgs(bigStart), env, countingConsumer), 1);
+
+  // fal is remote: every page costs a round trip and the time to build and send it. The same read against an
+  // emulator that answers after LATENCY_MS plus LATENCY_PER_MIB_MS per MiB, one request at a time and concurrently.
+  if (want('read-latency-serial') || want('read-latency-concurrent') || want('read-latency-concurrent-8')) {
+    const slow = await EmulatorProcess.start(['--latency-ms', String(LATENCY_MS), '--latency-per-mib-ms', String(LATENCY_PER_MIB_MS)]);
+    cleanups.push(() => slow.stop());
+    const latencyArgs = (concurrency: number): string[] => ['read', '--config', config(mainStart, { max_concurrent_requests: concurrency }, slow.url), '--catalog', catalog];
+    await repeat('read-latency-serial', () => measure('read-latency-serial', slow, CLI, latencyArgs(1), env, countingConsumer));
+    await repeat('read-latency-concurrent', () => measure('read-latency-concurrent', slow, CLI, latencyArgs(4), env, countingConsumer));
+    await repeat('read-latency-concurrent-8', () => measure('read-latency-concurrent-8', slow, CLI, latencyArgs(8), env, countingConsumer));
+  }
   await cleanUp();
 
   const byName = new Map(rows.map((r) => [r.name, r]));
@@ -338,6 +355,8 @@ async function main(): Promise<void> {
     read_vs_minimal_cpu_per_record: ratio('minimal', 'read', (r) => r.cpuUsPerRecord),
     sync_duckdb_vs_read_wall: ratio('sync-duckdb', 'read', (r) => r.recordsPerSec),
     sync_pg_vs_read_wall: ratio('sync-pg', 'read', (r) => r.recordsPerSec),
+    latency_concurrent_vs_serial_wall: ratio('read-latency-concurrent', 'read-latency-serial', (r) => r.recordsPerSec),
+    latency_concurrent_8_vs_serial_wall: ratio('read-latency-concurrent-8', 'read-latency-serial', (r) => r.recordsPerSec),
   };
   printTable(rows, ratios);
   const result = {

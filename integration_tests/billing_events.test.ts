@@ -127,11 +127,12 @@ describe('given 120 days of billed requests in the emulator', () => {
       for (const row of byId.values()) expect(String(row.timestamp)).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
     });
 
-    it('then every request stayed within 10,000 rows and one UTC day (fal’s cap is 90 days), with a checkpoint per day', () => {
+    it('then every request stayed within 10,000 rows and a quarter of a UTC day (read concurrently; fal’s cap is 90 days), with a checkpoint per window', () => {
       const requests = emu.requests.filter((r) => r.path === PATH);
       assertWithinLimits(requests);
-      for (const request of requests) expect(request.query.start?.[0]).toMatch(/T00:00:00Z$/);
-      expect(states(run, 'billing_events')).toHaveLength(121);
+      for (const request of requests) expect(request.query.start?.[0]).toMatch(/T(00|06|12|18):00:00Z$/);
+      // 120 whole days and the open one up to 12:34:56, in quarter days.
+      expect(states(run, 'billing_events')).toHaveLength(120 * 4 + 3);
       expect(states(run, 'billing_events').at(-1)?.stream.stream_state).toEqual({ timestamp: FIXED_NOW });
     });
 
@@ -157,9 +158,9 @@ describe('given 120 days of billed requests in the emulator', () => {
         expect(records(second, 'billing_events').some((r) => Date.parse(String(r.timestamp)) < now && !firstIds.has(r.request_id))).toBe(true);
       });
 
-      it('then it re-read only the lookback (3 days before the saved cursor, from midnight)', () => {
+      it('then it re-read only the lookback (3 days before the saved cursor, from the start of that quarter day)', () => {
         const starts = emu.requests.filter((r) => r.path === PATH).map((r) => Date.parse(r.query.start?.[0] ?? ''));
-        expect(new Date(Math.min(...starts)).toISOString()).toBe('2026-11-22T00:00:00.000Z');
+        expect(new Date(Math.min(...starts)).toISOString()).toBe('2026-11-22T12:00:00.000Z');
         expect(states(second, 'billing_events').at(-1)?.stream.stream_state).toEqual({ timestamp: later });
       });
     });
@@ -176,7 +177,7 @@ describe('given 120 days of billed requests in the emulator', () => {
       expect(killed.signal).toBe('SIGKILL');
       const checkpoints = states(killed, 'billing_events');
       expect(checkpoints.length).toBeGreaterThanOrEqual(40);
-      expect(checkpoints.length).toBeLessThan(121);
+      expect(checkpoints.length).toBeLessThan(120 * 4 + 3);
       expect(statuses(killed, 'billing_events')).not.toContain('COMPLETE');
 
       const resumed = await read(['billing_events'], FIXED_NOW, { lookback_days: 0 }, finalStateFile(killed));
@@ -211,7 +212,8 @@ describe('given a busy account billing 25,000 requests a day', () => {
       [
         'read',
         '--config',
-        writeJson(dir, 'config.json', configFor(emu.url, { start_date: startDate })),
+        // One request at a time: whole-day windows, so a day of 25,000 requests needs a cursor walk of 3 pages.
+        writeJson(dir, 'config.json', configFor(emu.url, { start_date: startDate, max_concurrent_requests: 1 })),
         '--catalog',
         writeJson(dir, 'catalog.json', catalogFor(['billing_events'])),
       ],

@@ -45,6 +45,7 @@ describe('parseConfig', () => {
       lookbackDays: 3,
       usageGranularity: 'day',
       maxRetrySeconds: 600,
+      maxConcurrentRequests: 4,
       endpointIds: [],
       raw: {
         api_key: KEY,
@@ -52,6 +53,7 @@ describe('parseConfig', () => {
         usage_granularity: 'day',
         base_url: 'https://api.fal.ai/v1',
         max_retry_seconds: 600,
+        max_concurrent_requests: 4,
       },
     });
   });
@@ -191,6 +193,7 @@ describe('connectionSpecification', () => {
       'base_url',
       'max_retry_seconds',
       'endpoint_ids',
+      'max_concurrent_requests',
     ]);
     // No other field is marked secret, or the UI would hide it.
     expect(Object.entries(spec.properties).filter(([, p]) => p.airbyte_secret === true).map(([name]) => name)).toEqual(['api_key']);

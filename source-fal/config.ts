@@ -13,6 +13,9 @@ export const DEFAULT_BASE_URL = 'https://api.fal.ai/v1';
 export const DEFAULT_LOOKBACK_DAYS = 3;
 export const DEFAULT_START_DAYS_AGO = 30;
 export const DEFAULT_MAX_RETRY_SECONDS = 600;
+export const DEFAULT_MAX_CONCURRENT_REQUESTS = 4;
+/** A bound that keeps one run polite to fal and its memory small (pages in flight grow with it). */
+const MAX_CONCURRENT_REQUESTS = 16;
 /** A sanity bound on the extra pricing ids (they are fetched 50 a call). */
 export const MAX_ENDPOINT_IDS = 1000;
 
@@ -108,6 +111,17 @@ export const ConfigSchema = z
         examples: [['fal-ai/flux/dev', 'fal-ai/veo3']],
         order: 7,
       }),
+    max_concurrent_requests: z
+      .int({ message: 'max_concurrent_requests must be a whole number, e.g. 4' })
+      .min(1, { message: 'max_concurrent_requests must be 1 or more (1 reads one request at a time)' })
+      .max(MAX_CONCURRENT_REQUESTS, { message: `max_concurrent_requests must be at most ${MAX_CONCURRENT_REQUESTS}` })
+      .default(DEFAULT_MAX_CONCURRENT_REQUESTS)
+      .meta({
+        title: 'Concurrent requests',
+        description:
+          'How many time windows of a stream are read from fal at once. Records are still delivered window by window, in order, with a checkpoint after each. The client halves it after a rate limit (429) and grows it back. 1 reads one request at a time.',
+        order: 8,
+      }),
   })
   .meta({ title: 'fal.ai Source Spec' });
 
@@ -126,6 +140,8 @@ export interface Config {
   lookbackDays: number;
   usageGranularity: 'hour' | 'day';
   maxRetrySeconds: number;
+  /** Windows of one stream read at once, and the HTTP client's starting concurrency. */
+  maxConcurrentRequests: number;
   /** Extra endpoint ids to price (config endpoint_ids), deduplicated; empty when not given. */
   endpointIds: readonly string[];
   raw: z.output<typeof ConfigSchema>;
@@ -164,6 +180,7 @@ export function parseConfig(raw: unknown, nowMs: number): Config {
     lookbackDays: cfg.lookback_days,
     usageGranularity: cfg.usage_granularity,
     maxRetrySeconds: cfg.max_retry_seconds,
+    maxConcurrentRequests: cfg.max_concurrent_requests,
     endpointIds: [...new Set(cfg.endpoint_ids ?? [])],
     raw: cfg,
   };

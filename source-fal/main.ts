@@ -92,6 +92,7 @@ async function runWithConfig(
       requestTimeoutMs: requestTimeoutMs(io.env),
       // `check` must answer quickly; a read may wait out a long rate limit.
       retry: { maxElapsedMs: command === 'check' ? Math.min(30_000, config.maxRetrySeconds * 1000) : config.maxRetrySeconds * 1000 },
+      maxConcurrentRequests: config.maxConcurrentRequests,
       onRetry: (info) =>
         logger.log(
           'WARN',

@@ -347,6 +347,7 @@ function openContext(config: unknown, io: SingerIo, logger: Logger, purpose: 'di
     signal: io.signal,
     // Same budgets as the Airbyte CLI (main.ts): discovery answers quickly, a sync may wait out a long rate limit.
     retry: { maxElapsedMs: purpose === 'discover' ? Math.min(30_000, parsed.maxRetrySeconds * 1000) : parsed.maxRetrySeconds * 1000 },
+    maxConcurrentRequests: parsed.maxConcurrentRequests,
     onRetry: (info) =>
       logger.log('WARN', `Retrying ${info.endpoint} in ${(info.delayMs / 1000).toFixed(1)} s (attempt ${info.attempt}): ${info.reason}${info.announced ? ' (wait announced by fal)' : ''}`),
   });

@@ -7,6 +7,7 @@
 import { probeCapabilities } from './capabilities.js';
 import { connectionSpecification } from './config.js';
 import { asSourceFalError, type SourceFalError } from './errors.js';
+import { readInOrder } from './in-order.js';
 import { loadStreamSchema } from './schemas.js';
 import { cursorFromState, NO_CURSOR_STATE, STATE_FILE, type RawStreamStates, type StateOrigin } from './state.js';
 import { ALL_STREAMS } from './streams/index.js';
@@ -134,10 +135,11 @@ async function readIncremental(ctx: StreamContext, stream: Extract<Stream, { kin
       await sink.status(stream.name, 'RUNNING');
     }
   };
-  for (const window of windows) {
+  // Windows are read up to max_concurrent_requests at once but reach the sink one after another, in order.
+  for await (const [window, pages] of readInOrder(windows, ctx.config.maxConcurrentRequests, (w) => stream.readWindow(ctx, w))) {
     let count = 0;
     try {
-      for await (const page of stream.readWindow(ctx, window)) {
+      for await (const page of pages) {
         await markRunning();
         await sink.records(stream.name, page);
         count += page.length;

@@ -71,7 +71,8 @@ export function ceilTo(ms: number, unitMs: number): number {
  * (the first one included, so a partial bucket is never read under a full bucket's label).
  */
 export function sliceWindows(start: number, end: number, stepMs: number, alignMs: number): Window[] {
-  if (stepMs % alignMs !== 0) throw new RangeError('window step must be a multiple of the alignment');
+  // Either way every window boundary stays on the alignment grid (whole days, or quarters of a day from midnight).
+  if (stepMs % alignMs !== 0 && alignMs % stepMs !== 0) throw new RangeError('window step and alignment must divide one another');
   const windows: Window[] = [];
   for (let cursor = floorTo(start, alignMs); cursor < end; ) {
     const next = Math.min(cursor + stepMs, end);

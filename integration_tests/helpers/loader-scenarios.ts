@@ -83,7 +83,8 @@ export function loaderScenarios(label: string, open: (log: LogSink) => Promise<D
       return { ...p, log: (level: LogLevel, message: string) => void logs.push({ level, message }) };
     };
     const ctx = (): StreamContext => ({
-      config: parseConfig({ api_key: 'test-key:0123456789abcdef', start_date: '2026-11-01' }, T0 + 30 * DAY),
+      // The loader's scenarios order reads and commits by hand: one window at a time from the source.
+      config: parseConfig({ api_key: 'test-key:0123456789abcdef', start_date: '2026-11-01', max_concurrent_requests: 1 }, T0 + 30 * DAY),
       client: {} as FalClient,
       log: { log: () => undefined },
       signal: new AbortController().signal,

@@ -66,7 +66,10 @@ export async function scenario(options: ScenarioOptions = {}): Promise<Scenario>
     startDate,
     async read(opts = {}) {
       const n = ++counter;
-      const cfg = { api_key: ADMIN_KEY, base_url: emu.url, start_date: startDate, max_retry_seconds: 30, ...config, ...opts.config };
+      // One request at a time unless a scenario asks for more: the fault cases target requests by their position
+      // ("the second window's first page"), which only a serial reader makes deterministic. concurrency.test.ts
+      // runs the same oracles with windows read concurrently.
+      const cfg = { api_key: ADMIN_KEY, base_url: emu.url, start_date: startDate, max_retry_seconds: 30, max_concurrent_requests: 1, ...config, ...opts.config };
       const args = opts.args ?? [
         'read',
         '--config',

@@ -51,8 +51,8 @@ const PAGE_LATENCY_MS = 60;
 const SCENARIOS = 5;
 const KILLS_PER_SCENARIO = 5;
 
-async function slowPages(): Promise<Scenario> {
-  const s = await scenario(OPTIONS);
+async function slowPages(concurrency = 1): Promise<Scenario> {
+  const s = await scenario({ ...OPTIONS, config: { ...OPTIONS.config, max_concurrent_requests: concurrency } });
   s.emu.faults.add({ path: STREAM_PATH, times: Infinity, kind: 'latency', ms: PAGE_LATENCY_MS });
   return s;
 }
@@ -80,12 +80,13 @@ function killAt(point: KillPoint, s: Scenario): Parameters<Scenario['read']>[0] 
   };
 }
 
-describe('given a read that is SIGKILLed at seeded random points and resumed from its last STATE each time', () => {
+// Serial, and with windows read four at a time (records still handed on window by window, in order).
+describe.each([1, 4])('given a read with max_concurrent_requests %i that is SIGKILLed at seeded random points and resumed from its last STATE each time', (concurrency) => {
   let reference: TimedResult;
   let referenceScenario: Scenario;
 
   beforeAll(async () => {
-    referenceScenario = await slowPages();
+    referenceScenario = await slowPages(concurrency);
     reference = await referenceScenario.read();
     expect(reference.code, reference.stderr).toBe(0);
     expect(nanoByDay(usageRecords(reference))).toEqual(referenceScenario.truth());
@@ -105,7 +106,7 @@ describe('given a read that is SIGKILLed at seeded random points and resumed fro
       async ([seed, lookbackDays], { expect }) => {
         const random = prng(seed);
         // Same seed and clock as the reference emulator, so the same data; its own request log and faults.
-        const s = await slowPages();
+        const s = await slowPages(concurrency);
         try {
           const union: Record<string, unknown>[] = [];
           let state: unknown;
@@ -153,7 +154,7 @@ describe('given a read that is SIGKILLed at seeded random points and resumed fro
   });
 
   it('then a run killed right after each of its first STATEs, resumed with lookback_days 0, loses nothing (every checkpoint covers only what was written)', { timeout: LONG_TEST_MS }, async () => {
-    const s = await slowPages();
+    const s = await slowPages(concurrency);
     try {
       const union: Record<string, unknown>[] = [];
       let state: unknown;

@@ -1,7 +1,8 @@
 /**
  * Programmatic fault injection for the fal emulator.
  *
- * Rules are checked in the order they were added. A rule matches a request by path:
+ * Rules are checked in the order they were added. A rule matches a request by path (and, if given, by query
+ * parameters):
  *  - no `path`: every request;
  *  - a string: the request's pathname (query excluded) equals it, or equals `/v1` + it
  *    (so `'/models/usage'` and `'/v1/models/usage'` are the same rule);
@@ -28,6 +29,8 @@ export type FaultAction =
 
 export type FaultRule = {
   path?: string | RegExp;
+  /** Only requests whose query has each of these parameters with exactly this value (e.g. one window's `start`). */
+  query?: Record<string, string>;
   /** Let this many matching requests through before firing. Default 0. */
   after?: number;
   /** How many times to fire. Default 1; Infinity allowed. */
@@ -66,10 +69,10 @@ export class FaultSet implements Faults {
   }
 
   /** Decide which action (if any) applies to a request with this pathname, updating counters. */
-  take(pathname: string): FaultAction | null {
+  take(pathname: string, query: URLSearchParams = new URLSearchParams()): FaultAction | null {
     let chosen: FaultAction | null = null;
     for (const st of this.rules) {
-      if (!pathMatches(st.rule.path, pathname)) continue;
+      if (!pathMatches(st.rule.path, pathname) || !queryMatches(st.rule.query, query)) continue;
       st.seen++;
       if (chosen !== null) continue;
       const after = st.rule.after ?? 0;
@@ -81,6 +84,10 @@ export class FaultSet implements Faults {
     }
     return chosen;
   }
+}
+
+function queryMatches(wanted: Record<string, string> | undefined, query: URLSearchParams): boolean {
+  return wanted === undefined || Object.entries(wanted).every(([name, value]) => query.get(name) === value);
 }
 
 function pathMatches(p: string | RegExp | undefined, pathname: string): boolean {

@@ -2,7 +2,7 @@
 /**
  * Standalone fal emulator.
  *
- *   node dist/source-fal/emulator/main.js [--port N] [--seed N] [--events-per-day N] [--history-days N] [--now ISO]
+ *   node dist/source-fal/emulator/main.js [--port N] [--seed N] [--events-per-day N] [--history-days N] [--now ISO] [--latency-ms N] [--latency-per-mib-ms N]
  *
  * Prints one JSON line {"url":"http://127.0.0.1:PORT/v1"} on stdout, then serves until SIGTERM/SIGINT.
  */
@@ -23,12 +23,14 @@ async function main(): Promise<void> {
       'events-per-day': { type: 'string' },
       'history-days': { type: 'string' },
       now: { type: 'string' },
+      'latency-ms': { type: 'string' },
+      'latency-per-mib-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) {
-    process.stderr.write('usage: main.js [--port N] [--seed N] [--events-per-day N] [--history-days N] [--now ISO]\n');
+    process.stderr.write('usage: main.js [--port N] [--seed N] [--events-per-day N] [--history-days N] [--now ISO] [--latency-ms N] [--latency-per-mib-ms N]\n');
     return;
   }
   const opts: EmulatorOptions = {};
@@ -41,6 +43,9 @@ async function main(): Promise<void> {
   if (eventsPerDay !== undefined) opts.eventsPerDay = eventsPerDay;
   if (historyDays !== undefined) opts.historyDays = historyDays;
   if (values.now !== undefined) opts.now = values.now;
+  const latencyMs = intArg('latency-ms', values['latency-ms']);
+  const perMiBMs = intArg('latency-per-mib-ms', values['latency-per-mib-ms']);
+  if (latencyMs !== undefined || perMiBMs !== undefined) opts.latency = { fixedMs: latencyMs ?? 0, perMiBMs: perMiBMs ?? 0 };
   const emu = await startEmulator(opts);
   const stop = (): void => {
     void emu.close().then(() => process.exit(0));

@@ -39,6 +39,11 @@ export interface EmulatorOptions {
   eventsPerDay?: number;
   /** Default 0 (ephemeral); binds 127.0.0.1 only. */
   port?: number;
+  /**
+   * A remote API's answer time, for benchmarks: every answer waits `fixedMs` plus `perMiBMs` for each MiB of its body
+   * (a big page takes longer to build and send). fal publishes no latency figures; default none.
+   */
+  latency?: { fixedMs: number; perMiBMs?: number };
 }
 
 export interface RequestLogEntry {
@@ -49,6 +54,8 @@ export interface RequestLogEntry {
   status: number;
   /** Date.now() (real ms) when the request arrived. */
   receivedAt: number;
+  /** Date.now() (real ms) when the answer was handed to the socket; unset while pending or when reset. */
+  answeredAt?: number;
   /** Account of the Authorization key when the emulator recognises it, else null. */
   account: string | null;
 }
@@ -136,6 +143,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const historyDays = opts.historyDays ?? 150;
   const eventsPerDay = opts.eventsPerDay ?? 120;
   if (!(historyDays >= 0) || !(eventsPerDay >= 0)) throw new Error('emulator: historyDays and eventsPerDay must be >= 0');
+  if (opts.latency && !(opts.latency.fixedMs >= 0 && (opts.latency.perMiBMs ?? 0) >= 0)) throw new Error('emulator: latency must be >= 0');
   const historyStartDay = Math.floor((nowMs - historyDays * DAY_MS) / DAY_MS);
   const priceChangeAtSec = (historyStartDay + Math.floor(historyDays / 2)) * DAY_SEC + 12 * 3600;
   const world = new World({ seed, eventsPerDay, historyStartDay, priceChangeAtSec });
@@ -191,6 +199,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     if (res.destroyed) return;
     const buf = typeof r.body === 'string' ? Buffer.from(r.body, 'utf8') : r.body;
     entry.status = r.status;
+    entry.answeredAt = Date.now();
     const headers: Record<string, string> = {
       'content-type': r.contentType,
       'content-length': String(buf.length),
@@ -239,7 +248,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       account: m ? (findKey(m[1] as string)?.account ?? null) : null,
     };
     requests.push(entry);
-    const fault = faults.take(pathname);
+    const fault = faults.take(pathname, url.searchParams);
     const respond = (): void => {
       if (res.destroyed) return;
       let r = realResponse(req, pathname, url.searchParams);
@@ -253,7 +262,13 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
           r = errorReply(req, 500, 'server_error', `transform fault threw: ${msg}`, DOCS_BASE);
         }
       }
-      send(req, res, r, entry, fault?.kind === 'truncate');
+      const latency = opts.latency;
+      if (latency === undefined) return send(req, res, r, entry, fault?.kind === 'truncate');
+      const size = typeof r.body === 'string' ? Buffer.byteLength(r.body) : r.body.length;
+      const delayMs = latency.fixedMs + ((latency.perMiBMs ?? 0) * size) / (1024 * 1024);
+      const t = setTimeout(() => send(req, res, r, entry, fault?.kind === 'truncate'), delayMs);
+      t.unref();
+      res.on('close', () => clearTimeout(t));
     };
     if (fault === null) return respond();
     switch (fault.kind) {

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 
 import { ApiError, ConfigError, type ErrorContext, InterruptedError, ResponseShapeError, TransientApiError } from '../errors.js';
 import { redact, registerSecret } from '../redact.js';
+import { AdaptiveLimit } from './limit.js';
 import { announcedWaitMs, backoffDelayMs, DEFAULT_RETRY, isRetryableStatus, type RetryOptions, sleep } from './retry.js';
 
 export const USER_AGENT = 'source-fal/0.1.0 (+https://github.com/source-fal/source-fal)';
@@ -41,6 +42,8 @@ export interface ClientOptions {
   /** Replaceable for tests that must not sleep for real. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   random?: () => number;
+  /** Requests in flight at once (config max_concurrent_requests); lowered after a 429, see limit.ts. Default 1. */
+  maxConcurrentRequests?: number;
 }
 
 export interface RetryInfo {
@@ -97,6 +100,7 @@ export class FalClient {
    * one that was told to wait; a success of a request sent after it was set lifts it.
    */
   private gate = { notBeforeMs: 0, setAtMs: 0 };
+  private readonly limit: AdaptiveLimit;
 
   constructor(options: ClientOptions) {
     this.options = options;
@@ -105,10 +109,11 @@ export class FalClient {
     // Whoever builds a client (not only parseConfig) gets the key scrubbed from fal's echoed error messages.
     registerSecret(options.apiKey);
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.limit = new AdaptiveLimit(options.maxConcurrentRequests ?? 1);
     this.ownsDispatcher = options.dispatcher === undefined;
     this.dispatcher =
       options.dispatcher ??
-      new Agent({ connect: { timeout: CONNECT_TIMEOUT_MS }, keepAliveTimeout: 30_000, connections: 4, pipelining: 1 });
+      new Agent({ connect: { timeout: CONNECT_TIMEOUT_MS }, keepAliveTimeout: 30_000, connections: Math.max(4, options.maxConcurrentRequests ?? 1), pipelining: 1 });
   }
 
   /**
@@ -253,22 +258,38 @@ export class FalClient {
 
   private async send(url: string, endpoint: string): Promise<RawResponse> {
     if (this.options.signal?.aborted) throw interrupted(endpoint);
-    this.stats.requests++;
-    const response = await request(url, {
-      method: 'GET',
-      dispatcher: this.dispatcher,
-      signal: this.options.signal,
-      headersTimeout: this.options.requestTimeoutMs ?? HEADERS_TIMEOUT_MS,
-      bodyTimeout: this.options.requestTimeoutMs ?? BODY_TIMEOUT_MS,
-      headers: {
-        authorization: `Key ${this.apiKey}`,
-        accept: 'application/json, text/csv;q=0.9',
-        'user-agent': USER_AGENT,
-      },
-    });
-    const text = await response.body.text();
-    this.stats.bytes += text.length;
-    return { status: response.statusCode, headers: response.headers, text };
+    try {
+      await this.limit.acquire(this.options.signal);
+    } catch {
+      throw interrupted(endpoint);
+    }
+    let outcome: 'success' | 'rate_limited' | 'other' = 'other';
+    try {
+      this.stats.requests++;
+      const response = await request(url, {
+        method: 'GET',
+        dispatcher: this.dispatcher,
+        signal: this.options.signal,
+        headersTimeout: this.options.requestTimeoutMs ?? HEADERS_TIMEOUT_MS,
+        bodyTimeout: this.options.requestTimeoutMs ?? BODY_TIMEOUT_MS,
+        headers: {
+          authorization: `Key ${this.apiKey}`,
+          accept: 'application/json, text/csv;q=0.9',
+          'user-agent': USER_AGENT,
+        },
+      });
+      const text = await response.body.text();
+      this.stats.bytes += text.length;
+      outcome = response.statusCode === 429 ? 'rate_limited' : response.statusCode < 300 ? 'success' : 'other';
+      return { status: response.statusCode, headers: response.headers, text };
+    } finally {
+      this.limit.release(outcome);
+    }
+  }
+
+  /** Requests allowed in flight now (lowered after a 429, then grown back). */
+  get concurrency(): number {
+    return this.limit.current;
   }
 }
 

@@ -164,8 +164,8 @@ describe('billing_events.readWindow', () => {
 describe('billing_events.windows', () => {
   const windowsOf = (ctx: StreamContext, saved: number | undefined) => billingEvents.windows(ctx, saved);
 
-  it('given no saved cursor when windowed then one window per UTC day from start_date’s midnight up to now', () => {
-    const windows = windowsOf(context({ start_date: '2026-07-24T13:00:00Z' }), undefined);
+  it('given one request at a time and no saved cursor when windowed then one window per UTC day from start_date’s midnight up to now', () => {
+    const windows = windowsOf(context({ start_date: '2026-07-24T13:00:00Z', max_concurrent_requests: 1 }), undefined);
 
     expect(windows.map((w) => [iso(w.start), iso(w.end)])).toEqual([
       ['2026-07-24T00:00:00.000Z', '2026-07-25T00:00:00.000Z'],
@@ -175,8 +175,20 @@ describe('billing_events.windows', () => {
     ]);
   });
 
+  it('given concurrent reads and no saved cursor when windowed then one window per quarter of a UTC day from start_date’s quarter up to now', () => {
+    const windows = windowsOf(context({ start_date: '2026-07-26T13:00:00Z', max_concurrent_requests: 4 }), undefined);
+
+    expect(windows.map((w) => [iso(w.start), iso(w.end)])).toEqual([
+      ['2026-07-26T12:00:00.000Z', '2026-07-26T18:00:00.000Z'],
+      ['2026-07-26T18:00:00.000Z', '2026-07-27T00:00:00.000Z'],
+      ['2026-07-27T00:00:00.000Z', '2026-07-27T06:00:00.000Z'],
+      ['2026-07-27T06:00:00.000Z', '2026-07-27T12:00:00.000Z'],
+      ['2026-07-27T12:00:00.000Z', '2026-07-27T15:30:12.345Z'],
+    ]);
+  });
+
   it('given a long history when windowed then every window is at most one day, far inside fal’s 90-day cap', () => {
-    const windows = windowsOf(context({ start_date: '2026-01-01' }), undefined);
+    const windows = windowsOf(context({ start_date: '2026-01-01', max_concurrent_requests: 1 }), undefined);
 
     expect(windows).toHaveLength(208);
     for (const w of windows) {
@@ -185,9 +197,12 @@ describe('billing_events.windows', () => {
     }
   });
 
-  it('given a saved cursor when windowed then the first window starts lookback_days earlier at midnight', () => {
-    expect(iso(windowsOf(context(), Date.UTC(2026, 6, 26, 9, 15))[0]?.start ?? 0)).toBe('2026-07-23T00:00:00.000Z');
-    expect(iso(windowsOf(context({ lookback_days: 0 }), Date.UTC(2026, 6, 26, 9, 15))[0]?.start ?? 0)).toBe('2026-07-26T00:00:00.000Z');
+  it('given a saved cursor when windowed then the first window starts lookback_days earlier, at the start of its window', () => {
+    const saved = Date.UTC(2026, 6, 26, 9, 15);
+    expect(iso(windowsOf(context({ max_concurrent_requests: 1 }), saved)[0]?.start ?? 0)).toBe('2026-07-23T00:00:00.000Z');
+    expect(iso(windowsOf(context({ lookback_days: 0, max_concurrent_requests: 1 }), saved)[0]?.start ?? 0)).toBe('2026-07-26T00:00:00.000Z');
+    expect(iso(windowsOf(context({ max_concurrent_requests: 4 }), saved)[0]?.start ?? 0)).toBe('2026-07-23T06:00:00.000Z');
+    expect(iso(windowsOf(context({ lookback_days: 0, max_concurrent_requests: 4 }), saved)[0]?.start ?? 0)).toBe('2026-07-26T06:00:00.000Z');
   });
 });
 

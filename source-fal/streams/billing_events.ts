@@ -16,8 +16,14 @@ const PATH = '/models/billing-events';
 export const BILLING_EVENTS_PAGE_LIMIT = 10_000;
 /** fal: the date range of one request is capped at 90 days (fal-api.md §4 [SPEC]). Our windows stay far inside it. */
 export const BILLING_EVENTS_MAX_RANGE_MS = 90 * DAY_MS;
-/** One UTC day per window and checkpoint (DESIGN.md §3: event streams checkpoint at most a day's work). */
+/** One UTC day per window and checkpoint when reading one request at a time: event streams checkpoint at most a day's work. */
 export const BILLING_EVENTS_WINDOW_MS = DAY_MS;
+/**
+ * A quarter of a day when windows are read concurrently. Pages of one window follow each other (each needs the
+ * previous page's cursor), so only separate windows overlap; and a window read ahead holds its pages until it is
+ * handed on. Smaller windows keep both the overlap high and the pages held few.
+ */
+export const BILLING_EVENTS_CONCURRENT_WINDOW_MS = DAY_MS / 4;
 
 const SOURCE: EventSource = { endpoint: `GET ${PATH}`, organization: false };
 
@@ -29,8 +35,10 @@ export const billingEvents: IncrementalStream = {
   requires: 'admin',
   docsUrl: 'https://fal.ai/docs/platform-apis/v1/models/billing-events',
   windows(ctx, saved) {
-    // Day-aligned like the bucketed streams, so the lookback re-reads whole UTC days.
-    return lookbackWindows(ctx, saved, BILLING_EVENTS_WINDOW_MS, DAY_MS);
+    // Aligned to the window size (whole UTC days, or quarters of them from midnight): a resumed run starts where the
+    // saved cursor is, and the lookback re-reads whole windows.
+    const step = ctx.config.maxConcurrentRequests > 1 ? BILLING_EVENTS_CONCURRENT_WINDOW_MS : BILLING_EVENTS_WINDOW_MS;
+    return lookbackWindows(ctx, saved, step, step);
   },
   // `end` is exclusive and fixed for every page of the window, so every event before it has been read (as of this
   // run; late ones are the lookback's job). Events carry whole seconds, hence the floor.

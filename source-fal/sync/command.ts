@@ -63,6 +63,7 @@ const ENV_FIELDS: readonly { env: string; field: string; integer?: boolean }[] =
   { env: 'FAL_USAGE_GRANULARITY', field: 'usage_granularity' },
   { env: 'FAL_BASE_URL', field: 'base_url' },
   { env: 'FAL_MAX_RETRY_SECONDS', field: 'max_retry_seconds', integer: true },
+  { env: 'FAL_MAX_CONCURRENT_REQUESTS', field: 'max_concurrent_requests', integer: true },
 ];
 
 /** The raw config from FAL_* variables; throws a ConfigError naming what to set when there is no key. */
@@ -151,6 +152,7 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
       apiKey: config.apiKey,
       signal: io.signal,
       retry: { maxElapsedMs: config.maxRetrySeconds * 1000 },
+      maxConcurrentRequests: config.maxConcurrentRequests,
       onRetry: (info) =>
         progress.log('WARN', `Retrying ${info.endpoint} in ${(info.delayMs / 1000).toFixed(1)} s (attempt ${info.attempt}): ${info.reason}${info.announced ? ' (wait announced by fal)' : ''}`),
     });
