@@ -27,7 +27,7 @@ describe('given a new user with no fal key', () => {
       expect(run.code, run.stderr).toBe(0);
       expect(existsSync(destination)).toBe(true);
       expect(run.stdout).toMatch(/^usage\s+complete\s+[\d,]+/m);
-      expect(run.stdout).toContain('SELECT CAST(bucket AS DATE) AS day, endpoint_id');
+      expect(run.stdout).toContain("SELECT CAST(bucket AT TIME ZONE 'UTC' AS DATE) AS day, endpoint_id");
       // The query's result: a header and rows of the last days with fal endpoints.
       expect(run.stdout).toMatch(/^day\s+endpoint_id\s+quantity\s+cost_usd$/m);
       expect(run.stdout).toMatch(/^2026-11-25\s+fal-ai\//m);

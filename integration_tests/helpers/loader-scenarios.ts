@@ -155,8 +155,10 @@ export function loaderScenarios(label: string, open: (log: LogSink) => Promise<D
         const gated: Destination = {
           dialect: db.dialect,
           description: db.description,
+          namespace: db.namespace,
           prepare: (plans) => db.prepare(plans),
           readStates: () => db.readStates(),
+          claimAccount: (username) => db.claimAccount(username),
           begin: (plan) => db.begin(plan),
           append: (plan, cells) => db.append(plan, cells),
           commit: async (plan, state) => {

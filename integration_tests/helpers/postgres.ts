@@ -7,7 +7,7 @@
  * Every path logs which one ran, so a test log always says what PostgreSQL the results came from.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,9 @@ export interface TestPostgres {
   description: string;
   stop(): Promise<void>;
 }
+
+/** On a local test server (source 'local'), this role must log in with a password (scram-sha-256). */
+export const PASSWORD_ROLE = 'source_fal_pw';
 
 export async function startTestPostgres(): Promise<TestPostgres> {
   const fromEnv = process.env.SOURCE_FAL_TEST_PG_URL;
@@ -121,6 +124,10 @@ async function startLocalServer(): Promise<TestPostgres> {
   const port = await freePort();
   try {
     await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-locale', '--no-sync']);
+    // One role must give a password, as most real servers ask: the test of a URL without one (PASSWORD_ROLE).
+    const hba = join(data, 'pg_hba.conf');
+    // Written in place, so the file keeps its owner (the postgres user when we run as root).
+    writeFileSync(hba, `host all ${PASSWORD_ROLE} all scram-sha-256\n${readFileSync(hba, 'utf8')}`);
     const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
     await as('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', options, 'start']);
   } catch (error) {
@@ -154,9 +161,9 @@ export async function freshDatabase(adminUrl: string, name: string): Promise<str
   return url.toString();
 }
 
-/** Runs one query on a database, in UTC, and closes the connection (so nothing holds locks between syncs). */
-export async function pgQuery<T extends Record<string, unknown> = Record<string, unknown>>(url: string, sql: string, values?: unknown[]): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url, options: '-c TimeZone=UTC' });
+/** Runs one query on a database, in UTC (or `timeZone`), and closes the connection (so nothing holds locks between syncs). */
+export async function pgQuery<T extends Record<string, unknown> = Record<string, unknown>>(url: string, sql: string, values?: unknown[], timeZone = 'UTC'): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url, options: `-c TimeZone=${timeZone}` });
   await client.connect();
   try {
     return (await client.query<T>(sql, values)).rows;

@@ -19,6 +19,8 @@ export interface SyncResult {
 
 export interface SyncRunOptions {
   env?: Record<string, string>;
+  /** Working directory of the child (the default destination ./fal.duckdb lands there). */
+  cwd?: string;
   /** Polled every few milliseconds while the child runs; SIGKILL it once this returns true. */
   killWhen?: () => boolean;
   timeoutMs?: number;
@@ -28,6 +30,7 @@ export function runSync(args: readonly string[], options: SyncRunOptions = {}): 
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, 'sync', ...args], {
       env: { PATH: process.env.PATH ?? '', ...options.env },
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

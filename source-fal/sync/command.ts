@@ -18,24 +18,27 @@ import { FalClient } from '../http/client.js';
 import type { CliIo } from '../main.js';
 import { redact } from '../redact.js';
 import { loadStreamSchema } from '../schemas.js';
-import { discover, read, type Selection } from '../source.js';
+import { probeCapabilities } from '../capabilities.js';
+import { read, type Selection } from '../source.js';
 import { ALL_STREAMS, findStream } from '../streams/index.js';
 import type { Stream, StreamContext } from '../streams/stream.js';
 import { DAY_MS } from '../time.js';
 import { planTable, STATE_TABLE, type TablePlan } from './columns.js';
-import { DestinationConfigError, parseTarget, SCHEMA, type Destination, type Target } from './destination.js';
+import { DestinationConfigError, parseSchemaName, parseTarget, SCHEMA, type Destination, type Target } from './destination.js';
 import { WarehouseLoader } from './loader.js';
 import { createProgress, formatSummary, type Progress } from './progress.js';
 
 export const SYNC_USAGE = `Usage:
-  source-fal sync [--config <config.json>] [--destination <target>] [--streams a,b] [--full-refresh]
+  source-fal sync [--config <config.json>] [--destination <target>] [--schema <name>] [--streams a,b] [--full-refresh]
   source-fal sync --demo [--destination <target>]
 
   --destination  a DuckDB file (default ./fal.duckdb; ./fal-demo.duckdb with --demo), duckdb://<path>,
                  or postgres://user:password@host:5432/database (also from SOURCE_FAL_DESTINATION)
   --config       the connector config file; without it the config comes from FAL_ADMIN_KEY and
                  FAL_START_DATE, FAL_END_DATE, FAL_LOOKBACK_DAYS, FAL_USAGE_GRANULARITY, FAL_BASE_URL,
-                 FAL_MAX_RETRY_SECONDS
+                 FAL_MAX_RETRY_SECONDS, FAL_MAX_CONCURRENT_REQUESTS
+  --schema       the schema of the tables (default fal; also from SOURCE_FAL_SCHEMA): one per fal account,
+                 e.g. --schema fal_acme
   --streams      comma-separated stream names (default: every stream the key can read)
   --full-refresh ignore the saved state and read everything from start_date again (rows are upserted)
   --demo         start the bundled fal emulator and sync its data: no fal key needed
@@ -47,6 +50,7 @@ export const DEFAULT_DEMO_DUCKDB = './fal-demo.duckdb';
 interface SyncArgs {
   config?: string;
   destination?: string;
+  schema?: string;
   streams?: string;
   'full-refresh'?: boolean;
   demo?: boolean;
@@ -92,6 +96,7 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
       options: {
         config: { type: 'string' },
         destination: { type: 'string' },
+        schema: { type: 'string' },
         streams: { type: 'string' },
         'full-refresh': { type: 'boolean' },
         demo: { type: 'boolean' },
@@ -120,8 +125,10 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
 
   let streams: Stream[] | undefined;
   let target: Target;
+  let schema: string;
   try {
     streams = args.streams === undefined ? undefined : parseStreamList(args.streams);
+    schema = parseSchemaName(args.schema ?? io.env.SOURCE_FAL_SCHEMA ?? SCHEMA);
     target = parseTarget(args.destination ?? io.env.SOURCE_FAL_DESTINATION ?? (args.demo ? DEFAULT_DEMO_DUCKDB : DEFAULT_DUCKDB));
   } catch (error) {
     if (error instanceof DestinationConfigError || error instanceof ConfigError) return usageError(io, error.message);
@@ -159,11 +166,12 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
     cleanups.push(() => client.close());
     const ctx: StreamContext = { config, client, log: progress, signal: io.signal };
 
-    const selected = streams ?? (await readableStreams(ctx));
-    const destination = await openDestination(target, progress);
+    const { username, selected } = await streamsToSync(ctx, streams, progress);
+    const destination = await openDestination(target, progress, schema);
     cleanups.push(() => destination.close());
     const plans = new Map<string, TablePlan>(selected.map((stream) => [stream.name, planTable(stream, loadStreamSchema(stream.name))]));
     await destination.prepare([...plans.values()]);
+    await destination.claimAccount(username);
     const states = args['full-refresh'] ? new Map<string, Record<string, unknown>>() : await destination.readStates();
     const mode: Selection['mode'] = args['full-refresh'] ? 'full_refresh' : 'incremental';
     const selections: Selection[] = selected.map((stream) => ({ stream, mode: stream.kind === 'incremental' ? mode : 'full_refresh' }));
@@ -173,15 +181,15 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
     let failed: string[];
     try {
       failed = await read(ctx, selections, states, loader, {
-        where: `${SCHEMA}.${STATE_TABLE} (${destination.description})`,
-        fix: `Correct that stream's row in ${SCHEMA}.${STATE_TABLE}, or delete it to read the stream again from start_date.`,
+        where: `${destination.namespace.name}.${STATE_TABLE} (${destination.description})`,
+        fix: `Correct that stream's row in ${destination.namespace.name}.${STATE_TABLE}, or delete it to read the stream again from start_date.`,
       });
     } finally {
       await loader.closeOpenWindow().catch(() => undefined);
       progress.stop();
     }
     io.stdout.write(formatSummary(destination.description, loader.results()));
-    if (demo && !failed.includes('usage') && plans.has('usage')) io.stdout.write(await demo.sampleQuery(destination, target));
+    if (demo && !io.signal.aborted && !failed.includes('usage') && plans.has('usage')) io.stdout.write(await demo.sampleQuery(destination, target));
     if (io.signal.aborted) {
       io.stderr.write('source-fal sync: interrupted; every committed window is in the warehouse, the next run resumes from there.\n');
       return io.signal.reason === 'SIGINT' ? 130 : 143;
@@ -219,19 +227,32 @@ function parseStreamList(text: string): Stream[] {
   return ALL_STREAMS.filter((stream) => names.includes(stream.name));
 }
 
-/** Without --streams: every stream the key can read (discover logs the ones it leaves out, and why). */
-async function readableStreams(ctx: StreamContext): Promise<Stream[]> {
-  const names = new Set((await discover(ctx)).map((entry) => entry.name));
-  return ALL_STREAMS.filter((stream) => names.has(stream.name));
+/**
+ * The account behind the key, and the streams to sync: the ones asked for, or without --streams every stream the
+ * key can read. Streams left out are said once, in one line per reason (not a warning: a scheduled run of a key
+ * without an organization would repeat it forever).
+ */
+async function streamsToSync(ctx: StreamContext, asked: Stream[] | undefined, progress: Progress): Promise<{ username: string; selected: Stream[] }> {
+  const { username, available } = await probeCapabilities(ctx, new Set(asked === undefined ? ALL_STREAMS.map((s) => s.requires) : []));
+  if (asked !== undefined) return { username, selected: asked };
+  const missing = new Map<string, string[]>();
+  for (const stream of ALL_STREAMS) {
+    const availability = available.get(stream.requires);
+    if (availability?.ok) continue;
+    const reason = availability?.reason ?? 'not readable with this key';
+    missing.set(reason, [...(missing.get(reason) ?? []), stream.name]);
+  }
+  for (const [reason, names] of missing) progress.log('INFO', `Not synced with this key: ${names.join(', ')} (${reason}).`);
+  return { username, selected: ALL_STREAMS.filter((stream) => available.get(stream.requires)?.ok) };
 }
 
-async function openDestination(target: Target, progress: Progress): Promise<Destination> {
+async function openDestination(target: Target, progress: Progress, schema: string): Promise<Destination> {
   if (target.dialect === 'duckdb') {
     const { openDuckDb } = await import('./duckdb.js');
-    return openDuckDb(target.path, progress);
+    return openDuckDb(target.path, progress, schema);
   }
   const { openPostgres } = await import('./postgres.js');
-  return openPostgres(target.url, progress);
+  return openPostgres(target.url, progress, schema);
 }
 
 function describeRun(destination: Destination, streams: readonly Stream[], config: Config, fullRefresh: boolean, states: ReadonlyMap<string, Record<string, unknown>>): string {

@@ -17,12 +17,20 @@ export interface Demo {
   close(): Promise<void>;
 }
 
-/** Cost per UTC day and endpoint over the last 7 days of data; the same SQL runs in DuckDB and PostgreSQL. */
-export const SAMPLE_QUERY = `SELECT CAST(bucket AS DATE) AS day, endpoint_id, SUM(quantity) AS quantity, SUM(cost_total) AS cost_usd
+/**
+ * Cost per UTC day and endpoint over the last 7 days of data; the same SQL runs in DuckDB and PostgreSQL. `AT TIME
+ * ZONE 'UTC'` makes the day a UTC day in any session time zone (a plain CAST to DATE follows the session's zone).
+ */
+export const SAMPLE_QUERY = `SELECT CAST(bucket AT TIME ZONE 'UTC' AS DATE) AS day, endpoint_id, SUM(quantity) AS quantity, SUM(cost_total) AS cost_usd
 FROM fal.usage
 WHERE bucket > (SELECT max(bucket) FROM fal.usage) - INTERVAL '7 days'
 GROUP BY 1, 2
 ORDER BY day DESC, cost_usd DESC`;
+
+/** The sample query for tables in another schema (--schema). */
+export function sampleQueryFor(schema: string): string {
+  return SAMPLE_QUERY.replaceAll('fal.usage', `${schema}.usage`);
+}
 
 export async function startDemo(nowMs: number): Promise<Demo> {
   const now = Math.floor(nowMs / 1000) * 1000;
@@ -37,12 +45,13 @@ export async function startDemo(nowMs: number): Promise<Demo> {
       max_retry_seconds: 10,
     },
     async sampleQuery(destination, target) {
-      const rows = await destination.query(SAMPLE_QUERY);
+      const query = sampleQueryFor(destination.namespace.name);
+      const rows = await destination.query(query);
       const how =
         target.dialect === 'duckdb'
           ? `Query it yourself with the DuckDB CLI (duckdb ${target.path}) or any DuckDB client, e.g.:`
           : 'Query it yourself with psql or any PostgreSQL client, e.g.:';
-      return `\n${how}\n\n${SAMPLE_QUERY};\n\n${formatRows(rows)}\nThe tables are in schema fal: ${'usage'} (and the other streams), plus _source_fal_state. Next: sync your own account with\n  FAL_ADMIN_KEY=<key id>:<secret> npx source-fal sync\n`;
+      return `\n${how}\n\n${query};\n\n${formatRows(rows)}\nThe tables are in schema ${destination.namespace.name}: usage (and the other streams), plus _source_fal_state. Next: sync your own account with\n  FAL_ADMIN_KEY=<key id>:<secret> npx source-fal sync\n`;
     },
     close: () => emulator.close(),
   };

@@ -10,8 +10,36 @@ import { SourceFalError } from '../errors.js';
 import type { RawStreamStates } from '../state.js';
 import type { Cell, Dialect, TablePlan } from './columns.js';
 
-/** The warehouse schema every table lives in. */
+/** The warehouse schema every table lives in, unless `--schema` names another. */
 export const SCHEMA = 'fal';
+
+/**
+ * Where a destination's tables are. `name` is how a user writes it in a query (`fal.usage`); `sql` is the quoted,
+ * fully qualified prefix our own statements use. They differ in DuckDB when the database file is named like the
+ * schema (`fal.duckdb`): DuckDB names the attached catalog after the file, so a schema `fal` inside catalog `fal`
+ * makes `fal.usage` ambiguous. There the tables go in the catalog's default schema `main`, and `fal.usage` still
+ * resolves (catalog `fal`, schema `main`).
+ */
+export interface Namespace {
+  readonly name: string;
+  readonly sql: string;
+  /** Whether our SQL must create the schema (not for DuckDB's `main`). */
+  readonly create: boolean;
+}
+
+/** `--schema`: a plain lower-case SQL identifier, so users never need quotes to query it. */
+export function parseSchemaName(text: string): string {
+  const name = text.trim();
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) {
+    throw new DestinationConfigError(
+      `--schema ${JSON.stringify(text)} is not a plain schema name: use lower-case letters, digits and _ (at most 63, not starting with a digit), e.g. fal_acme.`,
+    );
+  }
+  if (name === 'main' || name === 'public' || name.startsWith('pg_') || name === 'information_schema') {
+    throw new DestinationConfigError(`--schema ${name} is a database's own schema; choose a schema of source-fal's own, e.g. fal or fal_acme.`);
+  }
+  return name;
+}
 
 export interface CommitResult {
   /** Distinct primary keys staged in the window that were new to the table. */
@@ -29,15 +57,19 @@ export interface CommitResult {
 
 export interface Destination {
   readonly dialect: Dialect;
+  /** Where the tables are (`fal` unless --schema says otherwise). */
+  readonly namespace: Namespace;
   /** Where the data goes, for humans; never contains a password. */
   readonly description: string;
   /**
-   * Creates schema `fal`, the state table, each stream's table (adding, never dropping, columns a newer schema
+   * Creates the schema, the state table, each stream's table (adding, never dropping, columns a newer schema
    * declares) and its staging table. May adjust `plans` to the columns the tables really have.
    */
   prepare(plans: readonly TablePlan[]): Promise<void>;
   /** The saved state of every stream, as the Airbyte read takes it. */
   readStates(): Promise<RawStreamStates>;
+  /** Records the fal account the tables hold, or refuses a different one (see sql.ts claimAccount). */
+  claimAccount(username: string): Promise<void>;
   begin(plan: TablePlan): Promise<void>;
   append(plan: TablePlan, rows: readonly Cell[][]): Promise<void>;
   commit(plan: TablePlan, state: Record<string, unknown>): Promise<CommitResult>;
@@ -60,7 +92,7 @@ export class DestinationError extends SourceFalError {
 }
 
 /** A row of `_source_fal_state` as the Airbyte read takes it; a row someone broke by hand is named with the fix. */
-export function parseSavedState(stream: string, text: string): Record<string, unknown> {
+export function parseSavedState(stream: string, text: string, schema: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -70,7 +102,7 @@ export function parseSavedState(stream: string, text: string): Record<string, un
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new DestinationError(
       'invalid_saved_state',
-      `The saved state of stream ${stream} in ${SCHEMA}._source_fal_state is not a JSON object (${text.slice(0, 80)}). Delete that row to re-read from start_date, or run with --full-refresh.`,
+      `The saved state of stream ${stream} in ${schema}._source_fal_state is not a JSON object (${text.slice(0, 80)}). Delete that row to re-read from start_date, or run with --full-refresh.`,
     );
   }
   return parsed as Record<string, unknown>;

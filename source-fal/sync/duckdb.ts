@@ -15,8 +15,8 @@ import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duc
 import type { Logger } from '../log.js';
 import type { RawStreamStates } from '../state.js';
 import { quoteIdent, STATE_TABLE, type Cell, type TablePlan } from './columns.js';
-import { DestinationError, parseSavedState, SCHEMA, type CommitResult, type Destination } from './destination.js';
-import { ensureTable, mergePlan, mergeWindow, saveWindowState, stagingColumnsDdl, stagingName, stateTableDdl, type MergeSql, type SqlRunner } from './sql.js';
+import { DestinationError, type Namespace, parseSavedState, SCHEMA, type CommitResult, type Destination } from './destination.js';
+import { ACCOUNT_ROW, claimAccount, ensureTable, mergePlan, mergeWindow, saveWindowState, stagingColumnsDdl, stagingName, stateTableDdl, type MergeSql, type SqlRunner } from './sql.js';
 
 /**
  * How this connection loads (session settings, nothing is stored in the file). Measured with 1,035,920 billing
@@ -29,7 +29,7 @@ import { ensureTable, mergePlan, mergeWindow, saveWindowState, stagingColumnsDdl
  */
 const LOAD_SETTINGS = [`SET threads = ${Math.max(1, availableParallelism() - 1)}`, `SET checkpoint_threshold = '256MB'`];
 
-export async function openDuckDb(path: string, log: Logger): Promise<DuckDbDestination> {
+export async function openDuckDb(path: string, log: Logger, schema = SCHEMA): Promise<DuckDbDestination> {
   const shown = path === ':memory:' ? 'an in-memory DuckDB database' : resolve(path);
   let instance: DuckDBInstance;
   try {
@@ -38,7 +38,11 @@ export async function openDuckDb(path: string, log: Logger): Promise<DuckDbDesti
     throw duckOpenError(shown, error);
   }
   const connection = await instance.connect();
-  const destination = new DuckDbDestination(instance, connection, shown, log);
+  // DuckDB names the database (catalog) after the file; see Namespace for why that decides the schema.
+  const catalog = String((await connection.runAndReadAll('SELECT current_database() AS db')).getRowObjectsJson()[0]?.db ?? 'memory');
+  const tables = catalog.toLowerCase() === schema ? 'main' : schema;
+  const namespace: Namespace = { name: schema, sql: `${quoteIdent(catalog)}.${quoteIdent(tables)}`, create: tables !== 'main' };
+  const destination = new DuckDbDestination(instance, connection, shown, log, namespace, catalog, tables);
   // Timestamps are written and shown in UTC whatever the machine's zone (ICU is built into the DuckDB bindings).
   await destination.exec(`SET TimeZone = 'UTC'`).catch(() => undefined);
   for (const setting of LOAD_SETTINGS) await destination.exec(setting);
@@ -82,6 +86,9 @@ export class DuckDbDestination implements Destination, SqlRunner {
     private readonly connection: DuckDBConnection,
     private readonly shown: string,
     private readonly log: Logger,
+    readonly namespace: Namespace,
+    private readonly catalog: string,
+    private readonly tableSchema: string,
   ) {
     this.description = `DuckDB ${shown}`;
   }
@@ -111,26 +118,31 @@ export class DuckDbDestination implements Destination, SqlRunner {
 
   async existingColumns(table: string): Promise<Map<string, string>> {
     const rows = await this.rows(
-      `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
-      [SCHEMA, table],
+      `SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = $1 AND table_schema = $2 AND table_name = $3 ORDER BY ordinal_position`,
+      [this.catalog, this.tableSchema, table],
     );
     return new Map(rows.map((row) => [String(row.column_name), String(row.data_type)]));
   }
 
   async prepare(plans: readonly TablePlan[]): Promise<void> {
-    await this.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(SCHEMA)}`);
-    await this.exec(stateTableDdl('duckdb'));
+    if (this.namespace.create) await this.exec(`CREATE SCHEMA IF NOT EXISTS ${this.namespace.sql}`);
+    await this.exec(stateTableDdl('duckdb', this.namespace));
     for (const plan of plans) {
       const castTypes = await ensureTable(this, 'duckdb', plan, this.log);
-      this.merges.set(plan.stream, mergePlan('duckdb', plan, castTypes));
+      this.merges.set(plan.stream, mergePlan('duckdb', plan, castTypes, this.namespace));
       await this.exec(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(stagingName(plan))} (${stagingColumnsDdl('duckdb', plan)})`);
     }
   }
 
+  async claimAccount(username: string): Promise<void> {
+    await claimAccount(this, username, this.description);
+  }
+
   async readStates(): Promise<RawStreamStates> {
     const states: RawStreamStates = new Map();
-    for (const row of await this.rows(`SELECT stream, CAST(state AS VARCHAR) AS state FROM ${quoteIdent(SCHEMA)}.${quoteIdent(STATE_TABLE)}`)) {
-      states.set(String(row.stream), parseSavedState(String(row.stream), String(row.state)));
+    for (const row of await this.rows(`SELECT stream, CAST(state AS VARCHAR) AS state FROM ${this.namespace.sql}.${quoteIdent(STATE_TABLE)}`)) {
+      if (String(row.stream) === ACCOUNT_ROW) continue;
+      states.set(String(row.stream), parseSavedState(String(row.stream), String(row.state), this.namespace.name));
     }
     return states;
   }

@@ -9,8 +9,8 @@ import type { Logger } from '../log.js';
 import { registerSecret } from '../redact.js';
 import type { RawStreamStates } from '../state.js';
 import { quoteIdent, STATE_TABLE, type Cell, type TablePlan } from './columns.js';
-import { describePostgresUrl, DestinationError, parseSavedState, SCHEMA, type CommitResult, type Destination } from './destination.js';
-import { ensureTable, mergePlan, mergeWindow, stagingColumnsDdl, stagingName, stateTableDdl, type MergeSql, type SqlRunner } from './sql.js';
+import { describePostgresUrl, DestinationError, type Namespace, parseSavedState, SCHEMA, type CommitResult, type Destination } from './destination.js';
+import { ACCOUNT_ROW, claimAccount, ensureTable, mergePlan, mergeWindow, stagingColumnsDdl, stagingName, stateTableDdl, type MergeSql, type SqlRunner } from './sql.js';
 
 /** Rows per staging insert: large enough to amortise round trips, small enough to keep memory flat. */
 const BATCH_ROWS = 5000;
@@ -19,7 +19,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** Every value comes back as the text PostgreSQL sent: exact for NUMERIC and BIGINT, UTC for TIMESTAMPTZ. */
 const TEXT_TYPES = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
 
-export async function openPostgres(url: string, log: Logger): Promise<PostgresDestination> {
+export async function openPostgres(url: string, log: Logger, schema = SCHEMA): Promise<PostgresDestination> {
   let password: string | undefined;
   try {
     password = decodeURIComponent(new URL(url).password) || undefined;
@@ -43,7 +43,7 @@ export async function openPostgres(url: string, log: Logger): Promise<PostgresDe
     await client.end().catch(() => undefined);
     throw connectError(shown, url, error);
   }
-  return new PostgresDestination(client, shown, log, () => lost);
+  return new PostgresDestination(client, shown, log, () => lost, { name: schema, sql: quoteIdent(schema), create: true });
 }
 
 function connectError(shown: string, url: string, error: unknown): DestinationError {
@@ -71,6 +71,13 @@ function connectError(shown: string, url: string, error: unknown): DestinationEr
     case '3D000':
       return say('postgres_no_database', `PostgreSQL at ${where} has no database "${database ?? '?'}". Create it (createdb ${database ?? '<name>'}) or name an existing one in --destination.`);
     default:
+      // node-postgres says this when the server asks for a password (SCRAM or md5) and none was given.
+      if (/client password must be a string|password authentication failed|no password supplied/i.test(text)) {
+        return say(
+          'postgres_auth',
+          `PostgreSQL at ${where} asks for a password for user "${user ?? '?'}" and none was given. Put it in --destination (postgres://${user ?? 'user'}:<password>@${where}/${database ?? 'db'}), or set PGPASSWORD, or add it to ~/.pgpass.`,
+        );
+      }
       if (/timeout/i.test(text)) {
         return say('postgres_unreachable', `Cannot connect to PostgreSQL at ${where}: no answer within ${CONNECT_TIMEOUT_MS / 1000} s. Check the host, the port and any firewall.`);
       }
@@ -102,6 +109,7 @@ export class PostgresDestination implements Destination, SqlRunner {
     private readonly shown: string,
     private readonly log: Logger,
     private readonly lostError: () => Error | undefined,
+    readonly namespace: Namespace,
   ) {
     this.description = `PostgreSQL ${shown}`;
   }
@@ -131,17 +139,17 @@ export class PostgresDestination implements Destination, SqlRunner {
          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
         ORDER BY a.attnum`,
-      [SCHEMA, table],
+      [this.namespace.name, table],
     );
     return new Map(result.rows.map((row: Record<string, unknown>) => [String(row.column_name), String(row.data_type)]));
   }
 
   async prepare(plans: readonly TablePlan[]): Promise<void> {
-    await this.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(SCHEMA)}`);
-    await this.exec(stateTableDdl('postgres'));
+    await this.createSchema();
+    await this.exec(stateTableDdl('postgres', this.namespace));
     for (const plan of plans) {
       const castTypes = await ensureTable(this, 'postgres', plan, this.log);
-      this.merges.set(plan.stream, mergePlan('postgres', plan, castTypes));
+      this.merges.set(plan.stream, mergePlan('postgres', plan, castTypes, this.namespace));
       const staging = `pg_temp.${quoteIdent(stagingName(plan))}`;
       await this.exec(`DROP TABLE IF EXISTS ${staging}`);
       await this.exec(`CREATE TEMP TABLE ${quoteIdent(stagingName(plan))} (${stagingColumnsDdl('postgres', plan)})`);
@@ -150,11 +158,34 @@ export class PostgresDestination implements Destination, SqlRunner {
     }
   }
 
+  /** The schema, or an error that says which grant is missing: a role often may connect but not create. */
+  private async createSchema(): Promise<void> {
+    try {
+      await this.client.query(`CREATE SCHEMA IF NOT EXISTS ${this.namespace.sql}`);
+    } catch (error) {
+      const e = error as { code?: string; message?: string };
+      if (e.code === '42501') {
+        const [{ role, db } = { role: '?', db: '?' }] = (await this.rows('SELECT current_user AS role, current_database() AS db').catch(() => [])) as { role: string; db: string }[];
+        throw new DestinationError(
+          'postgres_permission',
+          `PostgreSQL (${this.shown}) does not let role "${role}" create schema ${this.namespace.name} in database "${db}" (${e.message ?? 'permission denied'}). Ask an administrator to run GRANT CREATE ON DATABASE "${db}" TO "${role}"; or to create the schema for it: CREATE SCHEMA ${this.namespace.name} AUTHORIZATION "${role}".`,
+          { cause: error },
+        );
+      }
+      throw new DestinationError('postgres_error', `PostgreSQL (${this.shown}) failed: ${(e.message ?? String(error)).split('\n')[0]} [while running: CREATE SCHEMA]`, { cause: error });
+    }
+  }
+
+  async claimAccount(username: string): Promise<void> {
+    await claimAccount(this, username, this.description);
+  }
+
   async readStates(): Promise<RawStreamStates> {
     const states: RawStreamStates = new Map();
-    const result = await this.run(`SELECT stream, state::text AS state FROM ${quoteIdent(SCHEMA)}.${quoteIdent(STATE_TABLE)}`);
+    const result = await this.run(`SELECT stream, state::text AS state FROM ${this.namespace.sql}.${quoteIdent(STATE_TABLE)}`);
     for (const row of result.rows as { stream: string; state: string }[]) {
-      states.set(row.stream, parseSavedState(row.stream, row.state));
+      if (row.stream === ACCOUNT_ROW) continue;
+      states.set(row.stream, parseSavedState(row.stream, row.state, this.namespace.name));
     }
     return states;
   }

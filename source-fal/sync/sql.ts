@@ -7,7 +7,7 @@
 import type { Logger } from '../log.js';
 import { EXTRA_COLUMN, quoteIdent, sameSqlType, SQL_TYPES, STATE_TABLE, SYNCED_AT_COLUMN, type Dialect, type TablePlan } from './columns.js';
 import type { CommitResult } from './destination.js';
-import { DestinationError, SCHEMA } from './destination.js';
+import { DestinationError, type Namespace } from './destination.js';
 
 export interface MergeSql {
   /**
@@ -51,11 +51,11 @@ export function stagingName(plan: TablePlan): string {
 }
 
 /** `castTypes[i]` is the SQL type of `plan.columns[i]` in the table as it exists. */
-export function mergePlan(dialect: Dialect, plan: TablePlan, castTypes: readonly string[]): MergeSql {
+export function mergePlan(dialect: Dialect, plan: TablePlan, castTypes: readonly string[], ns: Namespace): MergeSql {
   const text = dialect === 'duckdb' ? 'VARCHAR' : 'TEXT';
   const json = dialect === 'duckdb' ? 'JSON' : 'JSONB';
   const staging = `${dialect === 'duckdb' ? 'temp.main' : 'pg_temp'}.${quoteIdent(stagingName(plan))}`;
-  const table = `${quoteIdent(SCHEMA)}.${quoteIdent(plan.table)}`;
+  const table = `${ns.sql}.${quoteIdent(plan.table)}`;
   const names = [...plan.columns.map((c) => c.name), EXTRA_COLUMN];
   const quoted = names.map(quoteIdent);
   const cast = (name: string): string => {
@@ -104,7 +104,7 @@ export function mergePlan(dialect: Dialect, plan: TablePlan, castTypes: readonly
     // keys, as in a backfill, skips the conflict handling, its most expensive part.
     return [dialect === 'duckdb' && Number(row.inserted) === Number(row.total) ? insertFrom(source) : upsertFrom(source)];
   };
-  const state = `${quoteIdent(SCHEMA)}.${quoteIdent(STATE_TABLE)}`;
+  const state = `${ns.sql}.${quoteIdent(STATE_TABLE)}`;
   return {
     stats: statsOver(narrow, distinctKeys, 'count(*)'),
     dedupedStats: statsOver(deduped, 'count(*)', `(SELECT count(*) FROM ${staging})`),
@@ -152,14 +152,15 @@ export async function saveWindowState(db: SqlRunner, sql: MergeSql, stream: stri
 /** What the shared DDL code needs from a connection. */
 export interface SqlRunner {
   readonly dialect: Dialect;
+  readonly namespace: Namespace;
   exec(sql: string, values?: (string | null)[]): Promise<void>;
   rows(sql: string, values?: (string | null)[]): Promise<Record<string, unknown>[]>;
-  /** Column name → SQL type of `fal.<table>`, in table order; empty when the table does not exist. */
+  /** Column name → SQL type of the namespace's `<table>`, in table order; empty when the table does not exist. */
   existingColumns(table: string): Promise<Map<string, string>>;
 }
 
 /**
- * Creates schema `fal`, the state table and the stream's table, or adds the columns a newer schema declares
+ * Creates the stream's table, or adds the columns a newer schema declares
  * (additive migration: existing rows get NULL, nothing is dropped or retyped). Returns the SQL type of each
  * declared column as the table really has it, which is what staged text is cast to.
  */
@@ -171,7 +172,8 @@ export async function ensureTable(db: SqlRunner, dialect: Dialect, plan: TablePl
     { name: EXTRA_COLUMN, type: types.json, notNull: false },
     { name: SYNCED_AT_COLUMN, type: types.timestamptz, notNull: true },
   ];
-  const table = `${quoteIdent(SCHEMA)}.${quoteIdent(plan.table)}`;
+  const ns = db.namespace;
+  const table = `${ns.sql}.${quoteIdent(plan.table)}`;
   if (existing.size === 0) {
     const defs = wanted.map((c) => `${quoteIdent(c.name)} ${c.type}${c.notNull ? ' NOT NULL' : ''}`);
     await db.exec(`CREATE TABLE IF NOT EXISTS ${table} (${defs.join(', ')}, PRIMARY KEY (${plan.primaryKey.map(quoteIdent).join(', ')}))`);
@@ -180,19 +182,61 @@ export async function ensureTable(db: SqlRunner, dialect: Dialect, plan: TablePl
       const actual = existing.get(column.name);
       if (actual === undefined) {
         await db.exec(`ALTER TABLE ${table} ADD COLUMN ${quoteIdent(column.name)} ${column.type}`);
-        log.log('INFO', `Added column ${column.name} ${column.type} to ${SCHEMA}.${plan.table} (the stream's schema declares it now).`);
+        log.log('INFO', `Added column ${column.name} ${column.type} to ${ns.name}.${plan.table} (the stream's schema declares it now).`);
       } else if (!sameSqlType(actual, column.type)) {
-        log.log('WARN', `Column ${SCHEMA}.${plan.table}.${column.name} is ${actual} but the schema says ${column.type}; it is kept as ${actual}. Change it yourself if you want the new type.`);
+        log.log('WARN', `Column ${ns.name}.${plan.table}.${column.name} is ${actual} but the schema says ${column.type}; it is kept as ${actual}. Change it yourself if you want the new type.`);
       }
     }
   }
   return plan.columns.map((c) => existing.get(c.name) ?? types[c.kind]);
 }
 
+/** The row of the state table that says which fal account the namespace holds (not a stream: never read as one). */
+export const ACCOUNT_ROW = '_account';
+
+/**
+ * Ties the namespace to one fal account: the first sync records the account's username, a later sync with a key of
+ * another account is refused before anything is read, so two accounts never mix in one set of tables (snapshots
+ * would be overwritten, usage merged). fal's username is the account's name, not a secret; two keys of one
+ * account share it.
+ */
+export async function claimAccount(db: SqlRunner, username: string, description: string): Promise<void> {
+  const state = `${db.namespace.sql}.${quoteIdent(STATE_TABLE)}`;
+  const rows = await db.rows(`SELECT CAST(state AS ${SQL_TYPES[db.dialect].text}) AS state FROM ${state} WHERE stream = $1`, [ACCOUNT_ROW]);
+  const saved = rows[0] === undefined ? undefined : accountOf(String(rows[0].state));
+  if (saved === undefined) {
+    await db.exec(`INSERT INTO ${state} (stream, state, updated_at) VALUES ($1, CAST($2 AS ${SQL_TYPES[db.dialect].json}), current_timestamp)`, [
+      ACCOUNT_ROW,
+      JSON.stringify({ username }),
+    ]);
+    return;
+  }
+  if (saved !== username) {
+    throw new DestinationError(
+      'other_account',
+      `Schema ${db.namespace.name} in ${description} holds fal account "${saved}", but this key belongs to account "${username}". Nothing was synced. Give each account its own schema, e.g. --schema ${suggestSchema(username)}, or its own --destination.`,
+    );
+  }
+}
+
+function accountOf(text: string): string | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' && 'username' in value && typeof value.username === 'string' ? value.username : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function suggestSchema(username: string): string {
+  const tail = username.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
+  return `fal_${tail || 'other'}`.slice(0, 63);
+}
+
 /** The state table: one row per stream, the same JSON the Airbyte read takes (`{"bucket": "…"}`). */
-export function stateTableDdl(dialect: Dialect): string {
+export function stateTableDdl(dialect: Dialect, ns: Namespace): string {
   const types = SQL_TYPES[dialect];
-  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(SCHEMA)}.${quoteIdent(STATE_TABLE)} (stream ${types.text} PRIMARY KEY, state ${types.json} NOT NULL, updated_at ${types.timestamptz} NOT NULL)`;
+  return `CREATE TABLE IF NOT EXISTS ${ns.sql}.${quoteIdent(STATE_TABLE)} (stream ${types.text} PRIMARY KEY, state ${types.json} NOT NULL, updated_at ${types.timestamptz} NOT NULL)`;
 }
 
 /** The staging table of a stream: an order column, then every column as text. Temporary, per connection. */
