@@ -60,7 +60,11 @@ function duckOpenError(shown: string, error: unknown): DestinationError {
     );
   }
   if (/No such file or directory|cannot open file|Cannot open file/i.test(message)) {
-    return new DestinationError('duckdb_unreachable', `Cannot create the DuckDB file ${shown}: ${firstLine(message)}. Check that its folder exists and is writable.`, { cause: error });
+    return new DestinationError(
+      'duckdb_unreachable',
+      `Cannot create the DuckDB file ${shown}: ${firstLine(message)}. Check that its folder exists and is writable, or pass --destination with a path in a writable folder (in the source-fal Docker image: mount one at /data, docker run -v "$PWD/fal-data:/data" …).`,
+      { cause: error },
+    );
   }
   return new DestinationError('duckdb_open_failed', `Cannot open the DuckDB file ${shown}: ${firstLine(message)}. Is it a DuckDB database written by DuckDB 1.x? Pass another --destination otherwise.`, {
     cause: error,
