@@ -339,7 +339,7 @@ layout=$("${PODMAN[@]}" run --rm --network=none --entrypoint node "$TESTIMG" -e 
   const emptyScopes = fs.readdirSync(nm).filter((d) => d.startsWith("@") && fs.readdirSync(path.join(nm, d)).length === 0);
   const du = (p) => Number(execSync("du -sk " + p).toString().split("\t")[0]);
   const sizes = installed.map((n) => [n, du(path.join(nm, n))]).sort((a, b) => b[1] - a[1]).slice(0, 3);
-  const w = (() => { try { fs.accessSync(root, fs.constants.W_OK); return true; } catch { return false; } })();
+  const w = (() => { try { fs.accessSync("/data", fs.constants.W_OK); return true; } catch { return false; } })();
   console.log(JSON.stringify({
     contents: fs.readdirSync(root), dist: fs.readdirSync(root + "/dist"),
     nodeModulesMB: Math.round(du(nm) / 1024), packages: installed.length,
@@ -354,7 +354,7 @@ echo "  $layout"
   || fail "node_modules: dev deps present $(jget "$layout" devDepsPresent), prod deps missing $(jget "$layout" missingProdDeps)"
 [ "$(jget "$layout" emulator)" = false ] && [ "$(jget "$layout" tests)" = 0 ] && pass "no tests in the image (dist: $(jget "$layout" dist))" || fail "tests are in the image: dist/integration_tests $(jget "$layout" emulator), $(jget "$layout" tests) *.test.js"
 [ "$(jget "$layout" emptyScopeDirs)" = '[]' ] || info "npm prune left empty scope directories in node_modules: $(jget "$layout" emptyScopeDirs)"
-[ "$(jget "$layout" workdirWritable)" = true ] || info "WORKDIR /airbyte/integration_code is root-owned and not writable by node (fine for spec/check/discover/read; 'sync' needs a writable --destination)"
+[ "$(jget "$layout" workdirWritable)" = true ] && pass "/data (the working directory, where sync writes by default) is writable by node" || fail "/data is not writable by the image user"
 
 # ---------------------------------------------------------------------------------------------------------------
 
