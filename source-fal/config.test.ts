@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { connectionSpecification, DEFAULT_BASE_URL, parseConfig } from './config.js';
+import { connectionSpecification, DEFAULT_BASE_URL, parseConfig, unknownFieldsWarning } from './config.js';
 import { ConfigError } from './errors.js';
 import { clearSecretsForTest } from './redact.js';
 import { DAY_MS } from './time.js';
@@ -27,11 +27,24 @@ describe('parseConfig', () => {
     const error = configError({ lookback_days: -1, colour: 'blue', base_url: 'ftp://fal.example' });
     expect(error.code).toBe('invalid_config');
     expect(error.failureType).toBe('config_error');
-    expect(error.message).toMatch(/^The config has 4 problems: /);
+    expect(error.message).toMatch(/^The config has 3 problems: /);
     expect(error.message).toContain('api_key is required');
     expect(error.message).toContain('lookback_days must be 0 or more');
-    expect(error.message).toContain('unknown field "colour"');
     expect(error.message).toContain('base_url must be an absolute http(s) URL');
+    // An unknown field is not a problem: Airbyte keeps old fields in saved configs across upgrades.
+    expect(error.message).not.toContain('colour');
+  });
+
+  it('given fields this version does not know when parsed then they are ignored and one warning names each, with the closest known field', () => {
+    const config = parseConfig({ api_key: KEY, start: '2026-01-01', lookbak_days: 2, colour: 'blue' }, NOW);
+    expect(config.raw).not.toHaveProperty('start');
+    expect(config.unknownFields).toEqual([
+      { name: 'start', closest: 'start_date' },
+      { name: 'lookbak_days', closest: 'lookback_days' },
+      { name: 'colour', closest: undefined },
+    ]);
+    expect(unknownFieldsWarning(config)).toMatch(/^Ignoring "start" \(did you mean start_date\?\), "lookbak_days" \(did you mean lookback_days\?\), "colour": not source-fal config fields/);
+    expect(unknownFieldsWarning(parseConfig({ api_key: KEY }, NOW))).toBeUndefined();
   });
 
   it('given only an api_key when parsed then every default is filled in against the run clock', () => {
@@ -46,6 +59,7 @@ describe('parseConfig', () => {
       usageGranularity: 'day',
       maxRetrySeconds: 600,
       maxConcurrentRequests: 4,
+      unknownFields: [],
       endpointIds: [],
       raw: {
         api_key: KEY,
@@ -151,9 +165,10 @@ describe('parseConfig', () => {
   });
 
   it('given an invalid config that echoes the api_key when parsed then the message never contains the key or its secret half', () => {
-    // The key pasted as a field name is echoed by the unknown-field message; redaction must catch it.
+    // The key pasted as a field name is echoed by the unknown-field warning; redaction must catch it.
+    expect(unknownFieldsWarning(parseConfig({ api_key: KEY, [KEY]: true }, NOW))).toContain('"****"');
+    expect(unknownFieldsWarning(parseConfig({ api_key: KEY, [KEY]: true }, NOW))).not.toContain('9c1d2e3f4a5b6c7d8e9f');
     const error = configError({ api_key: KEY, [KEY]: true, lookback_days: -1, start_date: KEY });
-    expect(error.message).toContain('unknown field "****"');
     expect(error.message).not.toContain(KEY);
     expect(error.message).not.toContain('9c1d2e3f4a5b6c7d8e9f');
     expect(error.describe()).not.toContain(KEY);

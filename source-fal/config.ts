@@ -6,7 +6,7 @@
 import { z } from 'zod';
 
 import { ConfigError } from './errors.js';
-import { registerSecret } from './redact.js';
+import { redact, registerSecret } from './redact.js';
 import { DAY_MS, isDateOnly, parseInstant } from './time.js';
 
 export const DEFAULT_BASE_URL = 'https://api.fal.ai/v1';
@@ -142,6 +142,11 @@ export interface Config {
   maxRetrySeconds: number;
   /** Windows of one stream read at once, and the HTTP client's starting concurrency. */
   maxConcurrentRequests: number;
+  /**
+   * Fields the config has that this version does not know, with the closest known field when one is close. They
+   * are ignored, never refused: Airbyte keeps a saved config's old fields across connector upgrades.
+   */
+  unknownFields: readonly { name: string; closest: string | undefined }[];
   /** Extra endpoint ids to price (config endpoint_ids), deduplicated; empty when not given. */
   endpointIds: readonly string[];
   raw: z.output<typeof ConfigSchema>;
@@ -154,7 +159,11 @@ export function parseConfig(raw: unknown, nowMs: number): Config {
   }
   const apiKey = (raw as { api_key?: unknown }).api_key;
   if (typeof apiKey === 'string') registerSecret(apiKey);
-  const result = ConfigSchema.safeParse(raw);
+  const known = Object.keys(ConfigSchema.shape);
+  const unknownFields = Object.keys(raw)
+    .filter((name) => !known.includes(name))
+    .map((name) => ({ name: redact(name), closest: closestField(name, known) }));
+  const result = ConfigSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([name]) => known.includes(name))));
   const problems: string[] = result.success ? [] : result.error.issues.map(describeIssue);
   // Cross-field checks run on whatever dates parse, so they are reported together with field problems.
   const rawStart = readDate(raw, 'start_date');
@@ -182,8 +191,37 @@ export function parseConfig(raw: unknown, nowMs: number): Config {
     maxRetrySeconds: cfg.max_retry_seconds,
     maxConcurrentRequests: cfg.max_concurrent_requests,
     endpointIds: [...new Set(cfg.endpoint_ids ?? [])],
+    unknownFields,
     raw: cfg,
   };
+}
+
+/** One WARN line for the fields a config has that this version ignores, or undefined when there are none. */
+export function unknownFieldsWarning(config: Pick<Config, 'unknownFields'>): string | undefined {
+  if (config.unknownFields.length === 0) return undefined;
+  const fields = config.unknownFields.map(({ name, closest }) => `"${name}"${closest ? ` (did you mean ${closest}?)` : ''}`);
+  const many = fields.length > 1;
+  return `Ignoring ${fields.join(', ')}: ${many ? 'not source-fal config fields' : 'not a source-fal config field'} (old or misspelt settings are ignored). Remove or rename ${many ? 'them' : 'it'}; known fields: ${Object.keys(ConfigSchema.shape).join(', ')}.`;
+}
+
+/** The known field an unknown one most likely meant: one that contains it or is contained in it, or a near spelling. */
+function closestField(name: string, known: readonly string[]): string | undefined {
+  const lower = name.toLowerCase();
+  const scored = known.map((field) => ({ field, distance: field.includes(lower) || lower.includes(field) ? 0 : editDistance(lower, field) }));
+  const best = scored.sort((a, b) => a.distance - b.distance)[0];
+  return best !== undefined && best.distance <= Math.max(2, Math.floor(best.field.length / 3)) ? best.field : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
 }
 
 /** A date field of the raw config, when it is a string that parses; invalid ones are reported by the schema. */
@@ -203,9 +241,6 @@ function endInstant(text: string): number | undefined {
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   const field = issue.path.length > 0 ? issue.path.join('.') : undefined;
-  if (issue.code === 'unrecognized_keys') {
-    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}: remove ${issue.keys.length > 1 ? 'them' : 'it'} (known fields: ${Object.keys(ConfigSchema.shape).join(', ')})`;
-  }
   if (issue.code === 'invalid_type' && issue.input === undefined && field) {
     return issue.message.startsWith('Invalid input') ? `${field} is required` : issue.message;
   }
@@ -216,8 +251,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 /** The Airbyte `connectionSpecification`: the zod schema as draft-07 JSON Schema, minus what Airbyte forbids. */
 export function connectionSpecification(): Record<string, unknown> {
   const schema = z.toJSONSchema(ConfigSchema, { target: 'draft-07', io: 'input' }) as Record<string, unknown>;
-  // Airbyte's acceptance tests reject `additionalProperties: false` in a spec (airbyte-protocol.md §3.3);
-  // unknown fields are still refused by parseConfig, with a message that names them.
+  // Airbyte's acceptance tests reject `additionalProperties: false` in a spec
+  // (https://docs.airbyte.com/connector-development/testing-connectors/connector-acceptance-tests-reference);
+  // parseConfig ignores unknown fields and warns about them.
   delete schema.additionalProperties;
   delete schema.$schema;
   scrubIntegerBounds(schema);

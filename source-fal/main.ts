@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 
 import { parseCatalog } from './catalog.js';
 import { readJsonFile, requestTimeoutMs, runClock, runIfEntryPoint, type BinIo } from './cli-io.js';
-import { parseConfig } from './config.js';
+import { parseConfig, unknownFieldsWarning } from './config.js';
 import { asSourceFalError, ConfigError, InterruptedError } from './errors.js';
 import { FalClient } from './http/client.js';
 import type { Logger } from './log.js';
@@ -85,6 +85,8 @@ async function runWithConfig(
   try {
     const nowMs = runClock(io.env);
     const config = parseConfig(await readJsonFile(values.config ?? '', '--config'), nowMs);
+    const unknown = unknownFieldsWarning(config);
+    if (unknown) logger.log('WARN', unknown);
     const client = new FalClient({
       baseUrl: config.baseUrl,
       apiKey: config.apiKey,
@@ -119,8 +121,13 @@ async function runWithConfig(
         await out.send({ type: 'CONNECTION_STATUS', connectionStatus: { status: 'SUCCEEDED', message } });
       } catch (caught) {
         const error = asSourceFalError(caught);
-        if (!(error instanceof ConfigError)) throw error;
-        await out.send({ type: 'CONNECTION_STATUS', connectionStatus: { status: 'FAILED', message: error.describe() } });
+        if (error instanceof InterruptedError) throw error;
+        // Airbyte's contract: check answers one CONNECTION_STATUS and exits 0, whatever kept it from connecting.
+        const message =
+          error instanceof ConfigError
+            ? error.describe()
+            : `Could not check the connection: fal did not answer at ${ctx.config.baseUrl} (${error.message.replace(/ This is usually temporary:.*$/, '')}). Check base_url, the network and any proxy between here and fal (HTTPS_PROXY), then run check again.`;
+        await out.send({ type: 'CONNECTION_STATUS', connectionStatus: { status: 'FAILED', message } });
       }
       return 0;
     }

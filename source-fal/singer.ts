@@ -17,7 +17,7 @@
 import { parseArgs } from 'node:util';
 
 import { readJsonFile, runClock, runIfEntryPoint } from './cli-io.js';
-import { connectionSpecification, parseConfig } from './config.js';
+import { connectionSpecification, parseConfig, unknownFieldsWarning } from './config.js';
 import { asSourceFalError, ConfigError, InterruptedError, type SourceFalError } from './errors.js';
 import { FalClient } from './http/client.js';
 import type { Logger, LogLevel } from './log.js';
@@ -341,6 +341,8 @@ function aboutMarkdown(): string {
 
 function openContext(config: unknown, io: SingerIo, logger: Logger, purpose: 'discover' | 'sync'): StreamContext {
   const parsed = parseConfig(config, runClock(io.env));
+  const unknown = unknownFieldsWarning(parsed);
+  if (unknown) logger.log('WARN', unknown);
   const client = new FalClient({
     baseUrl: parsed.baseUrl,
     apiKey: parsed.apiKey,

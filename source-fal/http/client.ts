@@ -204,6 +204,7 @@ export class FalClient {
       } catch (error) {
         if (error instanceof RetryableBody) failure = { reason: error.message, requestId: error.requestId };
         else if (this.options.signal?.aborted) throw interrupted(endpoint);
+        else if (errorCode(error) === 'ENOTFOUND') throw this.unresolvable(endpoint);
         else if (isNetworkError(error)) failure = { reason: networkReason(error) };
         else throw error;
       }
@@ -231,6 +232,24 @@ export class FalClient {
         throw interrupted(endpoint);
       }
     }
+  }
+
+  /**
+   * The name in base_url does not exist (DNS answered NXDOMAIN). That is the config's to fix, not something a retry
+   * mends; a DNS server that did not answer (EAI_AGAIN) is retried like any network failure.
+   */
+  private unresolvable(endpoint: string): ConfigError {
+    let host = this.baseUrl;
+    try {
+      host = new URL(this.baseUrl).hostname;
+    } catch {
+      // parseConfig only lets URLs through; keep the whole base_url in the message otherwise.
+    }
+    return new ConfigError(
+      'unresolvable_host',
+      `The host ${host} does not resolve (DNS: ENOTFOUND), so fal cannot be reached at ${this.baseUrl}. Check base_url (fal's is https://api.fal.ai/v1), and the machine's DNS or proxy settings (HTTPS_PROXY).`,
+      { endpoint },
+    );
   }
 
   private holdGate(notBeforeMs: number): void {
@@ -375,6 +394,17 @@ function isNetworkError(error: unknown): boolean {
     current = current.cause;
   }
   return false;
+}
+
+/** The first error code along the cause chain (undici wraps the socket's error). */
+function errorCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
+    const code = 'code' in current ? current.code : undefined;
+    if (typeof code === 'string') return code;
+    current = current.cause;
+  }
+  return undefined;
 }
 
 function networkReason(error: unknown): string {

@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 
 import { readJsonFile, runClock } from '../cli-io.js';
-import { parseConfig, type Config } from '../config.js';
+import { parseConfig, type Config, unknownFieldsWarning } from '../config.js';
 import { asSourceFalError, ConfigError } from '../errors.js';
 import { FalClient } from '../http/client.js';
 import type { CliIo } from '../main.js';
@@ -154,6 +154,8 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
       raw = args.config !== undefined ? await readJsonFile(args.config, '--config') : configFromEnv(io.env);
     }
     const config = parseConfig(raw, nowMs);
+    const unknown = unknownFieldsWarning(config);
+    if (unknown) progress.log('WARN', unknown);
     const client = new FalClient({
       baseUrl: config.baseUrl,
       apiKey: config.apiKey,
