@@ -241,6 +241,8 @@ describe('given the repository Dockerfile', () => {
           else cpSync(local, dest, { recursive: true });
         }
       }
+      // The image makes its WORKDIR (/data) with a RUN step, which this assembly does not run.
+      mkdirSync(join(root, runtime.workdir), { recursive: true });
       emu = await startEmulator({ now: FIXED_NOW, historyDays: 40 });
     });
     afterAll(async () => {

@@ -74,9 +74,12 @@ describe('given an organization with three teams in the emulator', () => {
       expect(new Set(rows.map((r) => r.username))).toEqual(new Set(TEAMS));
       expect(new Set(rows.map((r) => r.product))).toEqual(new Set(PRODUCTS));
       for (const row of rows) {
-        expect(row).not.toHaveProperty('cost_total');
         expect(Math.round(Number(row.cost) * 1e9)).toBe(row.cost_nano_usd);
+        expect(Math.round(Number(row.cost_total) * 1e9)).toBe(row.cost_total_nano_usd);
+        expect(row.percent_discount).toEqual(expect.any(Number));
       }
+      // fal's current shape: one line per discount rate, so discounted and undiscounted usage of one grain are two rows.
+      expect(rows.some((r) => Number(r.percent_discount) > 0)).toBe(true);
       // model_apis lines name who spent it; serverless and compute have no key.
       expect(rows.filter((r) => r.product === 'model_apis').every((r) => r.api_key_id !== null || r.login_username !== null)).toBe(true);
       expect(rows.filter((r) => r.product !== 'model_apis').every((r) => r.api_key_id === null && r.auth_method === 'None')).toBe(true);
@@ -133,5 +136,30 @@ describe('given an organization with three teams in the emulator', () => {
         expect(states(second, 'org_usage').at(-1)?.stream.stream_state).toEqual({ bucket: '2026-11-27T00:00:00Z' });
       });
     });
+  });
+});
+
+describe('given an emulator that answers in the older /organization/usage shape (cost only, no discount fields)', () => {
+  it('when org_usage is read then every team × product still reconciles per UTC day, with cost_total taken from cost', { timeout: 60_000 }, async () => {
+    const emu = await startEmulator({ now: FIXED_NOW, historyDays: 20, legacyShapes: true });
+    try {
+      const dir = tempDir();
+      const startDate = new Date(now - 10 * DAY).toISOString().slice(0, 10);
+      const run = await runCli(
+        ['read', '--config', writeJson(dir, 'config.json', configFor(emu.url, { start_date: startDate, api_key: ORG_ADMIN_KEY })), '--catalog', writeJson(dir, 'catalog.json', catalogFor(['org_usage']))],
+        { env: cliEnv() },
+      );
+      expect(run.code, run.stderr).toBe(0);
+      const rows = records(run, 'org_usage');
+      expect(rows.every((r) => r.percent_discount === null && r.cost_total === r.cost)).toBe(true);
+      for (const team of TEAMS) {
+        for (const product of PRODUCTS) {
+          const got = nanoByDay(rows.filter((r) => r.username === team && r.product === product), 'bucket', 'cost_total_nano_usd');
+          expect(sortedDays(got), `${team} ${product}`).toEqual(sortedDays(emu.truth.orgUsageNanoByDay(team, product, new Date(`${startDate}T00:00:00Z`), new Date(now))));
+        }
+      }
+    } finally {
+      await emu.close();
+    }
   });
 });

@@ -70,6 +70,17 @@ describe('usdToNano', () => {
     expect(failures).toEqual([]);
   });
 
+  it.each([
+    [4337503.251450446, 4337503251450446],
+    [4447574.931950092, 4447574931950092],
+    [4249701.985257506, 4249701985257506],
+    [4359651.571632981, 4359651571632981],
+  ])('given %d USD, where multiplying the double by 1e9 is off by one nano, when converted then it is exactly %i nano-USD', (usd, nano) => {
+    // Pins the decimal-text conversion: Math.round(usd * 1e9) gives nano + 1 for each of these.
+    expect(Math.round(usd * 1e9)).not.toBe(nano);
+    expect(usdToNano(usd)).toBe(nano);
+  });
+
   it('given an amount above 2^23 USD when converted then it reflects the nearest double, not the decimal intended', () => {
     // Documents the limit: no double is 8,700,000.000000001; the nearest prints as ...002, before usdToNano runs.
     expect(String(8_700_000.000000001)).toBe('8700000.000000002');

@@ -167,8 +167,14 @@ describe('given the fal emulator with 30 days of history', () => {
       expect(byDay(pages, 'cost', (l) => l.username === 'acme-ml' && l.product === 'model_apis')).toEqual(byDay(own, 'cost_total'));
       const ownServerless = await allPages(emu, '/serverless/usage', { ...query, expand: 'time_series' }, ADMIN_KEY);
       expect(byDay(pages, 'cost', (l) => l.username === 'acme-ml' && l.product === 'serverless')).toEqual(byDay(ownServerless, 'cost_total'));
+      // fal's current shape: the discount fields on every line, cost = cost_total, subtotal − discount = total.
       const lines = pages.flatMap((p) => p.time_series ?? []).flatMap((b) => b.results);
-      for (const l of lines) expect(l).not.toHaveProperty('cost_total');
+      for (const l of lines) {
+        expect(l).toEqual(expect.objectContaining({ percent_discount: expect.any(Number), cost_subtotal: expect.any(Number), cost_discount: expect.any(Number) }));
+        expect(l.cost_total).toBe(l.cost);
+        expect(Math.round(Number(l.cost_subtotal) * 1e9) - Math.round(Number(l.cost_discount) * 1e9)).toBe(Math.round(Number(l.cost_total) * 1e9));
+      }
+      expect(lines.some((l) => Number(l.percent_discount) > 0)).toBe(true);
     });
 
     it('then team_username and product filter the lines, an unknown team is a 400, and api_key_id leaves only model lines of that key', async () => {

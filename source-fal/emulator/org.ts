@@ -4,10 +4,11 @@
  * gets 403 `authorization_error`.
  *
  * The org data is the teams' own data, so totals agree across endpoints:
- *  - `model_apis` lines aggregate each team's own model events, exactly as /models/usage does for that team,
- *    without `percent_discount` (org lines have no discount fields); `cost` is the discounted amount, so
+ *  - `model_apis` lines aggregate each team's own model events exactly as /models/usage does for that team: one
+ *    line per discount rate, with percent_discount, cost_subtotal, cost_discount and cost_total, as fal's current
+ *    OpenAPI (https://api.fal.ai/v1/openapi.json) describes them, beside `cost` (= cost_total here). So
  *    org_usage(team, model_apis) equals that team's own /models/usage cost_total per bucket, to the nano.
- *    (Whether fal's org `cost` is before or after discount is unknown, fal-api.md §6.1; the emulator picks after.)
+ *    With `legacyShapes` the lines have no discount fields and lines that differ only by discount merge.
  *  - `serverless` lines aggregate each team's own serverless events (serverless.ts), so they equal the team's
  *    /serverless/usage totals; `endpoint_id` names the machine type and app.
  *  - `compute` lines are dedicated machines billed by the hour, visible 15 minutes after each hour ends; they exist
@@ -149,7 +150,11 @@ interface OrgAgg {
   readonly endpointId: string;
   readonly unit: string;
   readonly unitPriceNano: number;
+  /** percent_discount; 0 = none. */
+  readonly pct: number;
   readonly auth: OrgAuth;
+  subNano: number;
+  discNano: number;
   /** quantity = qtyNum / qtyDen */
   qtyNum: number;
   readonly qtyDen: number;
@@ -166,6 +171,7 @@ interface OrgUsageQuery {
   readonly endpointIds: readonly string[] | undefined;
   readonly apiKeyIds: readonly string[] | undefined;
   readonly byAuth: boolean;
+  readonly legacy: boolean;
 }
 
 const cmpStr = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
@@ -177,6 +183,7 @@ function compareOrg(x: OrgAgg, y: OrgAgg): number {
     cmpStr(x.endpointId, y.endpointId) ||
     cmpStr(x.unit, y.unit) ||
     x.unitPriceNano - y.unitPriceNano ||
+    x.pct - y.pct ||
     cmpStr(x.auth.sortKey, y.auth.sortKey)
   );
 }
@@ -187,12 +194,10 @@ function orgUsageLines(ctx: RouteContext, q: OrgUsageQuery): { bucketSec: number
   const add = (bucketSec: number, line: OrgAgg): void => {
     let lines = buckets.get(bucketSec);
     if (!lines) buckets.set(bucketSec, (lines = new Map()));
-    const k = JSON.stringify([line.username, line.product, line.endpointId, line.unit, line.unitPriceNano, line.auth.sortKey]);
+    const k = orgKey(line, q.legacy);
     const existing = lines.get(k);
-    if (existing) {
-      existing.qtyNum += line.qtyNum;
-      existing.costNano += line.costNano;
-    } else lines.set(k, line);
+    if (existing) mergeInto(existing, line);
+    else lines.set(k, q.legacy ? { ...line, pct: 0 } : line);
   };
   const endpointOk = (id: string): boolean => q.endpointIds === undefined || q.endpointIds.includes(id);
   for (const team of q.teams) {
@@ -202,16 +207,18 @@ function orgUsageLines(ctx: RouteContext, q: OrgUsageQuery): { bucketSec: number
       const usage = ctx.engine.usage(acct, { loSec: q.loSec, hiSec: q.hiSec, nowSec: q.nowSec, timeframe: q.timeframe, filter, byAuth: q.byAuth });
       for (const { bucketSec, line } of usage.flat) {
         const def = ENDPOINTS[line.ep] as EndpointDef;
-        // Org lines carry no percent_discount: lines that differ only by discount merge, at their discounted cost.
         add(bucketSec, {
           username: team,
           product: 'model_apis',
           endpointId: def.endpointId,
           unit: def.unit,
           unitPriceNano: ctx.world.priceNano[line.ep]![line.pv]!,
+          pct: line.pct,
           auth: q.byAuth ? orgAuth(acct, line.auth) : NO_AUTH,
           qtyNum: line.k,
           qtyDen: def.unitDenominator,
+          subNano: Number(line.sub),
+          discNano: Number(line.disc),
           costNano: Number(line.tot),
         });
       }
@@ -228,9 +235,12 @@ function orgUsageLines(ctx: RouteContext, q: OrgUsageQuery): { bucketSec: number
           endpointId,
           unit: 'second',
           unitPriceNano: line.unitPriceNano,
+          pct: 0,
           auth: NO_AUTH,
           qtyNum: line.deciseconds,
           qtyDen: 10,
+          subNano: line.totNano,
+          discNano: 0,
           costNano: line.totNano,
         });
       }
@@ -244,9 +254,12 @@ function orgUsageLines(ctx: RouteContext, q: OrgUsageQuery): { bucketSec: number
           endpointId: def.endpointId,
           unit: def.unit,
           unitPriceNano: def.priceNano,
+          pct: 0,
           auth: NO_AUTH,
           qtyNum: 1,
           qtyDen: 1,
+          subNano: def.priceNano,
+          discNano: 0,
           costNano: def.priceNano,
         });
       }
@@ -257,7 +270,21 @@ function orgUsageLines(ctx: RouteContext, q: OrgUsageQuery): { bucketSec: number
     .flatMap(([bucketSec, lines]) => [...lines.values()].sort(compareOrg).map((line) => ({ bucketSec, line })));
 }
 
-function orgLineJson(l: OrgAgg, withAuth: boolean, withStructured: boolean): Record<string, unknown> {
+function orgKey(line: OrgAgg, legacy: boolean): string {
+  return JSON.stringify([line.username, line.product, line.endpointId, line.unit, line.unitPriceNano, legacy ? 0 : line.pct, line.auth.sortKey]);
+}
+
+function mergeInto(into: OrgAgg, line: OrgAgg): void {
+  into.qtyNum += line.qtyNum;
+  into.subNano += line.subNano;
+  into.discNano += line.discNano;
+  into.costNano += line.costNano;
+}
+
+function orgLineJson(l: OrgAgg, withAuth: boolean, withStructured: boolean, legacy: boolean): Record<string, unknown> {
+  const discounts = legacy
+    ? {}
+    : { percent_discount: l.pct, cost_subtotal: l.subNano / NANO_PER_USD, cost_discount: l.discNano / NANO_PER_USD, cost_total: l.costNano / NANO_PER_USD };
   return {
     username: l.username,
     product: l.product,
@@ -265,6 +292,7 @@ function orgLineJson(l: OrgAgg, withAuth: boolean, withStructured: boolean): Rec
     unit: l.unit,
     quantity: l.qtyNum / l.qtyDen,
     unit_price: l.unitPriceNano / NANO_PER_USD,
+    ...discounts,
     cost: l.costNano / NANO_PER_USD,
     currency: 'USD',
     ...authJson(l.auth, withAuth, withStructured),
@@ -291,24 +319,23 @@ function orgUsage(ctx: RouteContext): string {
     endpointIds: ctx.params.multi('endpoint_id'),
     apiKeyIds: ctx.params.multi('api_key_id'),
     byAuth: withAuth || withStructured,
+    legacy: ctx.legacy,
   };
   let cache = orgUsageCache.get(ctx.world);
   if (!cache) orgUsageCache.set(ctx.world, (cache = new Lru(16)));
   const flat = cache.get(JSON.stringify(q), () => orgUsageLines(ctx, q));
   return seriesPage(
     req,
-    flat.map(({ bucketSec, line }) => ({ bucketSec, line: orgLineJson(line, withAuth, withStructured) })),
+    flat.map(({ bucketSec, line }) => ({ bucketSec, line: orgLineJson(line, withAuth, withStructured, q.legacy) })),
     () => {
       const sum = new Map<string, OrgAgg>();
       for (const { line } of flat) {
-        const k = JSON.stringify([line.username, line.product, line.endpointId, line.unit, line.unitPriceNano, line.auth.sortKey]);
+        const k = orgKey(line, q.legacy);
         const s = sum.get(k);
-        if (s) {
-          s.qtyNum += line.qtyNum;
-          s.costNano += line.costNano;
-        } else sum.set(k, { ...line });
+        if (s) mergeInto(s, line);
+        else sum.set(k, { ...line });
       }
-      return [...sum.values()].sort(compareOrg).map((l) => orgLineJson(l, withAuth, withStructured));
+      return [...sum.values()].sort(compareOrg).map((l) => orgLineJson(l, withAuth, withStructured, q.legacy));
     },
   );
 }

@@ -20,6 +20,8 @@ export interface RouteContext {
   readonly key: FixtureKey;
   readonly params: Params;
   readonly renderer: BillingEventRenderer;
+  /** Which version of fal's published API shapes to answer in (EmulatorOptions.legacyShapes). */
+  readonly legacy: boolean;
 }
 
 export interface Route {

@@ -44,6 +44,11 @@ export interface EmulatorOptions {
    * (a big page takes longer to build and send). fal publishes no latency figures; default none.
    */
   latency?: { fixedMs: number; perMiBMs?: number };
+  /**
+   * Answer in the shapes of fal's earlier published API where they changed: /organization/usage lines without
+   * discount fields (lines that differ only by discount merged, `cost` only). Default: the current shapes.
+   */
+  legacyShapes?: boolean;
 }
 
 export interface RequestLogEntry {
@@ -185,7 +190,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     const account = world.account(key.account);
     if (!account) return errorReply(req, 403, 'authorization_error', 'The key is not attached to an account', authDocs);
     try {
-      const out = route.handler({ world, engine, renderer, nowMs, account, key, params: new Params(sp, route.docsUrl) });
+      const out = route.handler({ world, engine, renderer, nowMs, account, key, params: new Params(sp, route.docsUrl), legacy: opts.legacyShapes === true });
       if (typeof out === 'string') return reply(200, out);
       return { ...reply(200, out.body, out.contentType ?? JSON_TYPE), onSent: out.onSent };
     } catch (err) {

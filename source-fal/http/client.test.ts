@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
@@ -379,5 +381,23 @@ describe('FalClient requests', () => {
       expect(error.message).not.toContain(KEY);
     }
     expect(errors[0]?.message).toContain('fal says: "Key **** is not valid"');
+  });
+});
+
+describe('FalClient user-agent', () => {
+  it('given the package version when a request is sent then the user-agent names that version', async () => {
+    const pkg = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')));
+    let sent: unknown;
+    mockAgent
+      .get(ORIGIN)
+      .intercept({ path: '/v1/keys', method: 'GET' })
+      .reply((options) => {
+        sent = new Headers(options.headers as Record<string, string>).get('user-agent');
+        return { statusCode: 200, data: { keys: [] }, responseOptions: { headers: { 'content-type': 'application/json' } } };
+      });
+
+    await client().getJson('/keys', {}, z.object({ keys: z.array(z.unknown()) }));
+
+    expect(sent).toBe(`source-fal/${pkg.version} (+https://github.com/source-fal/source-fal)`);
   });
 });

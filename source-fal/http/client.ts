@@ -8,10 +8,14 @@ import type { z } from 'zod';
 
 import { ApiError, ConfigError, type ErrorContext, InterruptedError, ResponseShapeError, TransientApiError } from '../errors.js';
 import { redact, registerSecret } from '../redact.js';
+import { packageVersion } from '../schemas.js';
 import { AdaptiveLimit } from './limit.js';
 import { announcedWaitMs, backoffDelayMs, DEFAULT_RETRY, isRetryableStatus, type RetryOptions, sleep } from './retry.js';
 
-export const USER_AGENT = 'source-fal/0.1.0 (+https://github.com/source-fal/source-fal)';
+/** `source-fal/<package.json version> (+<project URL>)`, so fal can tell connector versions apart in its logs. */
+export function userAgent(): string {
+  return `source-fal/${packageVersion()} (+https://github.com/source-fal/source-fal)`;
+}
 
 /**
  * Timeouts per attempt. A 10,000-row billing-events page is a few MB, so the body gets generous time. A timed-out
@@ -101,6 +105,7 @@ export class FalClient {
    */
   private gate = { notBeforeMs: 0, setAtMs: 0 };
   private readonly limit: AdaptiveLimit;
+  private readonly userAgent = userAgent();
 
   constructor(options: ClientOptions) {
     this.options = options;
@@ -294,7 +299,7 @@ export class FalClient {
         headers: {
           authorization: `Key ${this.apiKey}`,
           accept: 'application/json, text/csv;q=0.9',
-          'user-agent': USER_AGENT,
+          'user-agent': this.userAgent,
         },
       });
       const text = await response.body.text();

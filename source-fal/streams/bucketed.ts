@@ -36,7 +36,11 @@ export interface BucketedStreamOptions<L> {
 
 export function bucketedStream<L>(options: BucketedStreamOptions<L>): IncrementalStream {
   const Page = CursorEnvelope.extend({
-    time_series: z.array(z.object({ bucket: z.string(), results: z.array(options.line) })),
+    // fal documents time_series "when expand includes time_series"; a window with no usage may leave it out, which
+    // means no buckets (https://fal.ai/docs/platform-apis/v1/models/usage). has_more and next_cursor stay required,
+    // so a different envelope still fails; and a page with summary rows but no time_series is refused below.
+    time_series: z.array(z.object({ bucket: z.string(), results: z.array(options.line) })).optional(),
+    summary: z.array(z.unknown()).optional(),
   });
   return {
     kind: 'incremental',
@@ -71,7 +75,14 @@ export function bucketedStream<L>(options: BucketedStreamOptions<L>): Incrementa
       const fingerprint = (record: StreamRecord): string => createHash('sha256').update(JSON.stringify(record)).digest('base64');
       for await (const page of cursorPages({ client: ctx.client, path: options.path, query, limit: USAGE_PAGE_LIMIT, schema: Page })) {
         const records: StreamRecord[] = [];
-        for (const bucket of page.time_series) {
+        if (page.time_series === undefined && (page.summary?.length ?? 0) > 0) {
+          // Usage exists in the window but not per bucket: reading it as "no usage" would checkpoint past real spend.
+          throw new ResponseShapeError(`fal's response to GET ${options.path} has summary rows but no time_series, although expand asked for it.`, {
+            endpoint: `GET ${options.path}`,
+            window: formatWindow(window),
+          });
+        }
+        for (const bucket of page.time_series ?? []) {
           let label: string;
           try {
             label = normalizeTimestamp(bucket.bucket);

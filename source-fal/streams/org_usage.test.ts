@@ -43,7 +43,7 @@ describe('org_usage.readWindow', () => {
     });
   });
 
-  it('given an org line with only cost when read then fal cost stays cost, with its exact nano value, flat auth columns and a golden id', async () => {
+  it('given an org line in the older shape (cost only) when read then cost stays cost and is cost_total too, with exact nano values, flat auth columns and a golden id', async () => {
     page([LINE]);
 
     expect(await readWindow()).toEqual([
@@ -59,6 +59,11 @@ describe('org_usage.readWindow', () => {
         id: '927197eeb037372bda4178951ccf384f',
         bucket: '2026-07-26T00:00:00Z',
         timeframe: 'day',
+        percent_discount: null,
+        cost_subtotal: null,
+        cost_discount: null,
+        cost_total: 3,
+        cost_total_nano_usd: 3_000_000_000,
         cost_nano_usd: 3_000_000_000,
         currency: 'USD',
         auth_method: 'my-key (owner: alice)',
@@ -92,5 +97,40 @@ describe('org_usage.readWindow', () => {
     expect(again[0]?.id).toBe(ids.get('base'));
     const distinct = Object.keys(variants).map((n) => ids.get(n));
     expect(new Set(distinct).size).toBe(distinct.length);
+  });
+});
+
+describe('org_usage.readWindow with fal\'s current shape (one line per discount rate)', () => {
+  const CURRENT = { ...LINE, percent_discount: 0, cost_subtotal: 3.0, cost_discount: 0, cost_total: 3.0 };
+  const DISCOUNTED = { ...LINE, quantity: 80, percent_discount: 10, cost_subtotal: 2.0, cost_discount: 0.2, cost_total: 1.8, cost: 1.8 };
+
+  it('given two lines that differ only by percent_discount when read then both arrive as two rows with distinct ids', async () => {
+    page([CURRENT, DISCOUNTED]);
+
+    const rows = await readWindow();
+
+    expect(rows).toHaveLength(2);
+    expect(new Set(rows.map((r) => r.id)).size).toBe(2);
+    expect(rows.map((r) => [r.percent_discount, r.cost_subtotal, r.cost_discount, r.cost_total, r.cost_total_nano_usd])).toEqual([
+      [0, 3, 0, 3, 3_000_000_000],
+      [10, 2, 0.2, 1.8, 1_800_000_000],
+    ]);
+  });
+
+  it('given a line without a discount in the current shape when read then its id is the one the older shape gave, so re-read rows update instead of duplicating', async () => {
+    page([CURRENT]);
+    const [current] = await readWindow();
+    page([LINE]);
+    const [older] = await readWindow();
+
+    expect(current?.id).toBe(older?.id);
+    expect(older).toMatchObject({ percent_discount: null, cost_total: 3, cost_total_nano_usd: 3_000_000_000, cost: 3 });
+  });
+
+  it('given a line with cost_total but no cost when read then cost is taken from cost_total', async () => {
+    const { cost: _cost, ...noCost } = CURRENT;
+    page([noCost]);
+
+    expect(await readWindow()).toEqual([expect.objectContaining({ cost: 3, cost_nano_usd: 3_000_000_000, cost_total: 3 })]);
   });
 });

@@ -1,9 +1,10 @@
 /**
  * `org_usage`: usage and cost of every team of a fal organization, per UTC bucket, team, product line
- * (`model_apis`, `serverless`, `compute`), endpoint, unit, price and auth method. Org-root ADMIN keys only.
- * Endpoint: GET /v1/organization/usage, https://fal.ai/docs/platform-apis/v1/organization/usage (fal-api.md §6.1).
- * Org lines carry only `cost` (no cost_total, no discount fields), and fal does not say whether it is before or
- * after discount: the record keeps fal's `cost` under that name and adds `cost_nano_usd`.
+ * (`model_apis`, `serverless`, `compute`), endpoint, unit, price, discount rate and auth method. Org-root ADMIN keys only.
+ * Endpoint: GET /v1/organization/usage, https://fal.ai/docs/platform-apis/v1/organization/usage.
+ * fal's current OpenAPI (https://api.fal.ai/v1/openapi.json) gives each line percent_discount, cost_subtotal,
+ * cost_discount and cost_total beside `cost`, one line per discount rate as /models/usage does; earlier versions
+ * sent `cost` only. Both shapes are read: the discount is part of the grain, and cost_total falls back to `cost`.
  */
 import { z } from 'zod';
 
@@ -20,12 +21,17 @@ const OrgUsageLine = z
     unit: z.string(),
     quantity: z.number(),
     unit_price: z.number(),
-    cost: z.number(),
+    percent_discount: z.number().nullish(),
+    cost_subtotal: z.number().nullish(),
+    cost_discount: z.number().nullish(),
+    cost_total: z.number().nullish(),
+    cost: z.number().nullish(),
     currency: z.string().nullish(),
     auth_method: z.string().nullish(),
     auth_method_structured: AuthMethodStructured.nullish(),
   })
-  .loose();
+  .loose()
+  .refine((line) => line.cost_total != null || line.cost != null, { message: 'an organization usage line has neither cost_total nor cost' });
 
 export const orgUsage = bucketedStream({
   name: 'org_usage',
@@ -37,12 +43,24 @@ export const orgUsage = bucketedStream({
   toRecord(line, bucket, timeframe) {
     const { auth_method_structured: structured, auth_method: label, ...rest } = line;
     const auth = authColumns(structured ?? undefined, label ?? undefined);
+    const costTotal = line.cost_total ?? line.cost ?? null;
+    const cost = line.cost ?? costTotal;
+    const percentDiscount = line.percent_discount ?? null;
+    // A line with no discount keeps the id the older shape (no discount fields) gave it, so rows read before fal
+    // added the fields are updated, not duplicated; only a real discount rate joins the grain.
+    const discountPart = percentDiscount === null || percentDiscount === 0 ? [] : [percentDiscount];
     return {
       ...rest,
-      id: digestId([timeframe, bucket, line.username, line.product, line.endpoint_id, line.unit, line.unit_price, ...auth.identity]),
+      id: digestId([timeframe, bucket, line.username, line.product, line.endpoint_id, line.unit, line.unit_price, ...discountPart, ...auth.identity]),
       bucket,
       timeframe,
-      cost_nano_usd: usdToNano(line.cost),
+      percent_discount: percentDiscount,
+      cost_subtotal: line.cost_subtotal ?? null,
+      cost_discount: line.cost_discount ?? null,
+      cost_total: costTotal,
+      cost_total_nano_usd: usdToNano(costTotal),
+      cost,
+      cost_nano_usd: usdToNano(cost),
       currency: line.currency ?? 'USD',
       ...auth.columns,
     };

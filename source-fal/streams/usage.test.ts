@@ -208,9 +208,10 @@ describe('usage.readWindow', () => {
     expect(records[0]).toEqual(records[1]);
   });
 
-  it('given a page without time_series when read then a ResponseShapeError naming the endpoint', async () => {
-    // Regression: a missing array read as "no usage" and the sync checkpointed past real spend.
-    usagePage({ next_cursor: null, has_more: false, summary: [] });
+  it('given a page with summary rows but without time_series when read then a ResponseShapeError naming the endpoint', async () => {
+    // Regression: a missing array read as "no usage" and the sync checkpointed past real spend. (A page without
+    // time_series and without usage is an empty window, as fal documents; see below.)
+    usagePage({ next_cursor: null, has_more: false, summary: [LINE] });
 
     const error = await readWindow(context()).catch((e: unknown) => e);
 
@@ -298,5 +299,13 @@ describe('usage.cursorAfter', () => {
     expect(iso(usage.cursorAfter(context({ usage_granularity: 'hour' }), { start: Date.UTC(2026, 6, 27), end: NOW }))).toBe(
       '2026-07-27T15:00:00.000Z',
     );
+  });
+});
+
+describe('usage.readWindow when fal leaves time_series out', () => {
+  it('given a window with no usage answered without time_series when read then it yields no records and no error', async () => {
+    usagePage({ next_cursor: null, has_more: false });
+
+    expect(await readWindow(context())).toEqual([]);
   });
 });
