@@ -4,8 +4,9 @@
  */
 import { z } from 'zod';
 
+
 import { ConfigError } from './errors.js';
-import type { Selection } from './source.js';
+import type { CatalogStream, Selection } from './source.js';
 import { ALL_STREAMS, findStream } from './streams/index.js';
 
 const ConfiguredCatalog = z.object({
@@ -57,4 +58,18 @@ export function parseCatalog(json: unknown): Selection[] {
   if (problems.length > 0) throw new ConfigError('invalid_catalog', `The catalog has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}: ${problems.join('; ')}.`);
   // Read in registry order, whatever order the catalog lists them in.
   return ALL_STREAMS.flatMap((stream) => selections.filter((s) => s.stream === stream));
+}
+
+/**
+ * `discover --configured`: a ConfiguredAirbyteCatalog of the streams discover found, ready for `read --catalog`:
+ * incremental streams incremental with append_dedup on their primary key, snapshots full refresh with overwrite.
+ */
+export function configuredCatalog(streams: readonly CatalogStream[]): { streams: Record<string, unknown>[] } {
+  return {
+    streams: streams.map((stream) =>
+      stream.supported_sync_modes.includes('incremental')
+        ? { stream, sync_mode: 'incremental', destination_sync_mode: 'append_dedup', cursor_field: stream.default_cursor_field ?? [], primary_key: stream.source_defined_primary_key }
+        : { stream, sync_mode: 'full_refresh', destination_sync_mode: 'overwrite', primary_key: stream.source_defined_primary_key },
+    ),
+  };
 }

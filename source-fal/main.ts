@@ -6,26 +6,28 @@
  */
 import { parseArgs } from 'node:util';
 
-import { parseCatalog } from './catalog.js';
-import { readJsonFile, requestTimeoutMs, runClock, runIfEntryPoint, type BinIo } from './cli-io.js';
-import { parseConfig, unknownFieldsWarning } from './config.js';
+import { configuredCatalog, parseCatalog } from './catalog.js';
+import { readJsonFile, runIfEntryPoint, type BinIo } from './cli-io.js';
 import { asSourceFalError, ConfigError, InterruptedError } from './errors.js';
-import { FalClient } from './http/client.js';
 import type { Logger } from './log.js';
 import { LineWriter } from './output.js';
 import { AirbyteOutput } from './protocol.js';
+import { openRun } from './run-context.js';
 import { check, discover, read, spec } from './source.js';
 import { singerMain } from './singer.js';
+import { packageVersion } from './schemas.js';
 import { parseStateFile } from './state.js';
 import type { StreamContext } from './streams/stream.js';
 
 const USAGE = `Usage:
   source-fal spec
   source-fal check    --config <config.json>
-  source-fal discover --config <config.json>
+  source-fal discover --config <config.json> [--configured]   (--configured: a ConfiguredAirbyteCatalog of every
+                                                             stream the key can read, for read --catalog)
   source-fal read     --config <config.json> --catalog <catalog.json> [--state <state.json>]
   source-fal sync     [--config <config.json>] [--destination <duckdb file|postgres://…>] [--streams a,b] [--full-refresh] [--demo]
-  source-fal --singer <tap-fal arguments>   (the Singer tap; see tap-fal --help)`;
+  source-fal --singer <tap-fal arguments>   (the Singer tap; see tap-fal --help)
+  source-fal --help | --version`;
 
 export type CliIo = BinIo;
 
@@ -33,13 +35,21 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   // The Singer face of the same core (source-fal/singer.ts), for `npx source-fal --singer --discover …`.
   if (argv.includes('--singer')) return singerMain(argv.filter((arg) => arg !== '--singer'), io);
   const [command, ...rest] = argv;
+  if (command === '--help' || command === '-h' || command === 'help') {
+    io.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (command === '--version' || command === '-v') {
+    io.stdout.write(`source-fal ${packageVersion()}\n`);
+    return 0;
+  }
   // `sync` loads a warehouse instead of printing protocol messages; it parses its own flags.
   if (command === 'sync') return (await import('./sync/command.js')).runSync(rest, io);
-  let values: { config?: string; catalog?: string; state?: string; debug?: boolean };
+  let values: { config?: string; catalog?: string; state?: string; debug?: boolean; configured?: boolean };
   try {
     ({ values } = parseArgs({
       args: [...rest],
-      options: { config: { type: 'string' }, catalog: { type: 'string' }, state: { type: 'string' }, debug: { type: 'boolean' } },
+      options: { config: { type: 'string' }, catalog: { type: 'string' }, state: { type: 'string' }, debug: { type: 'boolean' }, configured: { type: 'boolean' } },
       strict: true,
       allowPositionals: false,
     }));
@@ -47,9 +57,12 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     io.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
     return 2;
   }
+  if (values.configured && command !== 'discover') return usageError(io, '--configured goes with discover');
   const writer = new LineWriter(io.stdout);
   const out = new AirbyteOutput(writer);
-  const logger: Logger = values.debug ? out : { log: (level, message) => (level === 'DEBUG' ? undefined : out.log(level, message)) };
+  // discover --configured prints a plain JSON file on stdout, so its logs go to stderr.
+  const sink: Logger = values.configured ? { log: (level, message) => void io.stderr.write(`source-fal: ${level} ${message}\n`) } : out;
+  const logger: Logger = values.debug ? sink : { log: (level, message) => (level === 'DEBUG' ? undefined : sink.log(level, message)) };
   try {
     switch (command) {
       case 'spec':
@@ -76,36 +89,14 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 
 async function runWithConfig(
   command: 'check' | 'discover' | 'read',
-  values: { config?: string; catalog?: string; state?: string },
+  values: { config?: string; catalog?: string; state?: string; configured?: boolean },
   io: CliIo,
   out: AirbyteOutput,
   logger: Logger,
 ): Promise<number> {
   let ctx: StreamContext;
   try {
-    const nowMs = runClock(io.env);
-    const config = parseConfig(await readJsonFile(values.config ?? '', '--config'), nowMs);
-    const unknown = unknownFieldsWarning(config);
-    if (unknown) logger.log('WARN', unknown);
-    const client = new FalClient({
-      baseUrl: config.baseUrl,
-      apiKey: config.apiKey,
-      signal: io.signal,
-      requestTimeoutMs: requestTimeoutMs(io.env),
-      // `check` must answer quickly; a read may wait out a long rate limit.
-      retry: { maxElapsedMs: command === 'check' ? Math.min(30_000, config.maxRetrySeconds * 1000) : config.maxRetrySeconds * 1000 },
-      maxConcurrentRequests: config.maxConcurrentRequests,
-      onRetry: (info) =>
-        logger.log(
-          'WARN',
-          info.attempt === 0
-            ? `Waiting ${(info.delayMs / 1000).toFixed(1)} s before ${info.endpoint}: ${info.reason}`
-            : `Retrying ${info.endpoint} in ${(info.delayMs / 1000).toFixed(1)} s (attempt ${info.attempt}): ${info.reason}${info.announced ? ' (wait announced by fal)' : ''}`,
-        ),
-      onResponse: (info) =>
-        logger.log('DEBUG', `GET ${info.target} -> HTTP ${info.status} in ${info.elapsedMs} ms${info.requestId ? ` (fal request id ${info.requestId})` : ''}`),
-    });
-    ctx = { config, client, log: logger, signal: io.signal };
+    ctx = openRun(await readJsonFile(values.config ?? '', '--config'), io, logger, command === 'read' ? 'read' : command);
   } catch (caught) {
     const error = asSourceFalError(caught);
     if (command === 'check' && error instanceof ConfigError) {
@@ -132,7 +123,9 @@ async function runWithConfig(
       return 0;
     }
     if (command === 'discover') {
-      await out.send({ type: 'CATALOG', catalog: { streams: await discover(ctx) } });
+      const streams = await discover(ctx);
+      if (values.configured) io.stdout.write(`${JSON.stringify(configuredCatalog(streams), null, 2)}\n`);
+      else await out.send({ type: 'CATALOG', catalog: { streams } });
       return 0;
     }
     const selections = parseCatalog(await readJsonFile(values.catalog ?? '', '--catalog'));

@@ -16,10 +16,10 @@
  */
 import { parseArgs } from 'node:util';
 
-import { readJsonFile, runClock, runIfEntryPoint } from './cli-io.js';
-import { connectionSpecification, parseConfig, unknownFieldsWarning } from './config.js';
+import { readJsonFile, runIfEntryPoint } from './cli-io.js';
+import { connectionSpecification } from './config.js';
+import { openRun } from './run-context.js';
 import { asSourceFalError, ConfigError, InterruptedError, type SourceFalError } from './errors.js';
-import { FalClient } from './http/client.js';
 import type { Logger, LogLevel } from './log.js';
 import { LineWriter } from './output.js';
 import { redact } from './redact.js';
@@ -340,20 +340,7 @@ function aboutMarkdown(): string {
 }
 
 function openContext(config: unknown, io: SingerIo, logger: Logger, purpose: 'discover' | 'sync'): StreamContext {
-  const parsed = parseConfig(config, runClock(io.env));
-  const unknown = unknownFieldsWarning(parsed);
-  if (unknown) logger.log('WARN', unknown);
-  const client = new FalClient({
-    baseUrl: parsed.baseUrl,
-    apiKey: parsed.apiKey,
-    signal: io.signal,
-    // Same budgets as the Airbyte CLI (main.ts): discovery answers quickly, a sync may wait out a long rate limit.
-    retry: { maxElapsedMs: purpose === 'discover' ? Math.min(30_000, parsed.maxRetrySeconds * 1000) : parsed.maxRetrySeconds * 1000 },
-    maxConcurrentRequests: parsed.maxConcurrentRequests,
-    onRetry: (info) =>
-      logger.log('WARN', `Retrying ${info.endpoint} in ${(info.delayMs / 1000).toFixed(1)} s (attempt ${info.attempt}): ${info.reason}${info.announced ? ' (wait announced by fal)' : ''}`),
-  });
-  return { config: parsed, client, log: logger, signal: io.signal };
+  return openRun(config, io, logger, purpose === 'sync' ? 'read' : 'discover');
 }
 
 export async function singerMain(argv: readonly string[], io: SingerIo): Promise<number> {

@@ -12,11 +12,11 @@
 import { parseArgs } from 'node:util';
 
 import { readJsonFile, runClock } from '../cli-io.js';
-import { parseConfig, type Config, unknownFieldsWarning } from '../config.js';
-import { asSourceFalError, ConfigError } from '../errors.js';
-import { FalClient } from '../http/client.js';
+import { type Config } from '../config.js';
+import { asSourceFalError, ConfigError, InterruptedError } from '../errors.js';
 import type { CliIo } from '../main.js';
 import { redact } from '../redact.js';
+import { openRun } from '../run-context.js';
 import { loadStreamSchema } from '../schemas.js';
 import { probeCapabilities } from '../capabilities.js';
 import { read, type Selection } from '../source.js';
@@ -120,6 +120,8 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
     progress.stop();
     const e = asSourceFalError(error);
     io.stderr.write(`source-fal sync: ${redact(e.describe())}\n`);
+    // Stopped before reading began (e.g. while the destination opened): the same exit codes as a stop mid-read.
+    if (e instanceof InterruptedError || io.signal.aborted) return io.signal.reason === 'SIGINT' ? 130 : 143;
     return 1;
   };
 
@@ -153,20 +155,9 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
     } else {
       raw = args.config !== undefined ? await readJsonFile(args.config, '--config') : configFromEnv(io.env);
     }
-    const config = parseConfig(raw, nowMs);
-    const unknown = unknownFieldsWarning(config);
-    if (unknown) progress.log('WARN', unknown);
-    const client = new FalClient({
-      baseUrl: config.baseUrl,
-      apiKey: config.apiKey,
-      signal: io.signal,
-      retry: { maxElapsedMs: config.maxRetrySeconds * 1000 },
-      maxConcurrentRequests: config.maxConcurrentRequests,
-      onRetry: (info) =>
-        progress.log('WARN', `Retrying ${info.endpoint} in ${(info.delayMs / 1000).toFixed(1)} s (attempt ${info.attempt}): ${info.reason}${info.announced ? ' (wait announced by fal)' : ''}`),
-    });
+    const ctx = openRun(raw, io, progress, 'read');
+    const { config, client } = ctx;
     cleanups.push(() => client.close());
-    const ctx: StreamContext = { config, client, log: progress, signal: io.signal };
 
     const { username, selected } = await streamsToSync(ctx, streams, progress);
     const destination = await openDestination(target, progress, schema);
