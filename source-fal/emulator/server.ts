@@ -8,6 +8,7 @@
  * (node's automatic Date header is turned off).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { DAY_MS, DAY_SEC, World, deterministicUuid, type BillingEventTruth } from './data.js';
 import { buildInvoice, invoiceIssuedAtMs, type Invoice } from './focus.js';
@@ -49,6 +50,8 @@ export interface EmulatorOptions {
    * discount fields (lines that differ only by discount merged, `cost` only). Default: the current shapes.
    */
   legacyShapes?: boolean;
+  /** Serve HTTPS with this PEM key and certificate (e.g. self-signed for 127.0.0.1), as fal does; default plain HTTP. */
+  tls?: { key: string; cert: string };
 }
 
 export interface RequestLogEntry {
@@ -296,7 +299,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     }
   };
 
-  const server = createServer({ keepAlive: true }, (req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     res.sendDate = false;
     try {
       handle(req, res);
@@ -307,7 +310,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         res.end(errorEnvelope('server_error', `Internal emulator error: ${msg}`, DOCS_BASE, deterministicUuid(msg)));
       }
     }
-  });
+  };
+  const server = opts.tls ? createTlsServer({ keepAlive: true, key: opts.tls.key, cert: opts.tls.cert }, listener) : createServer({ keepAlive: true }, listener);
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -354,7 +358,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
   let closed: Promise<void> | null = null;
   return {
-    url: `http://127.0.0.1:${port}/v1`,
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}/v1`,
     port,
     now: () => new Date(nowMs),
     setNow: (d) => {

@@ -3,7 +3,7 @@
  * header (fal-api.md §2.1), a user-agent, timeouts, the retry policy, and the mapping of HTTP failures onto the
  * error family. Streams call `client.getJson(path, query, schema)` and never import undici.
  */
-import { Agent, type Dispatcher, request } from 'undici';
+import { Agent, type Dispatcher, EnvHttpProxyAgent, request } from 'undici';
 import type { z } from 'zod';
 
 import { ApiError, ConfigError, type ErrorContext, InterruptedError, ResponseShapeError, TransientApiError } from '../errors.js';
@@ -116,9 +116,11 @@ export class FalClient {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.limit = new AdaptiveLimit(options.maxConcurrentRequests ?? 1);
     this.ownsDispatcher = options.dispatcher === undefined;
-    this.dispatcher =
-      options.dispatcher ??
-      new Agent({ connect: { timeout: CONNECT_TIMEOUT_MS }, keepAliveTimeout: 30_000, connections: Math.max(4, options.maxConcurrentRequests ?? 1), pipelining: 1 });
+    const pool = { connect: { timeout: CONNECT_TIMEOUT_MS }, keepAliveTimeout: 30_000, connections: Math.max(4, options.maxConcurrentRequests ?? 1), pipelining: 1 };
+    // Behind an egress proxy: undici's own Agent ignores HTTPS_PROXY / HTTP_PROXY / NO_PROXY, EnvHttpProxyAgent
+    // honours them (https://undici.nodejs.org/#/docs/api/EnvHttpProxyAgent). A private CA comes from
+    // NODE_EXTRA_CA_CERTS, which Node reads at start-up.
+    this.dispatcher = options.dispatcher ?? (proxyConfigured(process.env) ? new EnvHttpProxyAgent(pool) : new Agent(pool));
   }
 
   /**
@@ -210,6 +212,7 @@ export class FalClient {
         if (error instanceof RetryableBody) failure = { reason: error.message, requestId: error.requestId };
         else if (this.options.signal?.aborted) throw interrupted(endpoint);
         else if (errorCode(error) === 'ENOTFOUND') throw this.unresolvable(endpoint);
+        else if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(errorCode(error) ?? '')) throw this.untrusted(endpoint, errorCode(error) ?? '');
         else if (isNetworkError(error)) failure = { reason: networkReason(error) };
         else throw error;
       }
@@ -253,6 +256,15 @@ export class FalClient {
     return new ConfigError(
       'unresolvable_host',
       `The host ${host} does not resolve (DNS: ENOTFOUND), so fal cannot be reached at ${this.baseUrl}. Check base_url (fal's is https://api.fal.ai/v1), and the machine's DNS or proxy settings (HTTPS_PROXY).`,
+      { endpoint },
+    );
+  }
+
+  /** A certificate Node does not trust: retrying cannot help, a CA bundle can (TLS-inspecting proxies). */
+  private untrusted(endpoint: string, code: string): ConfigError {
+    return new ConfigError(
+      'tls_untrusted',
+      `The TLS certificate presented for ${this.baseUrl} is not trusted (${code}). If a proxy inspects TLS with its own certificate authority, give that CA to Node: NODE_EXTRA_CA_CERTS=/path/to/ca.pem. Otherwise check base_url.`,
       { endpoint },
     );
   }
@@ -315,6 +327,10 @@ export class FalClient {
   get concurrency(): number {
     return this.limit.current;
   }
+}
+
+function proxyConfigured(env: NodeJS.ProcessEnv): boolean {
+  return ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => (env[name] ?? '').trim() !== '');
 }
 
 /** Raised inside the retry loop for a 2xx body that did not parse. */
