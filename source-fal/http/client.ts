@@ -74,6 +74,11 @@ export interface JsonResponse<T> {
   status: number;
   body: T;
   requestId: string | undefined;
+  /**
+   * For a status listed in `allowStatus`: fal's error envelope, when the body is one. A 404 without it did not come
+   * from fal's API (a proxy, a wrong base_url), so it must not be read as fal's "not found".
+   */
+  error?: { type: string; message: string };
 }
 
 export interface TextResponse {
@@ -132,7 +137,10 @@ export class FalClient {
   async getJson<T>(path: string, query: Query, schema: z.ZodType<T>, allowStatus: readonly number[] = []): Promise<JsonResponse<T | undefined>> {
     const endpoint = `GET ${path}`;
     return this.withRetries(endpoint, path, query, allowStatus, (raw) => {
-      if (allowStatus.includes(raw.status)) return { status: raw.status, body: undefined, requestId: errorEnvelope(raw)?.request_id };
+      if (allowStatus.includes(raw.status)) {
+        const envelope = errorEnvelope(raw);
+        return { status: raw.status, body: undefined, requestId: envelope?.request_id ?? headerText(raw.headers['x-fal-request-id']), error: envelope };
+      }
       let json: unknown;
       try {
         json = JSON.parse(raw.text);

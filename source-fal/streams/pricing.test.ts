@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { collect, FAL_ORIGIN, type FalAnswer, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
-import { ResponseShapeError } from '../errors.js';
+import { ApiError, ResponseShapeError } from '../errors.js';
 import { endpointIdsSeenInUsage, pricesOf, pricing } from './pricing.js';
 import type { StreamContext, StreamRecord } from './stream.js';
 
@@ -103,5 +103,39 @@ describe('endpointIdsSeenInUsage', () => {
     ]);
     for (const q of queries) expect(q).toMatchObject({ expand: 'summary', timeframe: 'day', bound_to_timeframe: 'false', timezone: 'UTC', limit: '100' });
     expect([...ids].sort()).toEqual(['fal-ai/2026-01-08', 'fal-ai/2026-04-08', 'fal-ai/2026-07-07']);
+  });
+});
+
+describe('pricesOf when a 404 or the envelope is not what fal sends', () => {
+  it('given a 404 that is not fal\'s error envelope (a proxy page) when priced then it fails naming base_url instead of dropping the ids as unknown', async () => {
+    serve('/models/pricing', () => ({ status: 404, body: '<html>Not Found</html>', contentType: 'text/html' }));
+
+    const error = await pricesOf(context(), ['fal-ai/flux/dev', 'fal-ai/veo3']).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).message).toMatch(/404 that is not fal's error envelope; check base_url/);
+    expect(pricingCalls()).toHaveLength(1);
+  });
+
+  it('given a page that says has_more without a next_cursor when priced then it fails instead of stopping silently', async () => {
+    serve('/models/pricing', (q) => ({ status: 200, body: { prices: idsOf(q).map(price), next_cursor: null, has_more: true } }));
+
+    const error = await pricesOf(context(), ['fal-ai/flux/dev']).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ResponseShapeError);
+    expect((error as ResponseShapeError).message).toMatch(/has_more: true but sent no next_cursor for GET \/models\/pricing/);
+  });
+
+  it('given a batch split over two pages when priced then the second page is fetched with the cursor and the same ids', async () => {
+    serve('/models/pricing', (q) =>
+      q.get('cursor') === null
+        ? { status: 200, body: { prices: [price('fal-ai/a')], next_cursor: 'c2', has_more: true } }
+        : { status: 200, body: { prices: [price('fal-ai/b')], next_cursor: null, has_more: false } },
+    );
+
+    const prices = await pricesOf(context(), ['fal-ai/a', 'fal-ai/b']);
+
+    expect(prices.map((p) => p.endpoint_id)).toEqual(['fal-ai/a', 'fal-ai/b']);
+    expect(paths.filter((p) => p.startsWith('/v1/models/pricing?')).map((p) => new URL(p, FAL_ORIGIN).searchParams.get('cursor'))).toEqual([null, 'c2']);
   });
 });

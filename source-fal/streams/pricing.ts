@@ -1,20 +1,22 @@
 /**
  * `pricing`: the current unit price of every fal endpoint the account used between start_date and end_date, plus
  * the ids listed in the `endpoint_ids` config field. Endpoint: GET /v1/models/pricing,
- * https://fal.ai/docs/platform-apis/v1/models/pricing (fal-api.md §10). fal prices only the ids it is asked about
+ * https://fal.ai/docs/platform-apis/v1/models/pricing. fal prices only the ids it is asked about
  * (`endpoint_id` is required, 1–50 a call), so the ids come from the account's usage summary, read with the same
  * explicit UTC parameters as the usage stream. The price may reflect the account's own pricing.
  */
 import { z } from 'zod';
 
-import { ResponseShapeError } from '../errors.js';
-import { cursorPages, CursorEnvelope } from '../http/paginate.js';
+import { ApiError } from '../errors.js';
+import { cursorPages, CursorEnvelope, nextCursor } from '../http/paginate.js';
 import { usdToNano } from '../money.js';
 import { DAY_MS, formatInstant, sliceWindows } from '../time.js';
 import { USAGE_PAGE_LIMIT } from './bucketed.js';
 import type { SnapshotStream, StreamContext, StreamRecord } from './stream.js';
 
-/** `endpoint_id` takes 1–50 values (fal OpenAPI getPricing; fal-api.md §2.2, §10). */
+const PATH = '/models/pricing';
+
+/** `endpoint_id` takes 1–50 values (fal OpenAPI getPricing, https://api.fal.ai/v1/openapi.json). */
 export const PRICING_BATCH_SIZE = 50;
 
 /** Usage summaries are asked for in steps of at most 90 days, the longest range any fal usage API documents. */
@@ -68,8 +70,10 @@ type Price = z.infer<typeof PricesPage>['prices'][number];
  * alone: they are logged and left out, every known id is still priced, at a cost of O(unknown × log 50) calls.
  */
 export async function pricesOf(ctx: StreamContext, ids: readonly string[]): Promise<Price[]> {
-  const first = await ctx.client.getJson('/models/pricing', { endpoint_id: ids }, PricesPage, [404]);
+  const first = await ctx.client.getJson(PATH, { endpoint_id: ids }, PricesPage, [404]);
   if (first.body === undefined) {
+    // Only fal's own not_found says an id is unknown; a bare 404 (a proxy, a wrong base_url) must not drop prices.
+    if (first.error === undefined) throw new ApiError(`fal answered GET ${PATH} with a 404 that is not fal's error envelope; check base_url.`, { endpoint: `GET ${PATH}`, status: 404 });
     if (ids.length === 1) {
       ctx.log.log('WARN', `pricing: fal does not know endpoint ${ids[0]} (404 not_found); it has no pricing row. Check endpoint_ids in the config if you listed it there.`);
       return [];
@@ -78,17 +82,10 @@ export async function pricesOf(ctx: StreamContext, ids: readonly string[]): Prom
     return [...(await pricesOf(ctx, ids.slice(0, half))), ...(await pricesOf(ctx, ids.slice(half)))];
   }
   const prices = [...first.body.prices];
-  // The response carries the cursor envelope; follow it should fal ever split one batch over pages.
-  const seen = new Set<string>();
-  for (let page = first.body; page.has_more && page.next_cursor !== null; ) {
-    if (seen.has(page.next_cursor)) {
-      throw new ResponseShapeError(`fal returned the cursor ${JSON.stringify(page.next_cursor)} twice for GET /models/pricing; stopping instead of looping forever.`, {
-        endpoint: 'GET /models/pricing',
-      });
-    }
-    seen.add(page.next_cursor);
-    page = (await ctx.client.getJson('/models/pricing', { endpoint_id: ids, cursor: page.next_cursor }, PricesPage)).body;
-    prices.push(...page.prices);
+  // The response carries the cursor envelope; follow it with the shared paginator should fal split one batch.
+  const next = nextCursor(first.body, PATH);
+  if (next !== null) {
+    for await (const page of cursorPages({ client: ctx.client, path: PATH, query: { endpoint_id: ids }, limit: undefined, schema: PricesPage, startCursor: next })) prices.push(...page.prices);
   }
   return prices;
 }
