@@ -52,11 +52,23 @@ describe('given every registered stream and its schema', () => {
     expect(plan.kind).toBe('incremental');
   });
 
-  it('when a snapshot stream has a nano column that is not cost_total_nano_usd then that one is totalled', () => {
+  it('when a snapshot stream has a nano column that is a balance, not a charge, then nothing is totalled as cost', () => {
+    // Regression: the summary showed a credit balance (credits) and a sum of unit prices (pricing) as "cost USD".
     const stream: SnapshotStream = { kind: 'snapshot', name: 'credits', primaryKey: ['username'], requires: 'admin', docsUrl: '', read: async function* () {} };
     const plan = planTable(stream as Stream, { properties: { username: { type: 'string' }, balance_nano_usd: { type: 'integer' }, balance: { type: 'number' } } });
-    expect(plan.costColumn).toBe('balance_nano_usd');
+    expect(plan.costColumn).toBeUndefined();
     expect(plan.cursorColumn).toBeUndefined();
+  });
+
+  it.each([
+    ['credits', undefined],
+    ['pricing', undefined],
+    ['invoices', 'billed_cost_nano_usd'],
+    ['billing_events', 'cost_estimate_nano_usd'],
+    ['org_usage', 'cost_total_nano_usd'],
+  ])('when %s is planned then the summary totals %s as its cost', (name, column) => {
+    const stream = ALL_STREAMS.find((s) => s.name === name);
+    expect(planTable(stream as Stream, loadStreamSchema(name)).costColumn).toBe(column);
   });
 });
 

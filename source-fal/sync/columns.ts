@@ -52,7 +52,7 @@ export interface TablePlan {
   kind: 'incremental' | 'snapshot';
   /** The cursor column, when it is a timestamp column: the summary reports the range it covers. */
   cursorColumn: string | undefined;
-  /** An integer nano-USD column to total in the summary (`cost_total_nano_usd`, else the first `*_nano_usd`). */
+  /** The charge column to total in the summary (`cost_total_nano_usd`, else the first `cost…`/`billed_cost…_nano_usd`). */
   costColumn: string | undefined;
 }
 
@@ -105,7 +105,8 @@ export function planTable(stream: Stream, schema: Record<string, unknown>): Tabl
   // A key field the schema forgot is still a column (text), never silently an _extra field.
   for (const name of primaryKey) if (!columns.some((c) => c.name === name)) columns.unshift({ name, kind: 'text', key: true });
   const cursor = stream.kind === 'incremental' ? columns.find((c) => c.name === stream.cursorField && c.kind === 'timestamptz') : undefined;
-  const nano = columns.filter((c) => c.kind === 'bigint' && c.name.endsWith('_nano_usd'));
+  // Only a charge is a cost: not a credit balance (credits) nor a unit price (pricing).
+  const nano = columns.filter((c) => c.kind === 'bigint' && /^(cost|billed_cost)\w*_nano_usd$/.test(c.name));
   const cost = nano.find((c) => c.name === 'cost_total_nano_usd') ?? nano[0];
   return {
     stream: stream.name,

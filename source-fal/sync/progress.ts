@@ -80,7 +80,7 @@ export function createProgress(stderr: Writable, options: { tty: boolean; debug:
       const seconds = summary.elapsedMs / 1000;
       const total = summary.inserted + summary.updated;
       stderr.write(
-        `source-fal: ${summary.stream} done: ${formatCount(total)} rows (${formatCount(summary.inserted)} new, ${formatCount(summary.updated)} updated${summary.deleted > 0 ? `, ${formatCount(summary.deleted)} removed` : ''}) in ${seconds.toFixed(1)} s${seconds > 0 ? `, ${formatCount(Math.round(total / seconds))} rows/s` : ''}\n`,
+        `source-fal: ${summary.stream} done: ${rowsText(total)} (${formatCount(summary.inserted)} new, ${formatCount(summary.updated)} updated${summary.deleted > 0 ? `, ${formatCount(summary.deleted)} removed` : ''}) in ${seconds.toFixed(1)} s${seconds > 0 ? `, ${formatCount(Math.round(total / seconds))} rows/s` : ''}\n`,
       );
       stream = undefined;
     },
@@ -141,6 +141,14 @@ export function formatSummary(destination: string, summaries: readonly StreamSum
       .trimEnd();
   const failed = summaries.filter((s) => s.outcome === 'failed');
   const lines = [`source-fal sync into ${destination}`, line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
+  if (summaries.some((s) => s.costNano !== undefined && s.outcome !== 'not run')) {
+    lines.push('cost USD: what fal charges for the rows read in this run, re-read (lookback) rows included; – for streams that are not charges.');
+  }
   for (const s of failed) lines.push(`${s.stream} failed: ${redact(s.error ?? 'see the log above')}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** `1 row`, `2 rows`, `1,024 rows`. */
+export function rowsText(count: number): string {
+  return `${formatCount(count)} ${count === 1 ? 'row' : 'rows'}`;
 }
