@@ -14,7 +14,10 @@ export default tseslint.config(
       'simple-import-sort/imports': 'error',
       'simple-import-sort/exports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
+      '@typescript-eslint/consistent-type-imports': [
+        'error',
+        { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false },
+      ],
     },
   },
   {
@@ -28,7 +31,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/integration_tests/**', '**/bench/**', '**/scripts/**'], message: 'Product code must not import tests, benchmarks or scripts.' }] },
+        {
+          patterns: [
+            {
+              group: ['**/integration_tests/**', '**/bench/**', '**/scripts/**'],
+              message: 'Product code must not import tests, benchmarks or scripts.',
+            },
+          ],
+        },
       ],
     },
   },
@@ -41,8 +51,14 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['**/integration_tests/**', '**/bench/**', '**/scripts/**'], message: 'Product code must not import tests, benchmarks or scripts.' },
-            { group: ['**/emulator/**', './emulator/*', '../emulator/*'], message: 'Only sync --demo (source-fal/sync/demo.ts) may use the fal emulator.' },
+            {
+              group: ['**/integration_tests/**', '**/bench/**', '**/scripts/**'],
+              message: 'Product code must not import tests, benchmarks or scripts.',
+            },
+            {
+              group: ['**/emulator/**', './emulator/*', '../emulator/*'],
+              message: 'Only sync --demo (source-fal/sync/demo.ts) may use the fal emulator.',
+            },
           ],
         },
       ],
@@ -54,7 +70,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/integration_tests/**', '**/bench/**', '**/scripts/**'], message: 'The emulator ships with the product: it must not import tests.' }] },
+        {
+          patterns: [
+            {
+              group: ['**/integration_tests/**', '**/bench/**', '**/scripts/**'],
+              message: 'The emulator ships with the product: it must not import tests.',
+            },
+          ],
+        },
       ],
     },
   },

@@ -16,7 +16,8 @@ const DAY_MS = 86_400_000;
 async function main(): Promise<void> {
   const [baseUrl, startText, endText] = process.argv.slice(2);
   const apiKey = process.env.BENCH_API_KEY;
-  if (!baseUrl || !startText || !endText || !apiKey) throw new Error('usage: BENCH_API_KEY=… minimal-reader <base_url> <start> <end>');
+  if (!baseUrl || !startText || !endText || !apiKey)
+    throw new Error('usage: BENCH_API_KEY=… minimal-reader <base_url> <start> <end>');
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 4 });
   const end = Date.parse(endText);
   const head = '{"type":"RECORD","record":{"stream":"billing_events","emitted_at":';
@@ -35,7 +36,11 @@ async function main(): Promise<void> {
         dispatcher: agent,
         headers: { authorization: `Key ${apiKey}`, accept: 'application/json' },
       });
-      const page = JSON.parse(await response.body.text()) as { billing_events: unknown[]; next_cursor: string | null; has_more: boolean };
+      const page = JSON.parse(await response.body.text()) as {
+        billing_events: unknown[];
+        next_cursor: string | null;
+        has_more: boolean;
+      };
       const prefix = `${head}${Date.now()},"data":`;
       let text = '';
       for (const event of page.billing_events) text += `${prefix}${JSON.stringify(event)}}}\n`;

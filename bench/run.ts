@@ -16,7 +16,7 @@
  *
  *   npm run bench [-- --events 1000000 --big-events 5000000 --repeats 3 --smoke --pg-url postgres://…]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -87,9 +87,24 @@ class EmulatorProcess {
   ) {}
 
   static async start(extraArgs: string[] = []): Promise<EmulatorProcess> {
-    const child = spawn(process.execPath, [EMULATOR, '--now', NOW, '--history-days', String(historyDays), '--events-per-day', String(perDay), '--seed', '7', ...extraArgs], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        EMULATOR,
+        '--now',
+        NOW,
+        '--history-days',
+        String(historyDays),
+        '--events-per-day',
+        String(perDay),
+        '--seed',
+        '7',
+        ...extraArgs,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const lines = lineIterator(child);
     const first = await lines.next();
     const url = (JSON.parse(String(first.value)) as { url: string }).url;
@@ -100,7 +115,10 @@ class EmulatorProcess {
   async requests(): Promise<number> {
     this.child.kill('SIGUSR2');
     const line = await this.lines.next();
-    if (line.done === true) throw new Error(`the emulator process ended (exit ${String(this.child.exitCode)}, signal ${String(this.child.signalCode)}) instead of answering SIGUSR2`);
+    if (line.done === true)
+      throw new Error(
+        `the emulator process ended (exit ${String(this.child.exitCode)}, signal ${String(this.child.signalCode)}) instead of answering SIGUSR2`,
+      );
     return (JSON.parse(line.value) as { requests: number }).requests;
   }
 
@@ -147,7 +165,7 @@ function recordCounter(pace?: (bytes: number, startedMs: number) => Promise<void
     for await (const chunk of child.stdout ?? []) {
       const buf = chunk as Buffer;
       bytes += buf.length;
-      for (let pos = 0; pos < buf.length; ) {
+      for (let pos = 0; pos < buf.length;) {
         if (!checked) {
           const take = Math.min(RECORD_MARK.length - head.length, buf.length - pos);
           head = Buffer.concat([head, buf.subarray(pos, pos + take)]);
@@ -207,11 +225,24 @@ async function measure(
   const code = await exited;
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   if (code !== 0) throw new Error(`${name} exited ${code}: ${stderr}`);
-  const usage = JSON.parse(readFileSync(usageFile, 'utf8')) as { userCPUTime: number; systemCPUTime: number; maxRSS: number };
+  const usage = JSON.parse(readFileSync(usageFile, 'utf8')) as {
+    userCPUTime: number;
+    systemCPUTime: number;
+    maxRSS: number;
+  };
   const requests = (await emu.requests()) - before;
   const count = expectedRecords ?? records;
-  if (expectedRecords !== undefined && records !== 0 && records !== expectedRecords) throw new Error(`${name}: ${records} records, expected ${expectedRecords}`);
-  return { name, records: count, bytes, wallMs, cpuMs: (usage.userCPUTime + usage.systemCPUTime) / 1000, maxRssMb: usage.maxRSS / 1024, requests };
+  if (expectedRecords !== undefined && records !== 0 && records !== expectedRecords)
+    throw new Error(`${name}: ${records} records, expected ${expectedRecords}`);
+  return {
+    name,
+    records: count,
+    bytes,
+    wallMs,
+    cpuMs: (usage.userCPUTime + usage.systemCPUTime) / 1000,
+    maxRssMb: usage.maxRSS / 1024,
+    requests,
+  };
 }
 
 function median(values: number[]): number {
@@ -247,7 +278,10 @@ const workDir = mkdtempSync(join(tmpdir(), 'source-fal-bench-'));
 const cleanups: (() => unknown)[] = [];
 
 async function cleanUp(): Promise<void> {
-  for (const stop of cleanups.splice(0).reverse()) await Promise.resolve().then(stop).catch(() => undefined);
+  for (const stop of cleanups.splice(0).reverse())
+    await Promise.resolve()
+      .then(stop)
+      .catch(() => undefined);
 }
 
 async function main(): Promise<void> {
@@ -270,7 +304,10 @@ async function main(): Promise<void> {
   const env = { SOURCE_FAL_NOW: NOW };
   const config = (start: string, extra: Record<string, unknown> = {}, baseUrl = emu.url): string => {
     const path = join(workDir, `config-${start}-${Object.values(extra).join('-')}-${baseUrl.length}.json`);
-    writeFileSync(path, JSON.stringify({ api_key: ADMIN_KEY, base_url: baseUrl, start_date: start, max_retry_seconds: 60, ...extra }));
+    writeFileSync(
+      path,
+      JSON.stringify({ api_key: ADMIN_KEY, base_url: baseUrl, start_date: start, max_retry_seconds: 60, ...extra }),
+    );
     return path;
   };
   const catalog = join(workDir, 'catalog.json');
@@ -295,19 +332,35 @@ async function main(): Promise<void> {
     for (let i = 0; i < times; i++) {
       const m = await run();
       runs.push(m);
-      process.stderr.write(`  ${name} #${i + 1}: ${m.records} records in ${(m.wallMs / 1000).toFixed(2)} s, cpu ${(m.cpuMs / 1000).toFixed(2)} s, rss ${m.maxRssMb.toFixed(0)} MB\n`);
+      process.stderr.write(
+        `  ${name} #${i + 1}: ${m.records} records in ${(m.wallMs / 1000).toFixed(2)} s, cpu ${(m.cpuMs / 1000).toFixed(2)} s, rss ${m.maxRssMb.toFixed(0)} MB\n`,
+      );
     }
     rows.push(summarise(runs));
   };
 
-  process.stderr.write(`bench: emulator ${emu.url}, ${perDay} events/day, ${historyDays} days; main read ${mainStart}..${NOW}\n`);
+  process.stderr.write(
+    `bench: emulator ${emu.url}, ${perDay} events/day, ${historyDays} days; main read ${mainStart}..${NOW}\n`,
+  );
   // Interleave read and minimal so drift in machine load hits both alike.
   const readRuns: Measurement[] = [];
   const minimalRuns: Measurement[] = [];
   for (let i = 0; i < repeats; i++) {
     if (want('read')) readRuns.push(await measure('read', emu, CLI, readArgs(mainStart), env, countingConsumer));
-    if (want('minimal')) minimalRuns.push(await measure('minimal', emu, MINIMAL, [emu.url, `${mainStart}T00:00:00Z`, NOW], { ...env, BENCH_API_KEY: ADMIN_KEY }, countingConsumer));
-    process.stderr.write(`  round ${i + 1}: read ${readRuns.at(-1)?.wallMs.toFixed(0) ?? '-'} ms, minimal ${minimalRuns.at(-1)?.wallMs.toFixed(0) ?? '-'} ms\n`);
+    if (want('minimal'))
+      minimalRuns.push(
+        await measure(
+          'minimal',
+          emu,
+          MINIMAL,
+          [emu.url, `${mainStart}T00:00:00Z`, NOW],
+          { ...env, BENCH_API_KEY: ADMIN_KEY },
+          countingConsumer,
+        ),
+      );
+    process.stderr.write(
+      `  round ${i + 1}: read ${readRuns.at(-1)?.wallMs.toFixed(0) ?? '-'} ms, minimal ${minimalRuns.at(-1)?.wallMs.toFixed(0) ?? '-'} ms\n`,
+    );
   }
   if (readRuns.length) rows.push(summarise(readRuns));
   if (minimalRuns.length) rows.push(summarise(minimalRuns));
@@ -315,7 +368,15 @@ async function main(): Promise<void> {
 
   await repeat('sync-duckdb', async () => {
     const db = join(workDir, `bench-${Date.now()}.duckdb`);
-    const m = await measure('sync-duckdb', emu, CLI, ['sync', '--config', config(mainStart), '--destination', db, '--streams', 'billing_events', '--full-refresh'], env, drainConsumer, mainRecords);
+    const m = await measure(
+      'sync-duckdb',
+      emu,
+      CLI,
+      ['sync', '--config', config(mainStart), '--destination', db, '--streams', 'billing_events', '--full-refresh'],
+      env,
+      drainConsumer,
+      mainRecords,
+    );
     rmSync(db, { force: true });
     rmSync(`${db}.wal`, { force: true });
     return m;
@@ -324,23 +385,60 @@ async function main(): Promise<void> {
   if (databaseUrl) {
     await repeat('sync-pg', async () => {
       await dropFalSchema(databaseUrl);
-      return measure('sync-pg', emu, CLI, ['sync', '--config', config(mainStart), '--destination', databaseUrl, '--streams', 'billing_events', '--full-refresh'], env, drainConsumer, mainRecords);
+      return measure(
+        'sync-pg',
+        emu,
+        CLI,
+        [
+          'sync',
+          '--config',
+          config(mainStart),
+          '--destination',
+          databaseUrl,
+          '--streams',
+          'billing_events',
+          '--full-refresh',
+        ],
+        env,
+        drainConsumer,
+        mainRecords,
+      );
     });
   } else {
-    process.stderr.write('  sync-pg skipped: no PostgreSQL URL (--pg-url, SOURCE_FAL_BENCH_PG_URL or SOURCE_FAL_TEST_PG_URL)\n');
+    process.stderr.write(
+      '  sync-pg skipped: no PostgreSQL URL (--pg-url, SOURCE_FAL_BENCH_PG_URL or SOURCE_FAL_TEST_PG_URL)\n',
+    );
   }
   await repeat('read-slow', () => measure('read-slow', emu, CLI, readArgs(mainStart), env, slowConsumer));
-  if (bigEvents > 0) await repeat('read-big', () => measure('read-big', emu, CLI, readArgs(bigStart), env, countingConsumer), 1);
+  if (bigEvents > 0)
+    await repeat('read-big', () => measure('read-big', emu, CLI, readArgs(bigStart), env, countingConsumer), 1);
 
   // fal is remote: every page costs a round trip and the time to build and send it. The same read against an
   // emulator that answers after LATENCY_MS plus LATENCY_PER_MIB_MS per MiB, one request at a time and concurrently.
   if (want('read-latency-serial') || want('read-latency-concurrent') || want('read-latency-concurrent-8')) {
-    const slow = await EmulatorProcess.start(['--latency-ms', String(LATENCY_MS), '--latency-per-mib-ms', String(LATENCY_PER_MIB_MS)]);
+    const slow = await EmulatorProcess.start([
+      '--latency-ms',
+      String(LATENCY_MS),
+      '--latency-per-mib-ms',
+      String(LATENCY_PER_MIB_MS),
+    ]);
     cleanups.push(() => slow.stop());
-    const latencyArgs = (concurrency: number): string[] => ['read', '--config', config(mainStart, { max_concurrent_requests: concurrency }, slow.url), '--catalog', catalog];
-    await repeat('read-latency-serial', () => measure('read-latency-serial', slow, CLI, latencyArgs(1), env, countingConsumer));
-    await repeat('read-latency-concurrent', () => measure('read-latency-concurrent', slow, CLI, latencyArgs(4), env, countingConsumer));
-    await repeat('read-latency-concurrent-8', () => measure('read-latency-concurrent-8', slow, CLI, latencyArgs(8), env, countingConsumer));
+    const latencyArgs = (concurrency: number): string[] => [
+      'read',
+      '--config',
+      config(mainStart, { max_concurrent_requests: concurrency }, slow.url),
+      '--catalog',
+      catalog,
+    ];
+    await repeat('read-latency-serial', () =>
+      measure('read-latency-serial', slow, CLI, latencyArgs(1), env, countingConsumer),
+    );
+    await repeat('read-latency-concurrent', () =>
+      measure('read-latency-concurrent', slow, CLI, latencyArgs(4), env, countingConsumer),
+    );
+    await repeat('read-latency-concurrent-8', () =>
+      measure('read-latency-concurrent-8', slow, CLI, latencyArgs(8), env, countingConsumer),
+    );
   }
   await cleanUp();
 
@@ -356,7 +454,11 @@ async function main(): Promise<void> {
     sync_duckdb_vs_read_wall: ratio('sync-duckdb', 'read', (r) => r.recordsPerSec),
     sync_pg_vs_read_wall: ratio('sync-pg', 'read', (r) => r.recordsPerSec),
     latency_concurrent_vs_serial_wall: ratio('read-latency-concurrent', 'read-latency-serial', (r) => r.recordsPerSec),
-    latency_concurrent_8_vs_serial_wall: ratio('read-latency-concurrent-8', 'read-latency-serial', (r) => r.recordsPerSec),
+    latency_concurrent_8_vs_serial_wall: ratio(
+      'read-latency-concurrent-8',
+      'read-latency-serial',
+      (r) => r.recordsPerSec,
+    ),
   };
   printTable(rows, ratios);
   const result = {
@@ -386,7 +488,18 @@ async function dropFalSchema(url: string): Promise<void> {
 }
 
 function printTable(rows: Row[], ratios: Record<string, number | undefined>): void {
-  const header = ['measurement', 'records', 'records/s', 'MB/s', 'wall s', 'cpu s', 'cpu µs/rec', 'peak RSS MB', 'requests', 'runs'];
+  const header = [
+    'measurement',
+    'records',
+    'records/s',
+    'MB/s',
+    'wall s',
+    'cpu s',
+    'cpu µs/rec',
+    'peak RSS MB',
+    'requests',
+    'runs',
+  ];
   const lines = rows.map((r) => [
     r.name,
     String(r.records),
@@ -400,9 +513,11 @@ function printTable(rows: Row[], ratios: Record<string, number | undefined>): vo
     String(r.runs),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
-  const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  const fmt = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   process.stdout.write(`${fmt(header)}\n${lines.map(fmt).join('\n')}\n\n`);
-  for (const [name, value] of Object.entries(ratios)) if (value !== undefined) process.stdout.write(`${name.padEnd(34)} ${value.toFixed(2)}\n`);
+  for (const [name, value] of Object.entries(ratios))
+    if (value !== undefined) process.stdout.write(`${name.padEnd(34)} ${value.toFixed(2)}\n`);
 }
 
 main().catch(async (error: unknown) => {

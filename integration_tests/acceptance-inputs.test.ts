@@ -13,20 +13,20 @@ import { parse as parseYaml } from 'yaml';
 
 import { parseCatalog } from '../source-fal/catalog.js';
 import { parseConfig } from '../source-fal/config.js';
+import { findKey, FIXTURE_KEYS } from '../source-fal/emulator/keys.js';
 import { catalogEntry } from '../source-fal/source.js';
 import { cursorFromState, parseStateFile } from '../source-fal/state.js';
 import { ALL_STREAMS } from '../source-fal/streams/index.js';
-import { FIXTURE_KEYS, findKey } from '../source-fal/emulator/keys.js';
 import {
   ACCEPTANCE_CONFIG_FILE,
   acceptanceConfig,
+  type ConfiguredStream,
   readRepoJson,
   SAMPLE_CONFIG_FILE,
   SAMPLE_STATE_FILE,
   SECRET_CONFIG_FILE,
-  suiteTests,
-  type ConfiguredStream,
   type SuiteTest,
+  suiteTests,
 } from './helpers/acceptance.js';
 import { REPO_ROOT } from './helpers/cli.js';
 import { isDockerIgnored } from './helpers/dockerfile.js';
@@ -53,7 +53,9 @@ function expectedEntry(name: string): ConfiguredStream {
 
 describe('given acceptance-test-config.yml', () => {
   it('then it names our image with the dev tag and runs at high strictness', () => {
-    const metadata = (parseYaml(readFileSync(join(REPO_ROOT, 'metadata.yaml'), 'utf8')) as { data: { dockerRepository: string } }).data;
+    const metadata = (
+      parseYaml(readFileSync(join(REPO_ROOT, 'metadata.yaml'), 'utf8')) as { data: { dockerRepository: string } }
+    ).data;
     expect(config.connector_image).toBe(`${metadata.dockerRepository}:dev`);
     expect(config.test_strictness_level).toBe('high');
   });
@@ -71,7 +73,9 @@ describe('given acceptance-test-config.yml', () => {
   it('then every path it names exists, except the git- and docker-ignored secrets/', () => {
     const gitignore = readFileSync(join(REPO_ROOT, '.gitignore'), 'utf8');
     const dockerignore = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8');
-    const paths = allTests().flatMap((t) => [...PATH_KEYS.map((k) => t[k]), t.expect_records?.path, t.future_state?.future_state_path]).filter((p): p is string => typeof p === 'string');
+    const paths = allTests()
+      .flatMap((t) => [...PATH_KEYS.map((k) => t[k]), t.expect_records?.path, t.future_state?.future_state_path])
+      .filter((p): p is string => typeof p === 'string');
     expect(paths.length).toBeGreaterThan(0);
     for (const path of paths) {
       if (path.startsWith('secrets/')) {
@@ -94,8 +98,12 @@ describe('given acceptance-test-config.yml', () => {
     for (const test of suiteTests('basic_read')) {
       expect(test.configured_catalog_path).toBeUndefined();
       const expected = test.expect_records;
-      expect(Boolean(expected?.path) || (expected?.bypass_reason ?? '').trim().length > 20, 'expect_records path or bypass_reason').toBe(true);
-      for (const empty of test.empty_streams ?? []) expect((empty.bypass_reason ?? '').length, `empty stream ${empty.name}`).toBeGreaterThan(0);
+      expect(
+        Boolean(expected?.path) || (expected?.bypass_reason ?? '').trim().length > 20,
+        'expect_records path or bypass_reason',
+      ).toBe(true);
+      for (const empty of test.empty_streams ?? [])
+        expect((empty.bypass_reason ?? '').length, `empty stream ${empty.name}`).toBeGreaterThan(0);
     }
     for (const test of suiteTests('incremental')) {
       const path = test.future_state?.future_state_path;
@@ -104,7 +112,10 @@ describe('given acceptance-test-config.yml', () => {
       const missing = new Set((test.future_state?.missing_streams ?? []).map((m) => m.name));
       for (const stream of ALL_STREAMS.filter((s) => s.kind === 'incremental')) {
         if (missing.has(stream.name)) continue;
-        expect(future.has(stream.name), `${path} needs {"type":"STREAM","stream":{"stream_descriptor":{"name":"${stream.name}"},"stream_state":{"${stream.kind === 'incremental' ? stream.cursorField : ''}":"2099-01-01T00:00:00Z"}}}`).toBe(true);
+        expect(
+          future.has(stream.name),
+          `${path} needs {"type":"STREAM","stream":{"stream_descriptor":{"name":"${stream.name}"},"stream_state":{"${stream.kind === 'incremental' ? stream.cursorField : ''}":"2099-01-01T00:00:00Z"}}}`,
+        ).toBe(true);
       }
     }
   });
@@ -122,9 +133,15 @@ describe('given integration_tests/configured_catalog.json', () => {
     expect(new Set(names).size, 'no stream twice').toBe(names.length);
     for (const stream of ALL_STREAMS) {
       const entry = catalog.streams.find((s) => s.stream.name === stream.name);
-      expect(entry, `add to integration_tests/configured_catalog.json:\n${JSON.stringify(expectedEntry(stream.name), null, 2)}`).toBeDefined();
+      expect(
+        entry,
+        `add to integration_tests/configured_catalog.json:\n${JSON.stringify(expectedEntry(stream.name), null, 2)}`,
+      ).toBeDefined();
     }
-    expect(names.filter((n) => !ALL_STREAMS.some((s) => s.name === n)), 'streams that are not registered').toEqual([]);
+    expect(
+      names.filter((n) => !ALL_STREAMS.some((s) => s.name === n)),
+      'streams that are not registered',
+    ).toEqual([]);
   });
 
   it('then each entry agrees with the registry on sync modes, cursor and primary key', () => {
@@ -132,7 +149,10 @@ describe('given integration_tests/configured_catalog.json', () => {
       const expected = expectedEntry(entry.stream.name);
       const { json_schema: _schema, ...declared } = entry.stream;
       const { json_schema: _none, ...wanted } = expected.stream;
-      expect({ ...entry, stream: declared }, `${entry.stream.name}; expected:\n${JSON.stringify(expected, null, 2)}`).toEqual({ ...expected, stream: wanted });
+      expect(
+        { ...entry, stream: declared },
+        `${entry.stream.name}; expected:\n${JSON.stringify(expected, null, 2)}`,
+      ).toEqual({ ...expected, stream: wanted });
     }
   });
 });
@@ -173,7 +193,11 @@ describe('given the sample config, invalid config and states', () => {
       expect(cursor, `${path}: ${stream.name}.${stream.cursorField}`).toBeDefined();
       expect(plausible(cursor ?? NaN), `${path}: ${stream.name} cursor`).toBe(true);
     }
-    for (const name of states.keys()) expect(ALL_STREAMS.some((s) => s.name === name), `${path}: ${name} is registered`).toBe(true);
+    for (const name of states.keys())
+      expect(
+        ALL_STREAMS.some((s) => s.name === name),
+        `${path}: ${name} is registered`,
+      ).toBe(true);
   });
 });
 
@@ -181,9 +205,18 @@ describe('given the committed files', () => {
   it('then every fal-shaped key in them is an emulator fixture or the deliberately unknown invalid_config.json key', () => {
     const invalid = String(readRepoJson<Record<string, unknown>>('integration_tests/invalid_config.json').api_key);
     const known = new Set([...FIXTURE_KEYS.map((k) => k.key), invalid]);
-    const files = ['README.md', ACCEPTANCE_CONFIG_FILE, 'metadata.yaml', ...readdirSync(join(REPO_ROOT, 'integration_tests')).filter((f) => /\.(json|ya?ml|md)$/.test(f)).map((f) => `integration_tests/${f}`)];
+    const files = [
+      'README.md',
+      ACCEPTANCE_CONFIG_FILE,
+      'metadata.yaml',
+      ...readdirSync(join(REPO_ROOT, 'integration_tests'))
+        .filter((f) => /\.(json|ya?ml|md)$/.test(f))
+        .map((f) => `integration_tests/${f}`),
+    ];
     for (const file of files) {
-      for (const match of readFileSync(join(REPO_ROOT, file), 'utf8').matchAll(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[0-9a-f]{32}/g)) {
+      for (const match of readFileSync(join(REPO_ROOT, file), 'utf8').matchAll(
+        /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[0-9a-f]{32}/g,
+      )) {
         expect(known.has(match[0]), `${file} holds a key that is not an emulator fixture`).toBe(true);
       }
     }

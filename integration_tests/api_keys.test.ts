@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ADMIN_KEY, FIXTURE_KEYS, keysOfAccount } from '../source-fal/emulator/keys.js';
-import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
-import { records, runCli, tempDir, writeJson, type CliResult } from './helpers/cli.js';
+import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
+import { type CliResult, records, runCli, tempDir, writeJson } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 
 describe('given the acme-ml account and its four keys in the emulator', () => {
@@ -47,7 +47,11 @@ describe('given the acme-ml account and its four keys in the emulator', () => {
 
     it('then every api_key_id in usage resolves to a key alias', () => {
       const aliases = new Map(records(run, 'api_keys').map((k) => [k.key_id, k.alias]));
-      const used = new Set(records(run, 'usage').map((r) => r.api_key_id).filter((id) => id !== null));
+      const used = new Set(
+        records(run, 'usage')
+          .map((r) => r.api_key_id)
+          .filter((id) => id !== null),
+      );
       expect(used.size).toBeGreaterThan(0);
       for (const id of used) expect(aliases.get(id), String(id)).toBeDefined();
     });
@@ -58,7 +62,9 @@ describe('given the acme-ml account and its four keys in the emulator', () => {
         expect(run.stdout).not.toContain(secret);
         expect(run.stderr).not.toContain(secret);
       }
-      expect(emu.requests.filter((r) => r.path === '/v1/keys').map((r) => r.query)).toEqual([{ expand: ['creator_info'], limit: ['100'] }]);
+      expect(emu.requests.filter((r) => r.path === '/v1/keys').map((r) => r.query)).toEqual([
+        { expand: ['creator_info'], limit: ['100'] },
+      ]);
     });
   });
 });

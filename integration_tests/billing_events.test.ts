@@ -5,8 +5,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { startEmulator, type Emulator, type RequestLogEntry } from '../source-fal/emulator/server.js';
-import { finalStateFile, records, runCli, states, statuses, tempDir, writeJson, type CliResult, type RunOptions } from './helpers/cli.js';
+import { type Emulator, type RequestLogEntry, startEmulator } from '../source-fal/emulator/server.js';
+import {
+  type CliResult,
+  finalStateFile,
+  records,
+  runCli,
+  type RunOptions,
+  states,
+  statuses,
+  tempDir,
+  writeJson,
+} from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 
 const ACCOUNT = 'acme-ml';
@@ -30,9 +40,20 @@ function nanoByDay(rows: Iterable<Row>, day: (row: Row) => string, nano: (row: R
   return out;
 }
 
-const sorted = (m: Map<string, bigint>): [string, string][] => [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, v.toString()]);
-const eventsByDay = (rows: Iterable<Row>): Map<string, bigint> => nanoByDay(rows, (r) => String(r.timestamp).slice(0, 10), (r) => r.cost_estimate_nano_usd);
-const usageByDay = (rows: Iterable<Row>): Map<string, bigint> => nanoByDay(rows, (r) => String(r.bucket).slice(0, 10), (r) => r.cost_total_nano_usd);
+const sorted = (m: Map<string, bigint>): [string, string][] =>
+  [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, v.toString()]);
+const eventsByDay = (rows: Iterable<Row>): Map<string, bigint> =>
+  nanoByDay(
+    rows,
+    (r) => String(r.timestamp).slice(0, 10),
+    (r) => r.cost_estimate_nano_usd,
+  );
+const usageByDay = (rows: Iterable<Row>): Map<string, bigint> =>
+  nanoByDay(
+    rows,
+    (r) => String(r.bucket).slice(0, 10),
+    (r) => r.cost_total_nano_usd,
+  );
 
 /** Every logged billing-events request: limit within fal's page maximum, range within its 90-day cap and our one-day slices. */
 function assertWithinLimits(requests: readonly RequestLogEntry[]): void {
@@ -63,7 +84,13 @@ describe('given 120 days of billed requests in the emulator', () => {
     await emu.close();
   });
 
-  const read = (streams: string[], clock: string, overrides: Record<string, unknown> = {}, state?: unknown, killWhen?: RunOptions['killWhen']): Promise<CliResult> => {
+  const read = (
+    streams: string[],
+    clock: string,
+    overrides: Record<string, unknown> = {},
+    state?: unknown,
+    killWhen?: RunOptions['killWhen'],
+  ): Promise<CliResult> => {
     const tag = Math.random().toString(36).slice(2);
     return runCli(
       [
@@ -152,10 +179,16 @@ describe('given 120 days of billed requests in the emulator', () => {
         expect(second.code, second.stderr).toBe(0);
         const union = upsert([...records(run, 'billing_events'), ...records(second, 'billing_events')], 'request_id');
         expect(union.size).toBe(emu.truth.countEvents(ACCOUNT, from, new Date(later)));
-        expect(sorted(eventsByDay(union.values()))).toEqual(sorted(emu.truth.usageNanoByDay(ACCOUNT, from, new Date(later))));
+        expect(sorted(eventsByDay(union.values()))).toEqual(
+          sorted(emu.truth.usageNanoByDay(ACCOUNT, from, new Date(later))),
+        );
         // Late events really arrived: a request timestamped before the first run's clock that it could not see.
         const firstIds = new Set(records(run, 'billing_events').map((r) => r.request_id));
-        expect(records(second, 'billing_events').some((r) => Date.parse(String(r.timestamp)) < now && !firstIds.has(r.request_id))).toBe(true);
+        expect(
+          records(second, 'billing_events').some(
+            (r) => Date.parse(String(r.timestamp)) < now && !firstIds.has(r.request_id),
+          ),
+        ).toBe(true);
       });
 
       it('then it re-read only the lookback (3 days before the saved cursor, from the start of that quarter day)', () => {
@@ -172,7 +205,8 @@ describe('given 120 days of billed requests in the emulator', () => {
       const killed = await read(['billing_events'], FIXED_NOW, { lookback_days: 0 }, undefined, {
         signal: 'SIGKILL',
         // Kill while records of a window whose state has not been emitted yet are already out.
-        when: (messages) => messages.filter((m) => m.type === 'STATE').length >= 40 && messages.at(-1)?.type === 'RECORD',
+        when: (messages) =>
+          messages.filter((m) => m.type === 'STATE').length >= 40 && messages.at(-1)?.type === 'RECORD',
       });
       expect(killed.signal).toBe('SIGKILL');
       const checkpoints = states(killed, 'billing_events');
@@ -183,14 +217,18 @@ describe('given 120 days of billed requests in the emulator', () => {
       const resumed = await read(['billing_events'], FIXED_NOW, { lookback_days: 0 }, finalStateFile(killed));
       expect(resumed.code, resumed.stderr).toBe(0);
       const saved = Date.parse(String(checkpoints.at(-1)?.stream.stream_state.timestamp));
-      expect(Math.min(...records(resumed, 'billing_events').map((r) => Date.parse(String(r.timestamp))))).toBeGreaterThanOrEqual(saved);
+      expect(
+        Math.min(...records(resumed, 'billing_events').map((r) => Date.parse(String(r.timestamp)))),
+      ).toBeGreaterThanOrEqual(saved);
 
       const union = upsert([...records(killed, 'billing_events'), ...records(resumed, 'billing_events')], 'request_id');
       const truth = [...emu.truth.events(ACCOUNT, from, new Date(now))];
       expect(union.size).toBe(truth.length);
       const missing = truth.filter((e) => !union.has(e.request_id)).map((e) => e.request_id);
       expect(missing).toEqual([]);
-      expect(sorted(eventsByDay(union.values()))).toEqual(sorted(emu.truth.usageNanoByDay(ACCOUNT, from, new Date(now))));
+      expect(sorted(eventsByDay(union.values()))).toEqual(
+        sorted(emu.truth.usageNanoByDay(ACCOUNT, from, new Date(now))),
+      );
     });
   });
 });

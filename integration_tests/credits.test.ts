@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ADMIN_KEY, ORG_ADMIN_KEY } from '../source-fal/emulator/keys.js';
-import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
-import { records, runCli, tempDir, writeJson, type CliResult } from './helpers/cli.js';
+import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
+import { type CliResult, records, runCli, tempDir, writeJson } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 
 describe('given accounts with credit balances in the emulator', () => {
@@ -22,7 +22,13 @@ describe('given accounts with credit balances in the emulator', () => {
 
   const read = (apiKey: string, clock: string): Promise<CliResult> =>
     runCli(
-      ['read', '--config', writeJson(dir, 'config.json', configFor(emu.url, { api_key: apiKey })), '--catalog', writeJson(dir, 'catalog.json', catalogFor(['credits']))],
+      [
+        'read',
+        '--config',
+        writeJson(dir, 'config.json', configFor(emu.url, { api_key: apiKey })),
+        '--catalog',
+        writeJson(dir, 'catalog.json', catalogFor(['credits'])),
+      ],
       { env: cliEnv(clock) },
     );
 
@@ -30,15 +36,24 @@ describe('given accounts with credit balances in the emulator', () => {
     it.each([
       ['acme-ml', ADMIN_KEY],
       ['acme', ORG_ADMIN_KEY],
-    ])('then %s gets one row: its balance, the exact nano value, USD and the run’s clock as read_at', async (account, apiKey) => {
-      const run = await read(apiKey, FIXED_NOW);
-      expect(run.code, run.stderr).toBe(0);
-      const balance = emu.truth.creditBalance(account);
-      expect(records(run, 'credits')).toEqual([
-        { username: account, current_balance: balance, currency: 'USD', current_balance_nano_usd: Math.round(balance * 100) * 10_000_000, read_at: FIXED_NOW },
-      ]);
-      expect(emu.requests.at(-1)?.query).toEqual({ expand: ['credits'] });
-    });
+    ])(
+      'then %s gets one row: its balance, the exact nano value, USD and the run’s clock as read_at',
+      async (account, apiKey) => {
+        const run = await read(apiKey, FIXED_NOW);
+        expect(run.code, run.stderr).toBe(0);
+        const balance = emu.truth.creditBalance(account);
+        expect(records(run, 'credits')).toEqual([
+          {
+            username: account,
+            current_balance: balance,
+            currency: 'USD',
+            current_balance_nano_usd: Math.round(balance * 100) * 10_000_000,
+            read_at: FIXED_NOW,
+          },
+        ]);
+        expect(emu.requests.at(-1)?.query).toEqual({ expand: ['credits'] });
+      },
+    );
   });
 
   describe('when credits is read again an hour later', () => {

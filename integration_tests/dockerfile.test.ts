@@ -7,26 +7,47 @@
  * `npm test` builds before it runs, so dist/ is current.
  */
 import { spawn } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { builtinModules } from 'node:module';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix, relative } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 
+import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
 import { ALL_STREAMS } from '../source-fal/streams/index.js';
-import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
 import { sampleConfig } from './helpers/acceptance.js';
 import { REPO_ROOT, tempDir } from './helpers/cli.js';
-import { isDockerIgnored, keyValues, logicalLines, parseDockerfile, words, type CopyInstruction, type Dockerfile, type Stage } from './helpers/dockerfile.js';
+import {
+  type CopyInstruction,
+  type Dockerfile,
+  isDockerIgnored,
+  keyValues,
+  logicalLines,
+  parseDockerfile,
+  type Stage,
+  words,
+} from './helpers/dockerfile.js';
 import { cliEnv, FIXED_NOW } from './helpers/fixtures.js';
 
 const read = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8');
 const pkg = JSON.parse(read('package.json')) as { version: string; dependencies: Record<string, string> };
-const metadata = (parseYaml(read('metadata.yaml')) as { data: { dockerRepository: string; dockerImageTag: string } }).data;
+const metadata = (parseYaml(read('metadata.yaml')) as { data: { dockerRepository: string; dockerImageTag: string } })
+  .data;
 
 // Official Docker Hub node images only (optionally pinned by digest): node:24, 24-slim, 24-bookworm-slim, 24-alpine3.22 …
-const OFFICIAL_NODE_24 = /^(docker\.io\/)?(library\/)?node:24(\.\d+){0,2}(-(slim|alpine[\d.]*|bookworm|bookworm-slim|trixie|trixie-slim))?(@sha256:[0-9a-f]{64})?$/;
+const OFFICIAL_NODE_24 =
+  /^(docker\.io\/)?(library\/)?node:24(\.\d+){0,2}(-(slim|alpine[\d.]*|bookworm|bookworm-slim|trixie|trixie-slim))?(@sha256:[0-9a-f]{64})?$/;
 
 describe('given the Dockerfile parser', () => {
   it('then continuation lines join, comment lines inside them drop, and keywords are case-insensitive', () => {
@@ -69,8 +90,17 @@ describe('given the Dockerfile parser', () => {
       ['build', 'node:24-slim'],
       [undefined, 'node:24-slim'],
     ]);
-    expect(parsed.stages[0]?.copies[0]).toMatchObject({ from: undefined, sources: ['a.json', 'b/'], resolvedDest: '/b/' });
-    expect(parsed.stages[1]?.copies[0]).toMatchObject({ from: 'build', flags: { chown: 'node:node' }, sources: ['/b/dist/'], resolvedDest: '/app/sub/dist/' });
+    expect(parsed.stages[0]?.copies[0]).toMatchObject({
+      from: undefined,
+      sources: ['a.json', 'b/'],
+      resolvedDest: '/b/',
+    });
+    expect(parsed.stages[1]?.copies[0]).toMatchObject({
+      from: 'build',
+      flags: { chown: 'node:node' },
+      sources: ['/b/dist/'],
+      resolvedDest: '/app/sub/dist/',
+    });
     expect(parsed.stages[1]?.entrypoint).toEqual({ form: 'exec', argv: ['node', '/app/sub/dist/main.js'] });
     expect(parsed.stages[1]?.user).toBe('node');
   });
@@ -153,27 +183,46 @@ describe('given the repository Dockerfile', () => {
   });
 
   it('then .dockerignore keeps secrets, installs, builds and git out of the build context', () => {
-    for (const path of ['integration_tests/secrets/config.json', 'node_modules/zod/package.json', 'dist/source-fal/main.js', '.git/config']) {
+    for (const path of [
+      'integration_tests/secrets/config.json',
+      'node_modules/zod/package.json',
+      'dist/source-fal/main.js',
+      '.git/config',
+    ]) {
       expect(isDockerIgnored(path, dockerignore), path).toBe(true);
     }
   });
 
   it('then the runtime stage copies only from the build stage: package.json, production node_modules, schemas/ and dist/source-fal/', () => {
-    expect(runtime.copies.every((c: CopyInstruction) => c.from === build.name), 'nothing from the context or elsewhere').toBe(true);
-    const sources = runtime.copies.flatMap((c) => c.sources.map((s) => posix.relative(build.workdir, s.replace(/\/$/, ''))));
+    expect(
+      runtime.copies.every((c: CopyInstruction) => c.from === build.name),
+      'nothing from the context or elsewhere',
+    ).toBe(true);
+    const sources = runtime.copies.flatMap((c) =>
+      c.sources.map((s) => posix.relative(build.workdir, s.replace(/\/$/, ''))),
+    );
     expect(sources.sort()).toEqual(['dist/source-fal', 'node_modules', 'package.json', 'schemas']);
-    expect(runtime.copies.some((c) => c.sources.some((s) => s.includes('integration_tests'))), 'no test or emulator code in the image').toBe(false);
+    expect(
+      runtime.copies.some((c) => c.sources.some((s) => s.includes('integration_tests'))),
+      'no test or emulator code in the image',
+    ).toBe(false);
   });
 
   it('then every file the runtime stage copies exists in the local build output', () => {
     for (const copy of runtime.copies) {
-      for (const source of copy.sources) expect(existsSync(localOfBuildPath(source)), `${source} (run npm run build)`).toBe(true);
+      for (const source of copy.sources)
+        expect(existsSync(localOfBuildPath(source)), `${source} (run npm run build)`).toBe(true);
     }
   });
 
   it('then schemas/ sits two levels above dist/source-fal/ in the image, where source-fal/schemas.ts looks for it', () => {
-    const imageMain = runtime.copies.find((c) => c.sources.some((s) => s.endsWith('dist/source-fal/') || s.endsWith('dist/source-fal')))?.resolvedDest.replace(/\/$/, '') ?? '';
-    const imageSchemas = runtime.copies.find((c) => c.sources.some((s) => /schemas\/?$/.test(s)))?.resolvedDest.replace(/\/$/, '');
+    const imageMain =
+      runtime.copies
+        .find((c) => c.sources.some((s) => s.endsWith('dist/source-fal/') || s.endsWith('dist/source-fal')))
+        ?.resolvedDest.replace(/\/$/, '') ?? '';
+    const imageSchemas = runtime.copies
+      .find((c) => c.sources.some((s) => /schemas\/?$/.test(s)))
+      ?.resolvedDest.replace(/\/$/, '');
     expect(imageSchemas).toBe(posix.join(imageMain, '..', '..', 'schemas'));
     const imagePackage = runtime.copies.find((c) => c.sources.some((s) => s.endsWith('package.json')))?.resolvedDest;
     expect(imagePackage).toBe(posix.join(imageSchemas ?? '', '..', 'package.json'));
@@ -213,7 +262,10 @@ describe('given the repository Dockerfile', () => {
         const path = join(dir, entry);
         if (statSync(path).isDirectory()) walk(path);
         else if (entry.endsWith('.js')) {
-          for (const m of readFileSync(path, 'utf8').matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"]([^'"]+)['"]/g)) imported.add(m[1] ?? '');
+          for (const m of readFileSync(path, 'utf8').matchAll(
+            /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"]([^'"]+)['"]/g,
+          ))
+            imported.add(m[1] ?? '');
         }
       }
     };
@@ -222,7 +274,8 @@ describe('given the repository Dockerfile', () => {
       .filter((s) => !s.startsWith('.') && !s.startsWith('node:') && !builtins.has(s))
       .map((s) => (s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : (s.split('/')[0] ?? s)));
     expect(packages.length).toBeGreaterThan(0);
-    for (const name of new Set(packages)) expect(pkg.dependencies, `${name} is imported by dist/source-fal`).toHaveProperty([name]);
+    for (const name of new Set(packages))
+      expect(pkg.dependencies, `${name} is imported by dist/source-fal`).toHaveProperty([name]);
   });
 
   describe('when the runtime stage is assembled from the local build output in a temporary root', () => {
@@ -234,10 +287,14 @@ describe('given the repository Dockerfile', () => {
         const target = join(root, copy.resolvedDest);
         for (const source of copy.sources) {
           const local = localOfBuildPath(source);
-          const dest = copy.resolvedDest.endsWith('/') && !statSync(local).isDirectory() ? join(target, posix.basename(source)) : target;
+          const dest =
+            copy.resolvedDest.endsWith('/') && !statSync(local).isDirectory()
+              ? join(target, posix.basename(source))
+              : target;
           mkdirSync(dirname(dest), { recursive: true });
           // node_modules is linked, not copied (it is large); the import check above guards production-only use.
-          if (posix.basename(source.replace(/\/$/, '')) === 'node_modules') symlinkSync(realpathSync(local), dest.replace(/\/$/, ''), 'dir');
+          if (posix.basename(source.replace(/\/$/, '')) === 'node_modules')
+            symlinkSync(realpathSync(local), dest.replace(/\/$/, ''), 'dir');
           else cpSync(local, dest, { recursive: true });
         }
       }
@@ -253,7 +310,9 @@ describe('given the repository Dockerfile', () => {
      * `docker run --rm <image> <args>`: the ENTRYPOINT with its absolute paths moved under the temporary root.
      * Asynchronous: the emulator serves from this process, so a blocking spawnSync would starve it.
      */
-    const dockerRun = (args: string[]): Promise<{ status: number | null; stderr: string; messages: { type: string; [key: string]: unknown }[] }> =>
+    const dockerRun = (
+      args: string[],
+    ): Promise<{ status: number | null; stderr: string; messages: { type: string; [key: string]: unknown }[] }> =>
       new Promise((resolve, reject) => {
         const argv = runtime.entrypoint?.form === 'exec' ? runtime.entrypoint.argv : [];
         const [, script = '', ...rest] = argv;
@@ -268,7 +327,10 @@ describe('given the repository Dockerfile', () => {
         child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
         child.on('error', reject);
         child.on('close', (status) => {
-          const messages = stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { type: string });
+          const messages = stdout
+            .split('\n')
+            .filter((l) => l.trim() !== '')
+            .map((l) => JSON.parse(l) as { type: string });
           resolve({ status, stderr, messages });
         });
       });
@@ -285,7 +347,8 @@ describe('given the repository Dockerfile', () => {
       writeFileSync(configPath, JSON.stringify(sampleConfig(emu.url)));
       const r = await dockerRun(['discover', '--config', configPath]);
       expect(r.status, r.stderr).toBe(0);
-      const catalog = r.messages.find((m) => m.type === 'CATALOG')?.catalog as { streams: { name: string }[] } | undefined;
+      const catalog = r.messages.find((m) => m.type === 'CATALOG')?.catalog as
+        { streams: { name: string }[] } | undefined;
       expect(catalog?.streams.map((s) => s.name)).toEqual(ALL_STREAMS.map((s) => s.name));
     });
   });

@@ -11,7 +11,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ADMIN_KEY, ORG_ADMIN_KEY } from '../source-fal/emulator/keys.js';
-import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
+import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
 import { SAMPLE_QUERY } from '../source-fal/sync/demo.js';
 import { tempDir } from './helpers/cli.js';
 import { cliEnv, FIXED_NOW } from './helpers/fixtures.js';
@@ -20,7 +20,9 @@ import { decimalToNano, runSync } from './helpers/sync.js';
 
 const README = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
 /** Every ```sql block of the README that reads the synced tables. */
-const README_QUERIES = [...README.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').filter((sql) => /\bfal\.\w+/.test(sql));
+const README_QUERIES = [...README.matchAll(/```sql\n([\s\S]*?)```/g)]
+  .map((m) => m[1] ?? '')
+  .filter((sql) => /\bfal\.\w+/.test(sql));
 const ACCOUNT = 'acme-ml';
 const ZONE = 'America/Los_Angeles';
 /** Per UTC day cost of the usage table, spelled the way the README tells users to spell days. */
@@ -39,7 +41,8 @@ async function duckQuery(file: string, sql: string, zone = ZONE): Promise<Record
   }
 }
 
-const byDay = (rows: Record<string, unknown>[]): [string, string][] => rows.map((r) => [String(r.day).slice(0, 10), decimalToNano(String(r.cost)).toString()]);
+const byDay = (rows: Record<string, unknown>[]): [string, string][] =>
+  rows.map((r) => [String(r.day).slice(0, 10), decimalToNano(String(r.cost)).toString()]);
 
 describe('given a fal account and a new user who runs the README commands verbatim', () => {
   let emu: Emulator;
@@ -54,54 +57,77 @@ describe('given a fal account and a new user who runs the README commands verbat
   afterAll(async () => {
     await emu.close();
   });
-  const env = (): Record<string, string> => ({ ...cliEnv(), FAL_ADMIN_KEY: ADMIN_KEY, FAL_BASE_URL: emu.url, FAL_START_DATE: start });
+  const env = (): Record<string, string> => ({
+    ...cliEnv(),
+    FAL_ADMIN_KEY: ADMIN_KEY,
+    FAL_BASE_URL: emu.url,
+    FAL_START_DATE: start,
+  });
 
   it.for([
     ['the default destination (./fal.duckdb)', [], 'fal.duckdb'],
     ['duckdb://fal.duckdb', ['--destination', 'duckdb://fal.duckdb'], 'fal.duckdb'],
     ['./sub/FAL.duckdb', ['--destination', './sub/FAL.duckdb'], 'sub/FAL.duckdb'],
-  ] as const)('when they sync into %s then it completes, and the README queries run in a fresh non-UTC DuckDB session with UTC days equal to fal', { timeout: 120_000 }, async ([, args, file]) => {
-    const cwd = tempDir('source-fal-first-');
-    mkdirSync(join(cwd, 'sub'));
-    const run = await runSync([...args, '--streams', 'usage'], { env: env(), cwd });
-    expect(run.code, run.stderr).toBe(0);
-    const path = join(cwd, file);
-    expect(existsSync(path)).toBe(true);
-    expect(README_QUERIES.length).toBeGreaterThan(0);
-    for (const sql of README_QUERIES) {
-      const rows = await duckQuery(path, sql.replace(/;\s*$/, ''));
-      expect(rows.length, sql).toBeGreaterThan(0);
-    }
-    expect(byDay(await duckQuery(path, DAILY))).toEqual(truth);
-    // The demo's sample query, in a session east and west of UTC: the same days.
-    const days = async (zone: string): Promise<string[]> => (await duckQuery(path, SAMPLE_QUERY, zone)).map((r) => String(r.day));
-    expect(await days(ZONE)).toEqual(await days('UTC'));
-    expect(await days('Asia/Tokyo')).toEqual(await days('UTC'));
-  });
+  ] as const)(
+    'when they sync into %s then it completes, and the README queries run in a fresh non-UTC DuckDB session with UTC days equal to fal',
+    { timeout: 120_000 },
+    async ([, args, file]) => {
+      const cwd = tempDir('source-fal-first-');
+      mkdirSync(join(cwd, 'sub'));
+      const run = await runSync([...args, '--streams', 'usage'], { env: env(), cwd });
+      expect(run.code, run.stderr).toBe(0);
+      const path = join(cwd, file);
+      expect(existsSync(path)).toBe(true);
+      expect(README_QUERIES.length).toBeGreaterThan(0);
+      for (const sql of README_QUERIES) {
+        const rows = await duckQuery(path, sql.replace(/;\s*$/, ''));
+        expect(rows.length, sql).toBeGreaterThan(0);
+      }
+      expect(byDay(await duckQuery(path, DAILY))).toEqual(truth);
+      // The demo's sample query, in a session east and west of UTC: the same days.
+      const days = async (zone: string): Promise<string[]> =>
+        (await duckQuery(path, SAMPLE_QUERY, zone)).map((r) => String(r.day));
+      expect(await days(ZONE)).toEqual(await days('UTC'));
+      expect(await days('Asia/Tokyo')).toEqual(await days('UTC'));
+    },
+  );
 
-  it('when a second fal account is synced into the same DuckDB file then it is refused, nothing changes, and --schema gives it its own tables', { timeout: 120_000 }, async () => {
-    const cwd = tempDir('source-fal-accounts-');
-    const first = await runSync(['--streams', 'usage,api_keys'], { env: env(), cwd });
-    expect(first.code, first.stderr).toBe(0);
-    const path = join(cwd, 'fal.duckdb');
-    const count = async (sql: string): Promise<string> => String((await duckQuery(path, sql))[0]?.n);
-    const before = [await count('SELECT count(*) AS n FROM fal.usage'), await count('SELECT count(*) AS n FROM fal.api_keys')];
+  it(
+    'when a second fal account is synced into the same DuckDB file then it is refused, nothing changes, and --schema gives it its own tables',
+    { timeout: 120_000 },
+    async () => {
+      const cwd = tempDir('source-fal-accounts-');
+      const first = await runSync(['--streams', 'usage,api_keys'], { env: env(), cwd });
+      expect(first.code, first.stderr).toBe(0);
+      const path = join(cwd, 'fal.duckdb');
+      const count = async (sql: string): Promise<string> => String((await duckQuery(path, sql))[0]?.n);
+      const before = [
+        await count('SELECT count(*) AS n FROM fal.usage'),
+        await count('SELECT count(*) AS n FROM fal.api_keys'),
+      ];
 
-    const other = { ...env(), FAL_ADMIN_KEY: ORG_ADMIN_KEY };
-    const refused = await runSync(['--streams', 'usage,api_keys'], { env: other, cwd });
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/holds fal account "acme-ml", but this key belongs to account "acme"/);
-    expect(refused.stderr).toContain('--schema fal_acme');
-    expect([await count('SELECT count(*) AS n FROM fal.usage'), await count('SELECT count(*) AS n FROM fal.api_keys')]).toEqual(before);
+      const other = { ...env(), FAL_ADMIN_KEY: ORG_ADMIN_KEY };
+      const refused = await runSync(['--streams', 'usage,api_keys'], { env: other, cwd });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/holds fal account "acme-ml", but this key belongs to account "acme"/);
+      expect(refused.stderr).toContain('--schema fal_acme');
+      expect([
+        await count('SELECT count(*) AS n FROM fal.usage'),
+        await count('SELECT count(*) AS n FROM fal.api_keys'),
+      ]).toEqual(before);
 
-    const own = await runSync(['--streams', 'usage,api_keys', '--schema', 'fal_acme'], { env: other, cwd });
-    expect(own.code, own.stderr).toBe(0);
-    expect(Number(await count('SELECT count(*) AS n FROM fal_acme.usage'))).toBeGreaterThan(0);
-    expect([await count('SELECT count(*) AS n FROM fal.usage'), await count('SELECT count(*) AS n FROM fal.api_keys')]).toEqual(before);
-    // The first account syncs on as before.
-    const again = await runSync(['--streams', 'usage,api_keys'], { env: env(), cwd });
-    expect(again.code, again.stderr).toBe(0);
-  });
+      const own = await runSync(['--streams', 'usage,api_keys', '--schema', 'fal_acme'], { env: other, cwd });
+      expect(own.code, own.stderr).toBe(0);
+      expect(Number(await count('SELECT count(*) AS n FROM fal_acme.usage'))).toBeGreaterThan(0);
+      expect([
+        await count('SELECT count(*) AS n FROM fal.usage'),
+        await count('SELECT count(*) AS n FROM fal.api_keys'),
+      ]).toEqual(before);
+      // The first account syncs on as before.
+      const again = await runSync(['--streams', 'usage,api_keys'], { env: env(), cwd });
+      expect(again.code, again.stderr).toBe(0);
+    },
+  );
 
   it('when --schema is not a plain name then sync refuses it before reading anything, with an example', async () => {
     const cwd = tempDir('source-fal-schema-');
@@ -111,15 +137,21 @@ describe('given a fal account and a new user who runs the README commands verbat
     expect(existsSync(join(cwd, 'fal.duckdb'))).toBe(false);
   });
 
-  it('when a key cannot read the organization streams then sync says so once, as information, not three warnings', { timeout: 60_000 }, async () => {
-    const cwd = tempDir('source-fal-org-');
-    const run = await runSync(['--destination', 'x.duckdb'], { env: env(), cwd });
-    expect(run.code, run.stderr).toBe(0);
-    const lines = run.stderr.split('\n').filter((line) => /teams|org_usage|org_billing_events/.test(line) && /organization/.test(line));
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^source-fal: Not synced with this key: teams, org_usage, org_billing_events \(/);
-    expect(run.stderr).not.toMatch(/WARN Stream/);
-  });
+  it(
+    'when a key cannot read the organization streams then sync says so once, as information, not three warnings',
+    { timeout: 60_000 },
+    async () => {
+      const cwd = tempDir('source-fal-org-');
+      const run = await runSync(['--destination', 'x.duckdb'], { env: env(), cwd });
+      expect(run.code, run.stderr).toBe(0);
+      const lines = run.stderr
+        .split('\n')
+        .filter((line) => /teams|org_usage|org_billing_events/.test(line) && /organization/.test(line));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^source-fal: Not synced with this key: teams, org_usage, org_billing_events \(/);
+      expect(run.stderr).not.toMatch(/WARN Stream/);
+    },
+  );
 
   describe('and PostgreSQL', () => {
     let pg: TestPostgres;
@@ -130,44 +162,65 @@ describe('given a fal account and a new user who runs the README commands verbat
       await pg.stop();
     });
 
-    it('when the README queries run in a session set to America/Los_Angeles then the days are UTC days equal to fal', { timeout: 120_000 }, async () => {
-      const url = await freshDatabase(pg.url, 'first_contact');
-      const run = await runSync(['--destination', url, '--streams', 'usage'], { env: env() });
-      expect(run.code, run.stderr).toBe(0);
-      for (const sql of README_QUERIES) expect((await pgQuery(url, sql, [], ZONE)).length, sql).toBeGreaterThan(0);
-      // Days as text, so the client's own time zone cannot move them.
-      const asText = (sql: string): string => `SELECT CAST(day AS TEXT) AS day, q.* FROM (${sql.replace(/\s*ORDER BY[^)]*$/i, '')}) q ORDER BY 1`;
-      const daily = await pgQuery(url, `SELECT CAST(day AS TEXT) AS day, cost FROM (${DAILY.replace(/ ORDER BY 1$/, '')}) q ORDER BY 1`, [], ZONE);
-      expect(byDay(daily)).toEqual(truth);
-      const sampleDays = async (zone: string): Promise<string[]> => (await pgQuery(url, asText(SAMPLE_QUERY), [], zone)).map((r) => String(r.day));
-      expect(await sampleDays(ZONE)).toEqual(await sampleDays('UTC'));
-    });
+    it(
+      'when the README queries run in a session set to America/Los_Angeles then the days are UTC days equal to fal',
+      { timeout: 120_000 },
+      async () => {
+        const url = await freshDatabase(pg.url, 'first_contact');
+        const run = await runSync(['--destination', url, '--streams', 'usage'], { env: env() });
+        expect(run.code, run.stderr).toBe(0);
+        for (const sql of README_QUERIES) expect((await pgQuery(url, sql, [], ZONE)).length, sql).toBeGreaterThan(0);
+        // Days as text, so the client's own time zone cannot move them.
+        const asText = (sql: string): string =>
+          `SELECT CAST(day AS TEXT) AS day, q.* FROM (${sql.replace(/\s*ORDER BY[^)]*$/i, '')}) q ORDER BY 1`;
+        const daily = await pgQuery(
+          url,
+          `SELECT CAST(day AS TEXT) AS day, cost FROM (${DAILY.replace(/ ORDER BY 1$/, '')}) q ORDER BY 1`,
+          [],
+          ZONE,
+        );
+        expect(byDay(daily)).toEqual(truth);
+        const sampleDays = async (zone: string): Promise<string[]> =>
+          (await pgQuery(url, asText(SAMPLE_QUERY), [], zone)).map((r) => String(r.day));
+        expect(await sampleDays(ZONE)).toEqual(await sampleDays('UTC'));
+      },
+    );
 
-    it('when the URL has no password and the server asks for one then sync says where to put it, and nothing is written', { timeout: 60_000 }, async ({ skip }) => {
-      if (pg.source !== 'local') skip('needs the local test server, whose pg_hba asks this role for a password');
-      const url = await freshDatabase(pg.url, 'first_contact_pw');
-      await pgQuery(pg.url, `DROP ROLE IF EXISTS ${PASSWORD_ROLE}`).catch(() => undefined);
-      await pgQuery(pg.url, `CREATE ROLE ${PASSWORD_ROLE} LOGIN PASSWORD 'secret-pw'`);
-      const withRole = new URL(url);
-      withRole.username = PASSWORD_ROLE;
-      const run = await runSync(['--destination', withRole.toString(), '--streams', 'usage'], { env: env() });
-      expect(run.code).toBe(1);
-      expect(run.stderr).toMatch(/asks for a password for user "source_fal_pw" and none was given/);
-      expect(run.stderr).toMatch(/PGPASSWORD/);
-      expect(run.stderr).not.toMatch(/SASL|SCRAM/);
-    });
+    it(
+      'when the URL has no password and the server asks for one then sync says where to put it, and nothing is written',
+      { timeout: 60_000 },
+      async ({ skip }) => {
+        if (pg.source !== 'local') skip('needs the local test server, whose pg_hba asks this role for a password');
+        const url = await freshDatabase(pg.url, 'first_contact_pw');
+        await pgQuery(pg.url, `DROP ROLE IF EXISTS ${PASSWORD_ROLE}`).catch(() => undefined);
+        await pgQuery(pg.url, `CREATE ROLE ${PASSWORD_ROLE} LOGIN PASSWORD 'secret-pw'`);
+        const withRole = new URL(url);
+        withRole.username = PASSWORD_ROLE;
+        const run = await runSync(['--destination', withRole.toString(), '--streams', 'usage'], { env: env() });
+        expect(run.code).toBe(1);
+        expect(run.stderr).toMatch(/asks for a password for user "source_fal_pw" and none was given/);
+        expect(run.stderr).toMatch(/PGPASSWORD/);
+        expect(run.stderr).not.toMatch(/SASL|SCRAM/);
+      },
+    );
 
-    it('when the role may connect but not create a schema then sync names the GRANT that is missing, and nothing is written', { timeout: 60_000 }, async () => {
-      const url = await freshDatabase(pg.url, 'first_contact_grant');
-      await pgQuery(pg.url, 'DROP ROLE IF EXISTS source_fal_reader').catch(() => undefined);
-      await pgQuery(pg.url, 'CREATE ROLE source_fal_reader LOGIN');
-      const asReader = new URL(url);
-      asReader.username = 'source_fal_reader';
-      const run = await runSync(['--destination', asReader.toString(), '--streams', 'usage'], { env: env() });
-      expect(run.code).toBe(1);
-      expect(run.stderr).toMatch(/does not let role "source_fal_reader" create schema fal in database "first_contact_grant"/);
-      expect(run.stderr).toContain('GRANT CREATE ON DATABASE "first_contact_grant" TO "source_fal_reader"');
-      expect(await pgQuery(url, `SELECT 1 FROM pg_namespace WHERE nspname = 'fal'`)).toEqual([]);
-    });
+    it(
+      'when the role may connect but not create a schema then sync names the GRANT that is missing, and nothing is written',
+      { timeout: 60_000 },
+      async () => {
+        const url = await freshDatabase(pg.url, 'first_contact_grant');
+        await pgQuery(pg.url, 'DROP ROLE IF EXISTS source_fal_reader').catch(() => undefined);
+        await pgQuery(pg.url, 'CREATE ROLE source_fal_reader LOGIN');
+        const asReader = new URL(url);
+        asReader.username = 'source_fal_reader';
+        const run = await runSync(['--destination', asReader.toString(), '--streams', 'usage'], { env: env() });
+        expect(run.code).toBe(1);
+        expect(run.stderr).toMatch(
+          /does not let role "source_fal_reader" create schema fal in database "first_contact_grant"/,
+        );
+        expect(run.stderr).toContain('GRANT CREATE ON DATABASE "first_contact_grant" TO "source_fal_reader"');
+        expect(await pgQuery(url, `SELECT 1 FROM pg_namespace WHERE nspname = 'fal'`)).toEqual([]);
+      },
+    );
   });
 });

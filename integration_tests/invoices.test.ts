@@ -6,8 +6,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { NOFOCUS_ADMIN_KEY } from '../source-fal/emulator/keys.js';
-import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
-import { finalStateFile, records, runCli, states, statuses, tempDir, traces, writeJson, type CliResult } from './helpers/cli.js';
+import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
+import {
+  type CliResult,
+  finalStateFile,
+  records,
+  runCli,
+  states,
+  statuses,
+  tempDir,
+  traces,
+  writeJson,
+} from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 
 const ACCOUNT = 'acme-ml';
@@ -20,7 +30,10 @@ const nanoOf = (value: unknown): bigint => BigInt(Number(value));
 const sum = (rows: Iterable<Row>, field: string): bigint => [...rows].reduce((acc, r) => acc + nanoOf(r[field]), 0n);
 const monthOf = (instant: unknown): string => String(instant).slice(0, 7);
 const byInvoiceState = (billingPeriodStart: string): unknown => [
-  { type: 'STREAM', stream: { stream_descriptor: { name: 'invoices' }, stream_state: { BillingPeriodStart: billingPeriodStart } } },
+  {
+    type: 'STREAM',
+    stream: { stream_descriptor: { name: 'invoices' }, stream_state: { BillingPeriodStart: billingPeriodStart } },
+  },
 ];
 
 /** Sums per group key. */
@@ -43,7 +56,15 @@ describe('given 120 days of fal usage in the emulator', () => {
     await emu.close();
   });
 
-  const run = (args: { streams?: string[]; clock?: string; config?: Record<string, unknown>; state?: unknown; command?: string } = {}): Promise<CliResult> => {
+  const run = (
+    args: {
+      streams?: string[];
+      clock?: string;
+      config?: Record<string, unknown>;
+      state?: unknown;
+      command?: string;
+    } = {},
+  ): Promise<CliResult> => {
     const tag = Math.random().toString(36).slice(2);
     const command = args.command ?? 'read';
     return runCli(
@@ -51,7 +72,9 @@ describe('given 120 days of fal usage in the emulator', () => {
         command,
         '--config',
         writeJson(dir, `config-${tag}.json`, configFor(emu.url, { start_date: startDate, ...args.config })),
-        ...(command === 'read' ? ['--catalog', writeJson(dir, `catalog-${tag}.json`, catalogFor(args.streams ?? ['invoices']))] : []),
+        ...(command === 'read'
+          ? ['--catalog', writeJson(dir, `catalog-${tag}.json`, catalogFor(args.streams ?? ['invoices']))]
+          : []),
         ...(args.state ? ['--state', writeJson(dir, `state-${tag}.json`, args.state)] : []),
       ],
       { env: cliEnv(args.clock ?? FIXED_NOW) },
@@ -71,10 +94,20 @@ describe('given 120 days of fal usage in the emulator', () => {
       expect(result.code, result.stderr).toBe(0);
       expect(startDate).toBe('2026-07-28');
       expect([...new Set(lines.map((l) => l.billing_month))]).toEqual(['2026-08', '2026-09', '2026-10', '2026-11']);
-      const asked = emu.requests.filter((r) => r.path === '/v1/account/focus').map((r) => `${r.query.source?.[0]} ${r.query.billing_month?.[0]} ${r.status}`);
+      const asked = emu.requests
+        .filter((r) => r.path === '/v1/account/focus')
+        .map((r) => `${r.query.source?.[0]} ${r.query.billing_month?.[0]} ${r.status}`);
       // Billing month 2026-07 bills June, before the account's history: 404, skipped without error.
-      expect(asked).toEqual(['invoice 2026-07 404', 'invoice 2026-08 200', 'invoice 2026-09 200', 'invoice 2026-10 200', 'invoice 2026-11 200']);
-      expect(states(result, 'invoices').at(-1)?.stream.stream_state).toEqual({ BillingPeriodStart: '2026-10-01T00:00:00Z' });
+      expect(asked).toEqual([
+        'invoice 2026-07 404',
+        'invoice 2026-08 200',
+        'invoice 2026-09 200',
+        'invoice 2026-10 200',
+        'invoice 2026-11 200',
+      ]);
+      expect(states(result, 'invoices').at(-1)?.stream.stream_state).toEqual({
+        BillingPeriodStart: '2026-10-01T00:00:00Z',
+      });
     });
 
     it('then each invoice’s usage lines equal its charge month’s billing_events, usage and the emulator, to the nano-dollar', () => {
@@ -106,13 +139,30 @@ describe('given 120 days of fal usage in the emulator', () => {
 
     it('then each usage line equals its charge month’s events of that endpoint, unit price and discount', () => {
       const events = records(result, 'billing_events').filter((e) => monthOf(e.timestamp) === '2026-10');
-      const key = (endpoint: unknown, price: unknown, discount: unknown): string => `${String(endpoint)}|${Number(price)}|${discount === null || discount === undefined ? '' : Number(discount)}`;
-      const fromEvents = groupSum(events, (e) => key(e.endpoint_id, e.unit_price, e.percent_discount), (e) => nanoOf(e.cost_estimate_nano_usd));
+      const key = (endpoint: unknown, price: unknown, discount: unknown): string =>
+        `${String(endpoint)}|${Number(price)}|${discount === null || discount === undefined ? '' : Number(discount)}`;
+      const fromEvents = groupSum(
+        events,
+        (e) => key(e.endpoint_id, e.unit_price, e.percent_discount),
+        (e) => nanoOf(e.cost_estimate_nano_usd),
+      );
       const usageLines = lines.filter((l) => l.billing_month === '2026-11' && l.ChargeCategory === 'Usage');
-      const fromInvoice = groupSum(usageLines, (l) => key(l.SkuId, l.ListUnitPrice, l.x_PercentDiscount === null ? null : Number(l.x_PercentDiscount)), (l) => nanoOf(l.billed_cost_nano_usd));
+      const fromInvoice = groupSum(
+        usageLines,
+        (l) => key(l.SkuId, l.ListUnitPrice, l.x_PercentDiscount === null ? null : Number(l.x_PercentDiscount)),
+        (l) => nanoOf(l.billed_cost_nano_usd),
+      );
       expect(fromInvoice).toEqual(fromEvents);
-      const units = groupSum(events, (e) => key(e.endpoint_id, e.unit_price, e.percent_discount), (e) => BigInt(Math.round(Number(e.output_units) * 2)));
-      const consumed = groupSum(usageLines, (l) => key(l.SkuId, l.ListUnitPrice, l.x_PercentDiscount === null ? null : Number(l.x_PercentDiscount)), (l) => BigInt(Math.round(Number(l.ConsumedQuantity) * 2)));
+      const units = groupSum(
+        events,
+        (e) => key(e.endpoint_id, e.unit_price, e.percent_discount),
+        (e) => BigInt(Math.round(Number(e.output_units) * 2)),
+      );
+      const consumed = groupSum(
+        usageLines,
+        (l) => key(l.SkuId, l.ListUnitPrice, l.x_PercentDiscount === null ? null : Number(l.x_PercentDiscount)),
+        (l) => BigInt(Math.round(Number(l.ConsumedQuantity) * 2)),
+      );
       expect(consumed).toEqual(units);
     });
 
@@ -122,15 +172,33 @@ describe('given 120 days of fal usage in the emulator', () => {
         const own = lines.filter((l) => l.InvoiceId === invoice?.invoiceId);
         expect(own.length).toBe(invoice?.rows.length);
         expect(sum(own, 'billed_cost_nano_usd')).toBe(invoice?.totalNano);
-        expect(sum(own.filter((l) => l.ChargeCategory === 'Tax'), 'billed_cost_nano_usd')).toBe(invoice?.taxNano);
-        expect(sum(own.filter((l) => l.ChargeCategory === 'Credit'), 'billed_cost_nano_usd')).toBe(-(invoice?.creditNano ?? 0n));
+        expect(
+          sum(
+            own.filter((l) => l.ChargeCategory === 'Tax'),
+            'billed_cost_nano_usd',
+          ),
+        ).toBe(invoice?.taxNano);
+        expect(
+          sum(
+            own.filter((l) => l.ChargeCategory === 'Credit'),
+            'billed_cost_nano_usd',
+          ),
+        ).toBe(-(invoice?.creditNano ?? 0n));
         expect(new Set(own.map((l) => l.billing_month))).toEqual(new Set([billingMonth]));
       }
     });
 
     it('then every period is a UTC month start in RFC 3339, the charge month before the billing month', () => {
       for (const line of lines) {
-        const chargeMonth = new Date(Date.UTC(Number(String(line.billing_month).slice(0, 4)), Number(String(line.billing_month).slice(5, 7)) - 2, 1)).toISOString().slice(0, 7);
+        const chargeMonth = new Date(
+          Date.UTC(
+            Number(String(line.billing_month).slice(0, 4)),
+            Number(String(line.billing_month).slice(5, 7)) - 2,
+            1,
+          ),
+        )
+          .toISOString()
+          .slice(0, 7);
         expect(line.BillingPeriodStart).toBe(`${chargeMonth}-01T00:00:00Z`);
         expect(line.ChargePeriodStart).toBe(`${chargeMonth}-01T00:00:00Z`);
         expect(line.BillingPeriodEnd).toBe(`${line.billing_month}-01T00:00:00Z`);
@@ -140,12 +208,24 @@ describe('given 120 days of fal usage in the emulator', () => {
     it('then the requests on either side of a month’s last UTC midnight land in the invoices of their own months', () => {
       // Regression guard: a month computed in local time moves the requests of the boundary hours to the other invoice.
       const events = records(result, 'billing_events');
-      const lastHourOfOctober = events.filter((e) => String(e.timestamp) >= '2026-10-31T23:00:00Z' && String(e.timestamp) < '2026-11-01T00:00:00Z');
-      const firstHourOfNovember = events.filter((e) => String(e.timestamp) >= '2026-11-01T00:00:00Z' && String(e.timestamp) < '2026-11-01T01:00:00Z');
+      const lastHourOfOctober = events.filter(
+        (e) => String(e.timestamp) >= '2026-10-31T23:00:00Z' && String(e.timestamp) < '2026-11-01T00:00:00Z',
+      );
+      const firstHourOfNovember = events.filter(
+        (e) => String(e.timestamp) >= '2026-11-01T00:00:00Z' && String(e.timestamp) < '2026-11-01T01:00:00Z',
+      );
       expect(lastHourOfOctober.length).toBeGreaterThan(0);
       expect(firstHourOfNovember.length).toBeGreaterThan(0);
-      const octoberInvoice = sum(lines.filter((l) => l.billing_month === '2026-11' && l.ChargeCategory === 'Usage'), 'billed_cost_nano_usd');
-      const octoberEvents = sum(events.filter((e) => String(e.timestamp) >= '2026-10-01T00:00:00Z' && String(e.timestamp) < '2026-11-01T00:00:00Z'), 'cost_estimate_nano_usd');
+      const octoberInvoice = sum(
+        lines.filter((l) => l.billing_month === '2026-11' && l.ChargeCategory === 'Usage'),
+        'billed_cost_nano_usd',
+      );
+      const octoberEvents = sum(
+        events.filter(
+          (e) => String(e.timestamp) >= '2026-10-01T00:00:00Z' && String(e.timestamp) < '2026-11-01T00:00:00Z',
+        ),
+        'cost_estimate_nano_usd',
+      );
       expect(octoberInvoice).toBe(octoberEvents);
       expect(octoberInvoice).not.toBe(octoberEvents - sum(lastHourOfOctober, 'cost_estimate_nano_usd'));
       expect(octoberInvoice).not.toBe(octoberEvents + sum(firstHourOfNovember, 'cost_estimate_nano_usd'));
@@ -186,19 +266,27 @@ describe('given 120 days of fal usage in the emulator', () => {
       expect(december.map((l) => l.BillingPeriodStart)).toEqual(december.map(() => '2026-11-01T00:00:00Z'));
       const invoice = emu.truth.invoice(ACCOUNT, '2026-12');
       expect(sum(december, 'billed_cost_nano_usd')).toBe(invoice?.totalNano);
-      expect(invoice?.usageNano).toBe(emu.truth.totalNano(ACCOUNT, new Date('2026-11-01T00:00:00Z'), new Date('2026-12-01T00:00:00Z')));
+      expect(invoice?.usageNano).toBe(
+        emu.truth.totalNano(ACCOUNT, new Date('2026-11-01T00:00:00Z'), new Date('2026-12-01T00:00:00Z')),
+      );
       // Issued hours ago: the month stays open, so the next run reads it again (same ids, an upsert).
-      expect(states(issued, 'invoices').at(-1)?.stream.stream_state).toEqual({ BillingPeriodStart: '2026-10-01T00:00:00Z' });
+      expect(states(issued, 'invoices').at(-1)?.stream.stream_state).toEqual({
+        BillingPeriodStart: '2026-10-01T00:00:00Z',
+      });
 
       emu.setNow('2026-12-10T00:00:00Z');
       const settled = await run({ clock: '2026-12-10T00:00:00Z', state: finalStateFile(issued) });
       expect(records(settled, 'invoices').map((l) => l.id)).toEqual(december.map((l) => l.id));
-      expect(states(settled, 'invoices').at(-1)?.stream.stream_state).toEqual({ BillingPeriodStart: '2026-11-01T00:00:00Z' });
+      expect(states(settled, 'invoices').at(-1)?.stream.stream_state).toEqual({
+        BillingPeriodStart: '2026-11-01T00:00:00Z',
+      });
 
       const after = await run({ clock: '2026-12-10T00:00:00Z', state: finalStateFile(settled) });
       expect(after.code).toBe(0);
       expect(records(after, 'invoices')).toEqual([]);
-      expect(states(after, 'invoices').at(-1)?.stream.stream_state).toEqual({ BillingPeriodStart: '2026-11-01T00:00:00Z' });
+      expect(states(after, 'invoices').at(-1)?.stream.stream_state).toEqual({
+        BillingPeriodStart: '2026-11-01T00:00:00Z',
+      });
     });
   });
 
@@ -208,24 +296,42 @@ describe('given 120 days of fal usage in the emulator', () => {
     it('then discover leaves invoices out with a WARN naming FOCUS reports, and check says so', async () => {
       const d = await run({ command: 'discover', config: noFocus });
       expect(d.code).toBe(0);
-      const names = (d.messages.find((m) => m.type === 'CATALOG')?.catalog as { streams: { name: string }[] }).streams.map((s) => s.name);
+      const names = (
+        d.messages.find((m) => m.type === 'CATALOG')?.catalog as { streams: { name: string }[] }
+      ).streams.map((s) => s.name);
       expect(names).toContain('billing_events');
       expect(names).not.toContain('invoices');
-      const warnings = d.messages.filter((m) => m.type === 'LOG' && (m.log as { level: string }).level === 'WARN').map((m) => (m.log as { message: string }).message);
+      const warnings = d.messages
+        .filter((m) => m.type === 'LOG' && (m.log as { level: string }).level === 'WARN')
+        .map((m) => (m.log as { message: string }).message);
       // Organization streams are left out too (solo-dev is no organization root); those warnings are key_scopes.test.ts's.
-      expect(warnings.filter((w) => w.startsWith('Stream invoices'))).toEqual([expect.stringMatching(/^Stream invoices is left out of the catalog: FOCUS reports are not enabled/)]);
+      expect(warnings.filter((w) => w.startsWith('Stream invoices'))).toEqual([
+        expect.stringMatching(/^Stream invoices is left out of the catalog: FOCUS reports are not enabled/),
+      ]);
       const c = await run({ command: 'check', config: noFocus });
-      expect((c.messages.find((m) => m.type === 'CONNECTION_STATUS')?.connectionStatus as { status: string; message: string }).message).toMatch(/invoices \(FOCUS reports are not enabled/);
+      expect(
+        (
+          c.messages.find((m) => m.type === 'CONNECTION_STATUS')?.connectionStatus as {
+            status: string;
+            message: string;
+          }
+        ).message,
+      ).toMatch(/invoices \(FOCUS reports are not enabled/);
     });
 
     it('then a read with invoices configured fails that stream alone with a config_error naming FOCUS reports; the others complete', async () => {
-      const r = await run({ streams: ['usage', 'billing_events', 'invoices'], config: { ...noFocus, start_date: '2026-11-20' } });
+      const r = await run({
+        streams: ['usage', 'billing_events', 'invoices'],
+        config: { ...noFocus, start_date: '2026-11-20' },
+      });
       expect(r.code).toBe(1);
       expect(statuses(r, 'invoices').at(-1)).toBe('INCOMPLETE');
       expect(statuses(r, 'usage').at(-1)).toBe('COMPLETE');
       expect(statuses(r, 'billing_events').at(-1)).toBe('COMPLETE');
       expect(records(r, 'billing_events').length).toBeGreaterThan(0);
-      const errors = traces(r, 'ERROR').map((t) => t.error as { message: string; failure_type: string; stream_descriptor?: { name: string } });
+      const errors = traces(r, 'ERROR').map(
+        (t) => t.error as { message: string; failure_type: string; stream_descriptor?: { name: string } },
+      );
       expect(errors).toHaveLength(1);
       expect(errors[0]?.stream_descriptor?.name).toBe('invoices');
       expect(errors[0]?.failure_type).toBe('config_error');

@@ -7,10 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY } from '../source-fal/emulator/keys.js';
-import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
-import { records, runCli, statuses, tempDir, traces, writeJson, type CliResult } from './helpers/cli.js';
-import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
+import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
 import { ALL_STREAMS } from '../source-fal/streams/index.js';
+import { type CliResult, records, runCli, statuses, tempDir, traces, writeJson } from './helpers/cli.js';
+import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 
 const ORG_STREAMS = ['teams', 'org_usage', 'org_billing_events'];
 const ACCOUNT_STREAMS = ALL_STREAMS.map((s) => s.name).filter((n) => !ORG_STREAMS.includes(n));
@@ -27,14 +27,24 @@ describe('given the fal emulator and keys of every kind', () => {
   });
 
   const cli = (command: string, apiKey: string, streams?: string[]): Promise<CliResult> => {
-    const config = writeJson(dir, `config-${Math.random().toString(36).slice(2)}.json`, configFor(emu.url, { api_key: apiKey, start_date: '2026-11-22' }));
-    const catalog = streams ? ['--catalog', writeJson(dir, `catalog-${Math.random().toString(36).slice(2)}.json`, catalogFor(streams))] : [];
+    const config = writeJson(
+      dir,
+      `config-${Math.random().toString(36).slice(2)}.json`,
+      configFor(emu.url, { api_key: apiKey, start_date: '2026-11-22' }),
+    );
+    const catalog = streams
+      ? ['--catalog', writeJson(dir, `catalog-${Math.random().toString(36).slice(2)}.json`, catalogFor(streams))]
+      : [];
     return runCli([command, '--config', config, ...catalog], { env: cliEnv() });
   };
   const connection = (r: CliResult): { status: string; message: string } =>
     r.messages.find((m) => m.type === 'CONNECTION_STATUS')?.connectionStatus as { status: string; message: string };
-  const discovered = (r: CliResult): string[] => (r.messages.find((m) => m.type === 'CATALOG')?.catalog as { streams: { name: string }[] }).streams.map((s) => s.name);
-  const logs = (r: CliResult): string[] => r.messages.filter((m) => m.type === 'LOG').map((m) => String((m.log as { message: string }).message));
+  const discovered = (r: CliResult): string[] =>
+    (r.messages.find((m) => m.type === 'CATALOG')?.catalog as { streams: { name: string }[] }).streams.map(
+      (s) => s.name,
+    );
+  const logs = (r: CliResult): string[] =>
+    r.messages.filter((m) => m.type === 'LOG').map((m) => String((m.log as { message: string }).message));
 
   describe('when the key is an ADMIN key of a team that is not the organization root', () => {
     it('then check succeeds, lists the readable streams, and names the organization streams it cannot read and why', async () => {
@@ -43,7 +53,9 @@ describe('given the fal emulator and keys of every kind', () => {
       const { status, message } = connection(r);
       expect(status).toBe('SUCCEEDED');
       expect(message).toContain(`Readable streams: ${ACCOUNT_STREAMS.join(', ')}.`);
-      expect(message).toContain(`Not readable with this key: ${ORG_STREAMS.join(', ')} (the key is not an ADMIN key on an organization root team`);
+      expect(message).toContain(
+        `Not readable with this key: ${ORG_STREAMS.join(', ')} (the key is not an ADMIN key on an organization root team`,
+      );
     });
 
     it('then discover lists no organization stream and a LOG names each one with the reason', async () => {
@@ -51,7 +63,11 @@ describe('given the fal emulator and keys of every kind', () => {
       expect(r.code).toBe(0);
       expect(discovered(r)).toEqual(ACCOUNT_STREAMS);
       for (const name of ORG_STREAMS) {
-        expect(logs(r).some((m) => m.includes(`Stream ${name} is left out of the catalog`) && m.includes('organization root team'))).toBe(true);
+        expect(
+          logs(r).some(
+            (m) => m.includes(`Stream ${name} is left out of the catalog`) && m.includes('organization root team'),
+          ),
+        ).toBe(true);
       }
     });
 
@@ -60,7 +76,9 @@ describe('given the fal emulator and keys of every kind', () => {
       expect(r.code).toBe(1);
       for (const name of ['usage', 'credits']) expect(statuses(r, name).at(-1), name).toBe('COMPLETE');
       expect(records(r, 'usage').length).toBeGreaterThan(0);
-      const errors = traces(r, 'ERROR').map((t) => t.error as { failure_type: string; message: string; stream_descriptor?: { name: string } });
+      const errors = traces(r, 'ERROR').map(
+        (t) => t.error as { failure_type: string; message: string; stream_descriptor?: { name: string } },
+      );
       for (const name of ORG_STREAMS) {
         expect(statuses(r, name).at(-1), name).toBe('INCOMPLETE');
         expect(records(r, name)).toEqual([]);
@@ -108,7 +126,9 @@ describe('given the fal emulator and keys of every kind', () => {
     it('then pricing, which fal would serve to an API key, still fails with config_error: it learns its ids from ADMIN usage', async () => {
       const r = await cli('read', API_KEY, ['pricing']);
       expect(r.code).toBe(1);
-      const error = traces(r, 'ERROR').map((t) => t.error as { failure_type: string; stream_descriptor?: { name: string } });
+      const error = traces(r, 'ERROR').map(
+        (t) => t.error as { failure_type: string; stream_descriptor?: { name: string } },
+      );
       expect(error.find((e) => e.stream_descriptor?.name === 'pricing')?.failure_type).toBe('config_error');
     });
   });

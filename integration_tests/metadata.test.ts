@@ -17,7 +17,10 @@ import { REPO_ROOT } from './helpers/cli.js';
 
 const read = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8');
 const pkg = JSON.parse(read('package.json')) as { name: string; version: string; license: string };
-const lock = JSON.parse(read('package-lock.json')) as { version: string; packages: Record<string, { version?: string }> };
+const lock = JSON.parse(read('package-lock.json')) as {
+  version: string;
+  packages: Record<string, { version?: string }>;
+};
 const file = parseYaml(read('metadata.yaml')) as { metadataSpecVersion: unknown; data: Record<string, unknown> };
 const data = file.data;
 
@@ -27,12 +30,41 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 // Keys of ConnectorMetadataDefinitionV0 `data` (airbyte-protocol.md §3.1); anything else is rejected by the registry.
 const KNOWN_DATA_KEYS = new Set([
-  'name', 'icon', 'definitionId', 'connectorBuildOptions', 'connectorTestSuitesOptions', 'connectorType', 'dockerRepository',
-  'dockerImageTag', 'supportsDbt', 'supportsNormalization', 'license', 'documentationUrl', 'externalDocumentationUrls',
-  'githubIssueLabel', 'maxSecondsBetweenMessages', 'releaseDate', 'protocolVersion', 'erdUrl', 'connectorSubtype',
-  'releaseStage', 'supportLevel', 'tags', 'registryOverrides', 'registries', 'remoteRegistries', 'allowedHosts', 'releases',
-  'normalizationConfig', 'suggestedStreams', 'resourceRequirements', 'ab_internal', 'supportsRefreshes',
-  'supportsFileTransfer', 'supportsDataActivation', 'connectorIPCOptions',
+  'name',
+  'icon',
+  'definitionId',
+  'connectorBuildOptions',
+  'connectorTestSuitesOptions',
+  'connectorType',
+  'dockerRepository',
+  'dockerImageTag',
+  'supportsDbt',
+  'supportsNormalization',
+  'license',
+  'documentationUrl',
+  'externalDocumentationUrls',
+  'githubIssueLabel',
+  'maxSecondsBetweenMessages',
+  'releaseDate',
+  'protocolVersion',
+  'erdUrl',
+  'connectorSubtype',
+  'releaseStage',
+  'supportLevel',
+  'tags',
+  'registryOverrides',
+  'registries',
+  'remoteRegistries',
+  'allowedHosts',
+  'releases',
+  'normalizationConfig',
+  'suggestedStreams',
+  'resourceRequirements',
+  'ab_internal',
+  'supportsRefreshes',
+  'supportsFileTransfer',
+  'supportsDataActivation',
+  'connectorIPCOptions',
 ]);
 
 const compareSemver = (a: string, b: string): number => {
@@ -50,7 +82,10 @@ function changelog(): { version: string; date: string; change: string }[] {
     .split('\n')
     .filter((line) => /^\|\s*\d/.test(line))
     .map((line) => {
-      const [version = '', date = '', change = ''] = line.split('|').slice(1, -1).map((cell) => cell.trim());
+      const [version = '', date = '', change = ''] = line
+        .split('|')
+        .slice(1, -1)
+        .map((cell) => cell.trim());
       return { version, date, change };
     });
 }
@@ -58,7 +93,18 @@ function changelog(): { version: string; date: string; change: string }[] {
 describe('given metadata.yaml', () => {
   it('then it is metadata spec 1.0 with every required field and no key the registry schema does not know', () => {
     expect(file.metadataSpecVersion).toBe('1.0');
-    for (const key of ['name', 'definitionId', 'connectorType', 'dockerRepository', 'dockerImageTag', 'license', 'documentationUrl', 'githubIssueLabel', 'connectorSubtype', 'releaseStage']) {
+    for (const key of [
+      'name',
+      'definitionId',
+      'connectorType',
+      'dockerRepository',
+      'dockerImageTag',
+      'license',
+      'documentationUrl',
+      'githubIssueLabel',
+      'connectorSubtype',
+      'releaseStage',
+    ]) {
       expect(data[key], key).toBeTruthy();
     }
     expect(Object.keys(data).filter((key) => !KNOWN_DATA_KEYS.has(key))).toEqual([]);
@@ -66,7 +112,13 @@ describe('given metadata.yaml', () => {
   });
 
   it('then it describes an alpha community API source under our own image name, MIT, in TypeScript', () => {
-    expect(data).toMatchObject({ connectorType: 'source', connectorSubtype: 'api', releaseStage: 'alpha', supportLevel: 'community', license: pkg.license });
+    expect(data).toMatchObject({
+      connectorType: 'source',
+      connectorSubtype: 'api',
+      releaseStage: 'alpha',
+      supportLevel: 'community',
+      license: pkg.license,
+    });
     expect(data.license).toBe('MIT');
     expect(String(data.definitionId)).toMatch(UUID);
     expect(data.dockerRepository).toBe(`sourcefal/${pkg.name}`);
@@ -81,7 +133,8 @@ describe('given metadata.yaml', () => {
 
   it('then allowedHosts lists only fal’s API host, the default base_url host', () => {
     expect(data.allowedHosts).toEqual({ hosts: ['api.fal.ai'] });
-    const defaultBase = (spec().connectionSpecification as { properties: { base_url: { default: string } } }).properties.base_url.default;
+    const defaultBase = (spec().connectionSpecification as { properties: { base_url: { default: string } } }).properties
+      .base_url.default;
     expect(new URL(defaultBase).host).toBe('api.fal.ai');
   });
 
@@ -110,7 +163,10 @@ describe('given metadata.yaml', () => {
       expect(row.change.length).toBeGreaterThan(0);
     }
     for (let i = 1; i < rows.length; i++) {
-      expect(compareSemver(rows[i - 1]?.version ?? '', rows[i]?.version ?? ''), `${rows[i - 1]?.version} above ${rows[i]?.version}`).toBeGreaterThan(0);
+      expect(
+        compareSemver(rows[i - 1]?.version ?? '', rows[i]?.version ?? ''),
+        `${rows[i - 1]?.version} above ${rows[i]?.version}`,
+      ).toBeGreaterThan(0);
       expect((rows[i - 1]?.date ?? '') >= (rows[i]?.date ?? '')).toBe(true);
     }
     expect(data.releaseDate, 'releaseDate is the first release').toBe(rows.at(-1)?.date);

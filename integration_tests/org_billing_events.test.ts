@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ORG_ADMIN_KEY } from '../source-fal/emulator/keys.js';
-import { startEmulator, type Emulator, type OrgBillingEventTruth } from '../source-fal/emulator/server.js';
-import { finalStateFile, records, runCli, states, tempDir, writeJson, type CliResult } from './helpers/cli.js';
+import { type Emulator, type OrgBillingEventTruth, startEmulator } from '../source-fal/emulator/server.js';
+import { type CliResult, finalStateFile, records, runCli, states, tempDir, writeJson } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 import { upsert } from './helpers/totals.js';
 
@@ -85,7 +85,13 @@ describe('given an organization with three teams in the emulator', () => {
       const rows = records(run, 'org_billing_events');
       for (const team of ['acme', 'acme-ml', 'acme-infra']) {
         const own = [...emu.truth.events(team, start, new Date(now))].map((e) => e.request_id).sort();
-        expect(rows.filter((r) => r.username === team).map((r) => String(r.request_id)).sort(), team).toEqual(own);
+        expect(
+          rows
+            .filter((r) => r.username === team)
+            .map((r) => String(r.request_id))
+            .sort(),
+          team,
+        ).toEqual(own);
       }
     });
 
@@ -124,7 +130,10 @@ describe('given an organization with three teams in the emulator', () => {
 
       it('then the union of both reads, upserted by request_id, equals the emulator as of the new clock, late events included', () => {
         expect(second.code, second.stderr).toBe(0);
-        const union = upsert([...records(run, 'org_billing_events'), ...records(second, 'org_billing_events')], 'request_id');
+        const union = upsert(
+          [...records(run, 'org_billing_events'), ...records(second, 'org_billing_events')],
+          'request_id',
+        );
         const truth = emu.truth.orgEvents('acme', start, new Date(later), new Date(later));
         expect(union.map((r) => String(r.request_id)).sort()).toEqual(truth.map((e) => e.request_id).sort());
         const firstIds = new Set(records(run, 'org_billing_events').map((r) => r.request_id));
@@ -133,7 +142,9 @@ describe('given an organization with three teams in the emulator', () => {
       });
 
       it('then it re-read only the lookback (3 days before the saved cursor, from midnight)', () => {
-        const starts = emu.requests.filter((r) => r.path === '/v1/organization/billing-events').map((r) => Date.parse(r.query.start?.[0] ?? ''));
+        const starts = emu.requests
+          .filter((r) => r.path === '/v1/organization/billing-events')
+          .map((r) => Date.parse(r.query.start?.[0] ?? ''));
         expect(Math.min(...starts)).toBe(Date.parse('2026-11-22T00:00:00Z'));
       });
     });

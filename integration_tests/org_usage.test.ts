@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ADMIN_KEY, ORG_ADMIN_KEY } from '../source-fal/emulator/keys.js';
-import { startEmulator, type Emulator, type Product } from '../source-fal/emulator/server.js';
-import { finalStateFile, records, runCli, states, tempDir, writeJson, type CliResult } from './helpers/cli.js';
+import { type Emulator, type Product, startEmulator } from '../source-fal/emulator/server.js';
+import { type CliResult, finalStateFile, records, runCli, states, tempDir, writeJson } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 import { nanoByDay, sortedDays, total, upsert } from './helpers/totals.js';
 
@@ -30,12 +30,21 @@ describe('given an organization with three teams in the emulator', () => {
     await emu.close();
   });
 
-  const read = (streams: string[], overrides: Record<string, unknown>, clock = FIXED_NOW, state?: unknown): Promise<CliResult> =>
+  const read = (
+    streams: string[],
+    overrides: Record<string, unknown>,
+    clock = FIXED_NOW,
+    state?: unknown,
+  ): Promise<CliResult> =>
     runCli(
       [
         'read',
         '--config',
-        writeJson(dir, `config-${Math.random().toString(36).slice(2)}.json`, configFor(emu.url, { start_date: startDate, ...overrides })),
+        writeJson(
+          dir,
+          `config-${Math.random().toString(36).slice(2)}.json`,
+          configFor(emu.url, { start_date: startDate, ...overrides }),
+        ),
         '--catalog',
         writeJson(dir, `catalog-${streams.join('-')}.json`, catalogFor(streams)),
         ...(state ? ['--state', writeJson(dir, `state-${Math.random().toString(36).slice(2)}.json`, state)] : []),
@@ -81,8 +90,12 @@ describe('given an organization with three teams in the emulator', () => {
       // fal's current shape: one line per discount rate, so discounted and undiscounted usage of one grain are two rows.
       expect(rows.some((r) => Number(r.percent_discount) > 0)).toBe(true);
       // model_apis lines name who spent it; serverless and compute have no key.
-      expect(rows.filter((r) => r.product === 'model_apis').every((r) => r.api_key_id !== null || r.login_username !== null)).toBe(true);
-      expect(rows.filter((r) => r.product !== 'model_apis').every((r) => r.api_key_id === null && r.auth_method === 'None')).toBe(true);
+      expect(
+        rows.filter((r) => r.product === 'model_apis').every((r) => r.api_key_id !== null || r.login_username !== null),
+      ).toBe(true);
+      expect(
+        rows.filter((r) => r.product !== 'model_apis').every((r) => r.api_key_id === null && r.auth_method === 'None'),
+      ).toBe(true);
     });
 
     it('then every request asked for explicit UTC day windows with time_series and auth_method_structured', () => {
@@ -130,7 +143,10 @@ describe('given an organization with three teams in the emulator', () => {
         for (const team of TEAMS) {
           for (const product of PRODUCTS) {
             const truth = emu.truth.orgUsageNanoByDay(team, product, start, new Date(later), new Date(later));
-            expect(sortedDays(nanoByDay(slice(union, team, product), 'bucket', 'cost_nano_usd')), `${team} ${product}`).toEqual(sortedDays(truth));
+            expect(
+              sortedDays(nanoByDay(slice(union, team, product), 'bucket', 'cost_nano_usd')),
+              `${team} ${product}`,
+            ).toEqual(sortedDays(truth));
           }
         }
         expect(states(second, 'org_usage').at(-1)?.stream.stream_state).toEqual({ bucket: '2026-11-27T00:00:00Z' });
@@ -140,26 +156,42 @@ describe('given an organization with three teams in the emulator', () => {
 });
 
 describe('given an emulator that answers in the older /organization/usage shape (cost only, no discount fields)', () => {
-  it('when org_usage is read then every team × product still reconciles per UTC day, with cost_total taken from cost', { timeout: 60_000 }, async () => {
-    const emu = await startEmulator({ now: FIXED_NOW, historyDays: 20, legacyShapes: true });
-    try {
-      const dir = tempDir();
-      const startDate = new Date(now - 10 * DAY).toISOString().slice(0, 10);
-      const run = await runCli(
-        ['read', '--config', writeJson(dir, 'config.json', configFor(emu.url, { start_date: startDate, api_key: ORG_ADMIN_KEY })), '--catalog', writeJson(dir, 'catalog.json', catalogFor(['org_usage']))],
-        { env: cliEnv() },
-      );
-      expect(run.code, run.stderr).toBe(0);
-      const rows = records(run, 'org_usage');
-      expect(rows.every((r) => r.percent_discount === null && r.cost_total === r.cost)).toBe(true);
-      for (const team of TEAMS) {
-        for (const product of PRODUCTS) {
-          const got = nanoByDay(rows.filter((r) => r.username === team && r.product === product), 'bucket', 'cost_total_nano_usd');
-          expect(sortedDays(got), `${team} ${product}`).toEqual(sortedDays(emu.truth.orgUsageNanoByDay(team, product, new Date(`${startDate}T00:00:00Z`), new Date(now))));
+  it(
+    'when org_usage is read then every team × product still reconciles per UTC day, with cost_total taken from cost',
+    { timeout: 60_000 },
+    async () => {
+      const emu = await startEmulator({ now: FIXED_NOW, historyDays: 20, legacyShapes: true });
+      try {
+        const dir = tempDir();
+        const startDate = new Date(now - 10 * DAY).toISOString().slice(0, 10);
+        const run = await runCli(
+          [
+            'read',
+            '--config',
+            writeJson(dir, 'config.json', configFor(emu.url, { start_date: startDate, api_key: ORG_ADMIN_KEY })),
+            '--catalog',
+            writeJson(dir, 'catalog.json', catalogFor(['org_usage'])),
+          ],
+          { env: cliEnv() },
+        );
+        expect(run.code, run.stderr).toBe(0);
+        const rows = records(run, 'org_usage');
+        expect(rows.every((r) => r.percent_discount === null && r.cost_total === r.cost)).toBe(true);
+        for (const team of TEAMS) {
+          for (const product of PRODUCTS) {
+            const got = nanoByDay(
+              rows.filter((r) => r.username === team && r.product === product),
+              'bucket',
+              'cost_total_nano_usd',
+            );
+            expect(sortedDays(got), `${team} ${product}`).toEqual(
+              sortedDays(emu.truth.orgUsageNanoByDay(team, product, new Date(`${startDate}T00:00:00Z`), new Date(now))),
+            );
+          }
         }
+      } finally {
+        await emu.close();
       }
-    } finally {
-      await emu.close();
-    }
-  });
+    },
+  );
 });

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ADMIN_KEY } from '../source-fal/emulator/keys.js';
 import { pricedOnlyId } from '../source-fal/emulator/pricing.js';
-import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
-import { records, runCli, tempDir, writeJson, type CliResult } from './helpers/cli.js';
+import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
+import { type CliResult, records, runCli, tempDir, writeJson } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 
 const DAY = 86_400_000;
@@ -34,16 +34,23 @@ describe('given 110 days of acme-ml usage and a price catalog in the emulator', 
       [
         'read',
         '--config',
-        writeJson(dir, `config-${Math.random().toString(36).slice(2)}.json`, configFor(emu.url, { api_key: ADMIN_KEY, start_date: startDate, ...overrides })),
+        writeJson(
+          dir,
+          `config-${Math.random().toString(36).slice(2)}.json`,
+          configFor(emu.url, { api_key: ADMIN_KEY, start_date: startDate, ...overrides }),
+        ),
         '--catalog',
         writeJson(dir, 'catalog.json', catalogFor(['pricing'])),
       ],
       { env: cliEnv() },
     );
   };
-  const usedEndpoints = (): string[] => [...new Set([...emu.truth.events('acme-ml', start, new Date(now))].map((e) => e.endpoint_id))].sort();
-  const pricingRequests = (): string[][] => emu.requests.filter((r) => r.path === '/v1/models/pricing').map((r) => (r.query.endpoint_id?.[0] ?? '').split(','));
-  const logs = (run: CliResult): string[] => run.messages.filter((m) => m.type === 'LOG').map((m) => String((m.log as { message: string }).message));
+  const usedEndpoints = (): string[] =>
+    [...new Set([...emu.truth.events('acme-ml', start, new Date(now))].map((e) => e.endpoint_id))].sort();
+  const pricingRequests = (): string[][] =>
+    emu.requests.filter((r) => r.path === '/v1/models/pricing').map((r) => (r.query.endpoint_id?.[0] ?? '').split(','));
+  const logs = (run: CliResult): string[] =>
+    run.messages.filter((m) => m.type === 'LOG').map((m) => String((m.log as { message: string }).message));
 
   describe('when pricing is read with no endpoint_ids configured', () => {
     let run: CliResult;
@@ -62,7 +69,9 @@ describe('given 110 days of acme-ml usage and a price catalog in the emulator', 
         expect(row).toEqual({ ...price, unit_price_nano_usd: Math.round((price?.unit_price ?? NaN) * 1e9) });
       }
       // fal-ai/veo3 changed price inside the range: the stream carries today's price, one row.
-      expect(rows.filter((r) => r.endpoint_id === 'fal-ai/veo3')).toEqual([expect.objectContaining({ unit_price: 0.4 })]);
+      expect(rows.filter((r) => r.endpoint_id === 'fal-ai/veo3')).toEqual([
+        expect.objectContaining({ unit_price: 0.4 }),
+      ]);
     });
 
     it('then it learned the ids from usage summaries in explicit UTC steps of at most 90 days covering the range', () => {
@@ -71,7 +80,8 @@ describe('given 110 days of acme-ml usage and a price catalog in the emulator', 
         [`${startDate}T00:00:00Z`, new Date(start.getTime() + 90 * DAY).toISOString().replace('.000Z', 'Z')],
         [new Date(start.getTime() + 90 * DAY).toISOString().replace('.000Z', 'Z'), FIXED_NOW],
       ]);
-      for (const r of summaries) expect(r.query).toMatchObject({ expand: ['summary'], bound_to_timeframe: ['false'], timezone: ['UTC'] });
+      for (const r of summaries)
+        expect(r.query).toMatchObject({ expand: ['summary'], bound_to_timeframe: ['false'], timezone: ['UTC'] });
       expect(pricingRequests()).toEqual([usedEndpoints()]);
     });
   });
@@ -88,7 +98,8 @@ describe('given 110 days of acme-ml usage and a price catalog in the emulator', 
       expect(run.code, run.stderr).toBe(0);
       const rows = records(run, 'pricing');
       expect(rows.map((r) => r.endpoint_id)).toEqual([...usedEndpoints(), ...extra].sort());
-      for (const row of rows) expect(row).toMatchObject(emu.truth.price(String(row.endpoint_id)) ?? { missing: row.endpoint_id });
+      for (const row of rows)
+        expect(row).toMatchObject(emu.truth.price(String(row.endpoint_id)) ?? { missing: row.endpoint_id });
     });
 
     it('then no call asked for more than 50 ids, and the 404s were split down to the unknown ids alone', () => {
@@ -97,7 +108,12 @@ describe('given 110 days of acme-ml usage and a price catalog in the emulator', 
       expect(calls[0]).toHaveLength(50);
       const statuses = emu.requests.filter((r) => r.path === '/v1/models/pricing').map((r) => r.status);
       expect(statuses.filter((s) => s === 404).length).toBeGreaterThan(0);
-      expect(calls.filter((ids) => ids.length === 1 && unknown.includes(ids[0] ?? '')).map((ids) => ids[0]).sort()).toEqual([...unknown].sort());
+      expect(
+        calls
+          .filter((ids) => ids.length === 1 && unknown.includes(ids[0] ?? ''))
+          .map((ids) => ids[0])
+          .sort(),
+      ).toEqual([...unknown].sort());
       // Binary splitting stays cheap: far fewer calls than one per id.
       expect(calls.length).toBeLessThan(30);
     });

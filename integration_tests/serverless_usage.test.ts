@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
-import { finalStateFile, records, runCli, states, tempDir, writeJson, type CliResult } from './helpers/cli.js';
+import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
+import { type CliResult, finalStateFile, records, runCli, states, tempDir, writeJson } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 import { nanoByDay, sortedDays, total, upsert } from './helpers/totals.js';
 
@@ -33,7 +33,11 @@ describe('given 60 days of serverless usage in the emulator', () => {
       [
         'read',
         '--config',
-        writeJson(dir, `config-${Math.random().toString(36).slice(2)}.json`, configFor(emu.url, { start_date: startDate, ...overrides })),
+        writeJson(
+          dir,
+          `config-${Math.random().toString(36).slice(2)}.json`,
+          configFor(emu.url, { start_date: startDate, ...overrides }),
+        ),
         '--catalog',
         writeJson(dir, 'catalog.json', catalogFor(['serverless_usage'])),
         ...(state ? ['--state', writeJson(dir, `state-${Math.random().toString(36).slice(2)}.json`, state)] : []),
@@ -78,7 +82,12 @@ describe('given 60 days of serverless usage in the emulator', () => {
       const requests = emu.requests.filter((r) => r.path === '/v1/serverless/usage');
       expect(requests.length).toBeGreaterThan(0);
       for (const request of requests) {
-        expect(request.query).toMatchObject({ timeframe: ['day'], bound_to_timeframe: ['false'], timezone: ['UTC'], expand: ['time_series'] });
+        expect(request.query).toMatchObject({
+          timeframe: ['day'],
+          bound_to_timeframe: ['false'],
+          timezone: ['UTC'],
+          expand: ['time_series'],
+        });
         expect(Number(request.query.limit?.[0])).toBeLessThanOrEqual(100);
         expect(request.query.start?.[0]).toMatch(/T00:00:00Z$/);
       }
@@ -101,7 +110,11 @@ describe('given 60 days of serverless usage in the emulator', () => {
 
       it('then the union of both reads, upserted by id, equals the emulator as of the new clock, late rows included', () => {
         expect(second.code, second.stderr).toBe(0);
-        const union = nanoByDay(upsert([...records(run, 'serverless_usage'), ...records(second, 'serverless_usage')], 'id'), 'bucket', 'cost_total_nano_usd');
+        const union = nanoByDay(
+          upsert([...records(run, 'serverless_usage'), ...records(second, 'serverless_usage')], 'id'),
+          'bucket',
+          'cost_total_nano_usd',
+        );
         const truth = emu.truth.serverlessNanoByDay(ACCOUNT, start, new Date(later), new Date(later));
         expect(sortedDays(union)).toEqual(sortedDays(truth));
         const before = nanoByDay(records(run, 'serverless_usage'), 'bucket', 'cost_total_nano_usd');
@@ -111,7 +124,9 @@ describe('given 60 days of serverless usage in the emulator', () => {
       });
 
       it('then the cursor moved forward to the new open day', () => {
-        expect(states(second, 'serverless_usage').at(-1)?.stream.stream_state).toEqual({ bucket: '2026-11-27T00:00:00Z' });
+        expect(states(second, 'serverless_usage').at(-1)?.stream.stream_state).toEqual({
+          bucket: '2026-11-27T00:00:00Z',
+        });
       });
     });
   });

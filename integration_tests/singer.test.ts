@@ -7,12 +7,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { connectionSpecification } from '../source-fal/config.js';
+import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
 import { ALL_STREAMS } from '../source-fal/streams/index.js';
-import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
 import { configuredCatalog, invalidConfig, readRepoJson, sampleConfig } from './helpers/acceptance.js';
 import { records as airbyteRecords, runCli, tempDir, writeJson } from './helpers/cli.js';
 import { cliEnv, FIXED_NOW } from './helpers/fixtures.js';
-import { runTap, SingerViolation, validateSingerCatalog, validateSingerMessages, type TapResult } from './helpers/singer.js';
+import {
+  runTap,
+  SingerViolation,
+  type TapResult,
+  validateSingerCatalog,
+  validateSingerMessages,
+} from './helpers/singer.js';
 
 const pkg = readRepoJson<{ version: string; bin: Record<string, string> }>('package.json');
 const INCREMENTAL = ALL_STREAMS.filter((s) => s.kind === 'incremental');
@@ -24,7 +30,8 @@ interface CatalogEntry {
 }
 type Catalog = { streams: CatalogEntry[] };
 
-const topMetadata = (entry: CatalogEntry): Record<string, unknown> => entry.metadata.find((m) => m.breadcrumb.length === 0)?.metadata ?? {};
+const topMetadata = (entry: CatalogEntry): Record<string, unknown> =>
+  entry.metadata.find((m) => m.breadcrumb.length === 0)?.metadata ?? {};
 const sortedJson = (rows: readonly unknown[]): string[] => rows.map((r) => JSON.stringify(r)).sort();
 
 describe('given our Singer validator', () => {
@@ -45,9 +52,21 @@ describe('given our Singer validator', () => {
     ['a RECORD before its SCHEMA', [{ type: 'RECORD', stream: 's', record: { id: 'a' } }], /before any SCHEMA/],
     ['a key property missing from the schema', [{ ...schemaMessage, key_properties: ['nope'] }], /key property nope/],
     ['a SCHEMA without key_properties', [{ type: 'SCHEMA', stream: 's', schema }], /key_properties/],
-    ['a record that breaks the schema', [schemaMessage, { type: 'RECORD', stream: 's', record: { id: 'a', n: 'x' } }], /does not match/],
-    ['a null key', [schemaMessage, { type: 'RECORD', stream: 's', record: { id: null } }], /does not match|key property/],
-    ['a bad time_extracted', [schemaMessage, { type: 'RECORD', stream: 's', record: { id: 'a' }, time_extracted: 'yesterday' }], /time_extracted/],
+    [
+      'a record that breaks the schema',
+      [schemaMessage, { type: 'RECORD', stream: 's', record: { id: 'a', n: 'x' } }],
+      /does not match/,
+    ],
+    [
+      'a null key',
+      [schemaMessage, { type: 'RECORD', stream: 's', record: { id: null } }],
+      /does not match|key property/,
+    ],
+    [
+      'a bad time_extracted',
+      [schemaMessage, { type: 'RECORD', stream: 's', record: { id: 'a' }, time_extracted: 'yesterday' }],
+      /time_extracted/,
+    ],
     ['a STATE without value', [{ type: 'STATE' }], /needs a "value"/],
     ['a STATE without bookmarks', [{ type: 'STATE', value: { usage: 1 } }], /bookmarks/],
     ['an unknown message type', [{ type: 'HELLO' }], /unexpected message type/],
@@ -57,11 +76,29 @@ describe('given our Singer validator', () => {
   });
 
   it('then catalogs without stream metadata, with unknown breadcrumbs or a non-automatic key are rejected', () => {
-    const good = { tap_stream_id: 's', stream: 's', schema, metadata: [{ breadcrumb: [], metadata: { 'table-key-properties': ['id'] } }] };
+    const good = {
+      tap_stream_id: 's',
+      stream: 's',
+      schema,
+      metadata: [{ breadcrumb: [], metadata: { 'table-key-properties': ['id'] } }],
+    };
     expect(() => validateSingerCatalog({ streams: [good] })).not.toThrow();
     expect(() => validateSingerCatalog({ streams: [{ ...good, metadata: [] }] })).toThrow(/exactly one stream-level/);
-    expect(() => validateSingerCatalog({ streams: [{ ...good, metadata: [...good.metadata, { breadcrumb: ['properties', 'zz'], metadata: {} }] }] })).toThrow(/names no top-level property/);
-    expect(() => validateSingerCatalog({ streams: [{ ...good, metadata: [...good.metadata, { breadcrumb: ['properties', 'id'], metadata: { inclusion: 'available' } }] }] })).toThrow(/automatic/);
+    expect(() =>
+      validateSingerCatalog({
+        streams: [{ ...good, metadata: [...good.metadata, { breadcrumb: ['properties', 'zz'], metadata: {} }] }],
+      }),
+    ).toThrow(/names no top-level property/);
+    expect(() =>
+      validateSingerCatalog({
+        streams: [
+          {
+            ...good,
+            metadata: [...good.metadata, { breadcrumb: ['properties', 'id'], metadata: { inclusion: 'available' } }],
+          },
+        ],
+      }),
+    ).toThrow(/automatic/);
     expect(() => validateSingerCatalog({ streams: [good, good] })).toThrow(/repeats/);
   });
 });
@@ -97,9 +134,12 @@ describe('given the fal emulator', () => {
   let first: TapResult;
 
   const tap = (args: string[], via = false): Promise<TapResult> => runTap(args, { env: cliEnv(), viaSourceFal: via });
-  const file = (name: string, value: unknown): string => writeJson(dir, `${name}-${Math.random().toString(36).slice(2)}.json`, value);
+  const file = (name: string, value: unknown): string =>
+    writeJson(dir, `${name}-${Math.random().toString(36).slice(2)}.json`, value);
   /** The discovered catalog with one change per stream. */
-  const edited = (edit: (entry: CatalogEntry) => CatalogEntry): Catalog => ({ streams: (JSON.parse(JSON.stringify(catalog)) as Catalog).streams.map(edit) });
+  const edited = (edit: (entry: CatalogEntry) => CatalogEntry): Catalog => ({
+    streams: (JSON.parse(JSON.stringify(catalog)) as Catalog).streams.map(edit),
+  });
 
   beforeAll(async () => {
     emu = await startEmulator({ now: FIXED_NOW, historyDays: 60 });
@@ -150,13 +190,17 @@ describe('given the fal emulator', () => {
         expect(order.filter((m) => m.type === 'SCHEMA')).toHaveLength(1);
         expect(summary.records.get(stream.name)?.length ?? 0, `records of ${stream.name}`).toBeGreaterThan(0);
         expect(summary.schemas.get(stream.name)?.key_properties).toEqual(stream.primaryKey);
-        expect(summary.schemas.get(stream.name)?.bookmark_properties).toEqual(stream.kind === 'incremental' ? [stream.cursorField] : undefined);
+        expect(summary.schemas.get(stream.name)?.bookmark_properties).toEqual(
+          stream.kind === 'incremental' ? [stream.cursorField] : undefined,
+        );
       }
       expect(summary.states.length).toBeGreaterThan(0);
     });
 
     it('then the last STATE has a bookmark with an RFC 3339 cursor for every incremental stream, and nothing but Singer on stdout', () => {
-      const last = first.messages.filter((m) => m.type === 'STATE').at(-1)?.value as { bookmarks: Record<string, Record<string, string>> };
+      const last = first.messages.filter((m) => m.type === 'STATE').at(-1)?.value as {
+        bookmarks: Record<string, Record<string, string>>;
+      };
       for (const stream of INCREMENTAL) {
         const cursor = last.bookmarks[stream.name]?.[stream.cursorField];
         expect(cursor, stream.name).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
@@ -165,34 +209,66 @@ describe('given the fal emulator', () => {
     });
 
     it('then it carries exactly the records the Airbyte read of the same streams carries', async () => {
-      const airbyte = await runCli(['read', '--config', configPath, '--catalog', file('airbyte-catalog', configuredCatalog())], { env: cliEnv() });
+      const airbyte = await runCli(
+        ['read', '--config', configPath, '--catalog', file('airbyte-catalog', configuredCatalog())],
+        { env: cliEnv() },
+      );
       expect(airbyte.code).toBe(0);
       const singer = validateSingerMessages(first.messages);
-      for (const stream of ALL_STREAMS) expect(sortedJson(singer.records.get(stream.name) ?? []), stream.name).toEqual(sortedJson(airbyteRecords(airbyte, stream.name)));
+      for (const stream of ALL_STREAMS)
+        expect(sortedJson(singer.records.get(stream.name) ?? []), stream.name).toEqual(
+          sortedJson(airbyteRecords(airbyte, stream.name)),
+        );
     });
   });
 
   describe('when it syncs again from the last STATE value', () => {
     it('then it reads less, the bookmarks never move back, and STATE keeps every bookmark', async () => {
-      const lastValue = first.messages.filter((m) => m.type === 'STATE').at(-1)?.value as { bookmarks: Record<string, Record<string, string>> };
-      const second = await tap(['--config', configPath, '--catalog', file('catalog', catalog), '--state', file('state', lastValue)]);
+      const lastValue = first.messages.filter((m) => m.type === 'STATE').at(-1)?.value as {
+        bookmarks: Record<string, Record<string, string>>;
+      };
+      const second = await tap([
+        '--config',
+        configPath,
+        '--catalog',
+        file('catalog', catalog),
+        '--state',
+        file('state', lastValue),
+      ]);
       expect(second.code, second.stderr).toBe(0);
       const before = validateSingerMessages(first.messages);
       const after = validateSingerMessages(second.messages);
       const secondLast = after.states.at(-1) as { bookmarks: Record<string, Record<string, string>> };
       for (const stream of INCREMENTAL) {
-        expect(after.records.get(stream.name)?.length ?? 0, stream.name).toBeLessThan(before.records.get(stream.name)?.length ?? 0);
+        expect(after.records.get(stream.name)?.length ?? 0, stream.name).toBeLessThan(
+          before.records.get(stream.name)?.length ?? 0,
+        );
         const was = Date.parse(lastValue.bookmarks[stream.name]?.[stream.cursorField] ?? '');
         expect(Date.parse(secondLast.bookmarks[stream.name]?.[stream.cursorField] ?? '')).toBeGreaterThanOrEqual(was);
       }
       // Each STATE is the whole state: a bookmark present at the start is in every STATE of the run.
-      for (const value of after.states as { bookmarks: Record<string, unknown> }[]) expect(Object.keys(value.bookmarks)).toEqual(expect.arrayContaining(Object.keys(lastValue.bookmarks)));
+      for (const value of after.states as { bookmarks: Record<string, unknown> }[])
+        expect(Object.keys(value.bookmarks)).toEqual(expect.arrayContaining(Object.keys(lastValue.bookmarks)));
     });
 
     it('then Meltano\'s {"singer_state": …} wrapper is read the same way', async () => {
       const lastValue = first.messages.filter((m) => m.type === 'STATE').at(-1)?.value;
-      const wrapped = await tap(['--config', configPath, '--catalog', file('catalog', catalog), '--state', file('wrapped', { singer_state: lastValue })]);
-      const plain = await tap(['--config', configPath, '--catalog', file('catalog', catalog), '--state', file('plain', lastValue)]);
+      const wrapped = await tap([
+        '--config',
+        configPath,
+        '--catalog',
+        file('catalog', catalog),
+        '--state',
+        file('wrapped', { singer_state: lastValue }),
+      ]);
+      const plain = await tap([
+        '--config',
+        configPath,
+        '--catalog',
+        file('catalog', catalog),
+        '--state',
+        file('plain', lastValue),
+      ]);
       expect(wrapped.code).toBe(0);
       expect(validateSingerMessages(wrapped.messages).records).toEqual(validateSingerMessages(plain.messages).records);
     });
@@ -203,15 +279,26 @@ describe('given the fal emulator', () => {
       const lastValue = first.messages.filter((m) => m.type === 'STATE').at(-1)?.value;
       const fullTable = edited((entry) => ({
         ...entry,
-        metadata: entry.metadata.map((m) => (m.breadcrumb.length === 0 ? { ...m, metadata: { ...m.metadata, 'replication-method': 'FULL_TABLE' } } : m)),
+        metadata: entry.metadata.map((m) =>
+          m.breadcrumb.length === 0 ? { ...m, metadata: { ...m.metadata, 'replication-method': 'FULL_TABLE' } } : m,
+        ),
       }));
-      const r = await tap(['--config', configPath, '--catalog', file('full', fullTable), '--state', file('state', lastValue)]);
+      const r = await tap([
+        '--config',
+        configPath,
+        '--catalog',
+        file('full', fullTable),
+        '--state',
+        file('state', lastValue),
+      ]);
       expect(r.code, r.stderr).toBe(0);
       const summary = validateSingerMessages(r.messages);
       const scratch = validateSingerMessages(first.messages);
       for (const stream of ALL_STREAMS) {
         expect(summary.schemas.get(stream.name)?.bookmark_properties).toBeUndefined();
-        expect(sortedJson(summary.records.get(stream.name) ?? [])).toEqual(sortedJson(scratch.records.get(stream.name) ?? []));
+        expect(sortedJson(summary.records.get(stream.name) ?? [])).toEqual(
+          sortedJson(scratch.records.get(stream.name) ?? []),
+        );
       }
     });
 
@@ -219,7 +306,9 @@ describe('given the fal emulator', () => {
       const [kept, ...others] = ALL_STREAMS.map((s) => s.name);
       const some = edited((entry) => ({
         ...entry,
-        metadata: entry.metadata.map((m) => (m.breadcrumb.length === 0 ? { ...m, metadata: { ...m.metadata, selected: entry.tap_stream_id === kept } } : m)),
+        metadata: entry.metadata.map((m) =>
+          m.breadcrumb.length === 0 ? { ...m, metadata: { ...m.metadata, selected: entry.tap_stream_id === kept } } : m,
+        ),
       }));
       const r = await tap(['--config', configPath, '--catalog', file('some', some)]);
       expect(r.code).toBe(0);
@@ -227,7 +316,12 @@ describe('given the fal emulator', () => {
       expect([...streams]).toEqual([kept]);
       for (const name of others) expect(streams.has(name)).toBe(false);
 
-      const none = edited((entry) => ({ ...entry, metadata: entry.metadata.map((m) => (m.breadcrumb.length === 0 ? { ...m, metadata: { ...m.metadata, selected: false } } : m)) }));
+      const none = edited((entry) => ({
+        ...entry,
+        metadata: entry.metadata.map((m) =>
+          m.breadcrumb.length === 0 ? { ...m, metadata: { ...m.metadata, selected: false } } : m,
+        ),
+      }));
       const empty = await tap(['--config', configPath, '--catalog', file('none', none)]);
       expect(empty.code).toBe(0);
       expect(empty.stdout).toBe('');
@@ -238,13 +332,20 @@ describe('given the fal emulator', () => {
       const dropped = new Map<string, string>();
       const narrowed = edited((entry) => {
         const stream = ALL_STREAMS.find((s) => s.name === entry.tap_stream_id);
-        const keep = new Set([...(stream?.primaryKey ?? []), ...(stream?.kind === 'incremental' ? [stream.cursorField] : [])]);
+        const keep = new Set([
+          ...(stream?.primaryKey ?? []),
+          ...(stream?.kind === 'incremental' ? [stream.cursorField] : []),
+        ]);
         const victim = Object.keys(entry.schema.properties).find((name) => !keep.has(name));
         if (victim) dropped.set(entry.tap_stream_id, victim);
         return {
           ...entry,
           // Deselect one ordinary field and (in vain) every key and cursor field.
-          metadata: entry.metadata.map((m) => (m.breadcrumb[1] === victim || keep.has(m.breadcrumb[1] ?? '') ? { ...m, metadata: { ...m.metadata, selected: false } } : m)),
+          metadata: entry.metadata.map((m) =>
+            m.breadcrumb[1] === victim || keep.has(m.breadcrumb[1] ?? '')
+              ? { ...m, metadata: { ...m.metadata, selected: false } }
+              : m,
+          ),
         };
       });
       const r = await tap(['--config', configPath, '--catalog', file('fields', narrowed)]);
@@ -254,7 +355,8 @@ describe('given the fal emulator', () => {
         const victim = dropped.get(stream.name);
         const props = Object.keys(summary.schemas.get(stream.name)?.schema.properties as Record<string, unknown>);
         if (victim) expect(props).not.toContain(victim);
-        for (const key of [...stream.primaryKey, ...(stream.kind === 'incremental' ? [stream.cursorField] : [])]) expect(props).toContain(key);
+        for (const key of [...stream.primaryKey, ...(stream.kind === 'incremental' ? [stream.cursorField] : [])])
+          expect(props).toContain(key);
         for (const row of summary.records.get(stream.name) ?? []) {
           if (victim) expect(row).not.toHaveProperty([victim]);
           for (const key of stream.primaryKey) expect(row[key]).toBeDefined();
@@ -265,7 +367,12 @@ describe('given the fal emulator', () => {
 
   describe('when something is wrong', () => {
     it('then a selected unknown stream fails before reading: exit 1, the reason on stderr, nothing on stdout', async () => {
-      const bogus = { streams: [...catalog.streams, { ...catalog.streams[0], tap_stream_id: 'no_such_stream', stream: 'no_such_stream' }] };
+      const bogus = {
+        streams: [
+          ...catalog.streams,
+          { ...catalog.streams[0], tap_stream_id: 'no_such_stream', stream: 'no_such_stream' },
+        ],
+      };
       const r = await tap(['--config', configPath, '--catalog', file('bogus', bogus)]);
       expect(r.code).toBe(1);
       expect(r.stdout).toBe('');
@@ -273,7 +380,14 @@ describe('given the fal emulator', () => {
     });
 
     it('then Airbyte state passed as Singer state is refused with a hint', async () => {
-      const r = await tap(['--config', configPath, '--catalog', file('catalog', catalog), '--state', file('airbyte-state', readRepoJson('integration_tests/sample_state.json'))]);
+      const r = await tap([
+        '--config',
+        configPath,
+        '--catalog',
+        file('catalog', catalog),
+        '--state',
+        file('airbyte-state', readRepoJson('integration_tests/sample_state.json')),
+      ]);
       expect(r.code).toBe(1);
       expect(r.stdout).toBe('');
       expect(r.stderr).toMatch(/not Singer state/);

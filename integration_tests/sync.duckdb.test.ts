@@ -10,7 +10,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ADMIN_KEY } from '../source-fal/emulator/keys.js';
-import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
+import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
 import { tempDir } from './helpers/cli.js';
 import { cliEnv, FIXED_NOW } from './helpers/fixtures.js';
 import { duckdbWarehouse, runSync } from './helpers/sync.js';
@@ -66,17 +66,24 @@ describe('given a fal account in the emulator', () => {
   describe('when the config comes only from FAL_* variables and the destination from SOURCE_FAL_DESTINATION', () => {
     it('then sync needs no file and loads every stream the key can read', async () => {
       const destination = join(dir, 'env.duckdb');
-      const run = await runSync([], { env: env({ SOURCE_FAL_DESTINATION: `duckdb://${destination}`, FAL_LOOKBACK_DAYS: '1' }) });
+      const run = await runSync([], {
+        env: env({ SOURCE_FAL_DESTINATION: `duckdb://${destination}`, FAL_LOOKBACK_DAYS: '1' }),
+      });
       expect(run.code, run.stderr).toBe(0);
       expect(run.stdout).toMatch(/^usage\s+complete/m);
-      const rows = await duckdbWarehouse(dir).query(destination, `SELECT CAST(min(bucket) AS TEXT) AS first FROM fal.usage`);
+      const rows = await duckdbWarehouse(dir).query(
+        destination,
+        `SELECT CAST(min(bucket) AS TEXT) AS first FROM fal.usage`,
+      );
       expect(rows[0]?.first).toMatch(/^2026-11-15/);
     });
   });
 
   describe('when FAL_LOOKBACK_DAYS is not a number', () => {
     it('then the config error names the field and exits 1', async () => {
-      const run = await runSync(['--destination', join(dir, 'badenv.duckdb')], { env: env({ FAL_LOOKBACK_DAYS: 'three' }) });
+      const run = await runSync(['--destination', join(dir, 'badenv.duckdb')], {
+        env: env({ FAL_LOOKBACK_DAYS: 'three' }),
+      });
       expect(run.code).toBe(1);
       expect(run.stderr).toMatch(/lookback_days must be a whole number/);
     });
@@ -121,12 +128,17 @@ describe('given a fal account in the emulator', () => {
       const destination = join(dir, 'refresh.duckdb');
       const first = await runSync(['--destination', destination, '--streams', 'usage'], { env: env() });
       expect(first.code, first.stderr).toBe(0);
-      const refresh = await runSync(['--destination', destination, '--streams', 'usage', '--full-refresh'], { env: env() });
+      const refresh = await runSync(['--destination', destination, '--streams', 'usage', '--full-refresh'], {
+        env: env(),
+      });
       expect(refresh.code, refresh.stderr).toBe(0);
       expect(refresh.stderr).toContain('full refresh from 2026-11-15');
       const line = /^usage\s+complete\s+([\d,]+)\s+([\d,]+)\s/m.exec(refresh.stdout);
       expect(line?.[1]).toBe('0');
-      const [counts] = await duckdbWarehouse(dir).query(destination, `SELECT CAST(count(*) AS TEXT) AS n, CAST(count(DISTINCT id) AS TEXT) AS d FROM fal.usage`);
+      const [counts] = await duckdbWarehouse(dir).query(
+        destination,
+        `SELECT CAST(count(*) AS TEXT) AS n, CAST(count(DISTINCT id) AS TEXT) AS d FROM fal.usage`,
+      );
       expect(counts?.n).toBe(counts?.d);
       expect(line?.[2]?.replace(/,/g, '')).toBe(counts?.n);
     });

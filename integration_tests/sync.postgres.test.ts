@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ADMIN_KEY } from '../source-fal/emulator/keys.js';
-import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
+import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
 import { cliEnv, FIXED_NOW } from './helpers/fixtures.js';
 import { loaderScenarios } from './helpers/loader-scenarios.js';
 import { freshDatabase, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
@@ -35,7 +35,12 @@ describe('given a PostgreSQL destination that cannot be used', () => {
   afterAll(async () => {
     await emu.close();
   });
-  const env = (): Record<string, string> => ({ ...cliEnv(), FAL_ADMIN_KEY: ADMIN_KEY, FAL_BASE_URL: emu.url, FAL_START_DATE: '2026-11-20' });
+  const env = (): Record<string, string> => ({
+    ...cliEnv(),
+    FAL_ADMIN_KEY: ADMIN_KEY,
+    FAL_BASE_URL: emu.url,
+    FAL_START_DATE: '2026-11-20',
+  });
 
   describe('when nothing listens on the port', () => {
     it('then sync fails with one line that says the connection was refused and what to fix', async () => {
@@ -43,7 +48,9 @@ describe('given a PostgreSQL destination that cannot be used', () => {
       url.port = '1';
       const run = await runSync(['--destination', url.toString()], { env: env() });
       expect(run.code).toBe(1);
-      expect(run.stderr).toMatch(/Cannot connect to PostgreSQL at .*:1: connection refused\. Start the server or fix the host and port/);
+      expect(run.stderr).toMatch(
+        /Cannot connect to PostgreSQL at .*:1: connection refused\. Start the server or fix the host and port/,
+      );
     });
   });
 

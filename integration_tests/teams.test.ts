@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ORG_ADMIN_KEY } from '../source-fal/emulator/keys.js';
-import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
+import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
 import { records, runCli, states, tempDir, writeJson } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 
@@ -23,12 +23,20 @@ describe('given an organization with three teams in the emulator', () => {
   describe('when teams is read with the org root key', () => {
     it('then the records are the emulator’s teams, one request, no pagination, with a no-cursor final state', async () => {
       const run = await runCli(
-        ['read', '--config', writeJson(dir, 'config.json', configFor(emu.url, { api_key: ORG_ADMIN_KEY })), '--catalog', writeJson(dir, 'catalog.json', catalogFor(['teams']))],
+        [
+          'read',
+          '--config',
+          writeJson(dir, 'config.json', configFor(emu.url, { api_key: ORG_ADMIN_KEY })),
+          '--catalog',
+          writeJson(dir, 'catalog.json', catalogFor(['teams'])),
+        ],
         { env: cliEnv() },
       );
       expect(run.code, run.stderr).toBe(0);
       expect(records(run, 'teams')).toEqual(emu.truth.teams('acme'));
-      expect(records(run, 'teams').filter((t) => t.is_org_root)).toEqual([expect.objectContaining({ username: 'acme' })]);
+      expect(records(run, 'teams').filter((t) => t.is_org_root)).toEqual([
+        expect.objectContaining({ username: 'acme' }),
+      ]);
       expect(emu.requests.filter((r) => r.path === '/v1/organization/teams').map((r) => r.query)).toEqual([{}]);
       expect(states(run, 'teams').map((s) => s.stream.stream_state)).toEqual([{ __ab_no_cursor_state_message: true }]);
     });

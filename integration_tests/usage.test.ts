@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
-import { finalStateFile, records, runCli, states, tempDir, writeJson, type CliResult } from './helpers/cli.js';
+import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
+import { type CliResult, finalStateFile, records, runCli, states, tempDir, writeJson } from './helpers/cli.js';
 import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 
 const ACCOUNT = 'acme-ml';
@@ -24,7 +24,8 @@ function nanoByDay(rows: Record<string, unknown>[]): Map<string, bigint> {
   return days;
 }
 
-const sorted = (m: Map<string, bigint>): [string, string][] => [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, v.toString()]);
+const sorted = (m: Map<string, bigint>): [string, string][] =>
+  [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, v.toString()]);
 
 describe('given 120 days of usage in the emulator', () => {
   let emu: Emulator;
@@ -73,7 +74,8 @@ describe('given 120 days of usage in the emulator', () => {
     });
 
     it('then the decimal cost_total agrees with the integer nano column on every row', () => {
-      for (const row of records(run, 'usage')) expect(Math.round(Number(row.cost_total) * 1e9)).toBe(row.cost_total_nano_usd);
+      for (const row of records(run, 'usage'))
+        expect(Math.round(Number(row.cost_total) * 1e9)).toBe(row.cost_total_nano_usd);
     });
 
     it('then the final state is the start of the still-open UTC day', () => {
@@ -106,7 +108,12 @@ describe('given 120 days of usage in the emulator', () => {
       it('then the union of both reads, upserted by id, equals the emulator as of the new clock, late rows included', () => {
         expect(second.code, second.stderr).toBe(0);
         const union = nanoByDay([...records(run, 'usage'), ...records(second, 'usage')]);
-        const truth = emu.truth.usageNanoByDay(ACCOUNT, new Date(Date.parse(`${startDate}T00:00:00Z`)), new Date(later), new Date(later));
+        const truth = emu.truth.usageNanoByDay(
+          ACCOUNT,
+          new Date(Date.parse(`${startDate}T00:00:00Z`)),
+          new Date(later),
+          new Date(later),
+        );
         expect(sorted(union)).toEqual(sorted(truth));
         // Late rows really did arrive: some day before the first run's clock changed between the reads.
         const before = nanoByDay(records(run, 'usage'));
@@ -115,7 +122,9 @@ describe('given 120 days of usage in the emulator', () => {
       });
 
       it('then it re-read only the lookback (3 days before the saved cursor, from midnight) and not all history', () => {
-        const starts = emu.requests.filter((r) => r.path === '/v1/models/usage').map((r) => Date.parse(r.query.start?.[0] ?? ''));
+        const starts = emu.requests
+          .filter((r) => r.path === '/v1/models/usage')
+          .map((r) => Date.parse(r.query.start?.[0] ?? ''));
         expect(Math.min(...starts)).toBe(Date.parse('2026-11-22T00:00:00Z'));
         expect(records(second, 'usage').length).toBeLessThan(records(run, 'usage').length / 10);
       });
@@ -136,14 +145,21 @@ describe('given 120 days of usage in the emulator', () => {
         expect(String(row.bucket)).toMatch(/T\d{2}:00:00Z$/);
         expect(row.timeframe).toBe('hour');
       }
-      expect(sorted(nanoByDay(rows))).toEqual(sorted(emu.truth.usageNanoByDay(ACCOUNT, new Date(Date.parse(`${from}T00:00:00Z`)), new Date(now))));
+      expect(sorted(nanoByDay(rows))).toEqual(
+        sorted(emu.truth.usageNanoByDay(ACCOUNT, new Date(Date.parse(`${from}T00:00:00Z`)), new Date(now))),
+      );
       expect(states(run, 'usage').at(-1)?.stream.stream_state).toEqual({ bucket: '2026-11-25T12:00:00Z' });
     });
   });
 
   describe('when the saved cursor is ahead of a lookback window', () => {
     it('then the state never moves backwards', async () => {
-      const state = [{ type: 'STREAM', stream: { stream_descriptor: { name: 'usage' }, stream_state: { bucket: '2026-11-25T00:00:00Z' } } }];
+      const state = [
+        {
+          type: 'STREAM',
+          stream: { stream_descriptor: { name: 'usage' }, stream_state: { bucket: '2026-11-25T00:00:00Z' } },
+        },
+      ];
       const run = await read({ lookback_days: 10 }, FIXED_NOW, state);
       expect(run.code).toBe(0);
       const cursors = states(run, 'usage').map((s) => Date.parse(String(s.stream.stream_state.bucket)));

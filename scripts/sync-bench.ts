@@ -27,7 +27,13 @@ const WINDOW_ROWS = 100_000;
 const PAGE_ROWS = 10_000;
 const DAY = 86_400_000;
 const T0 = Date.parse('2026-01-01T00:00:00Z');
-const ENDPOINTS = ['fal-ai/flux/dev', 'fal-ai/veo3', 'fal-ai/fast-sdxl', 'fal-ai/whisper', 'fal-ai/kling-video/v2/master'];
+const ENDPOINTS = [
+  'fal-ai/flux/dev',
+  'fal-ai/veo3',
+  'fal-ai/fast-sdxl',
+  'fal-ai/whisper',
+  'fal-ai/kling-video/v2/master',
+];
 
 function record(i: number, pass: number): StreamRecord {
   const day = Math.floor(i / WINDOW_ROWS);

@@ -6,7 +6,8 @@ import { probeCapabilities } from './capabilities.js';
 const NOW = Date.UTC(2026, 6, 27, 15, 30);
 const { context, reply } = useFalMock({ now: NOW, startDate: '2026-07-01' });
 
-const billing = (): void => reply('/v1/account/billing', { body: { username: 'acme-ml', credits: { current_balance: 1 } } });
+const billing = (): void =>
+  reply('/v1/account/billing', { body: { username: 'acme-ml', credits: { current_balance: 1 } } });
 const envelope = (type: string): unknown => ({ error: { type, message: 'no', request_id: 'r-1' } });
 
 describe('probeCapabilities', () => {

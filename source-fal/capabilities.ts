@@ -22,7 +22,9 @@ const Account = z.object({ username: z.string() }).loose();
  * error but 401 (the key itself is refused), 408 and 429 (retried) means "not available to this key", so an
  * unexpected 400 or 422 there never fails check or discover for every user.
  */
-const ABSENT_STATUSES = Array.from({ length: 100 }, (_, i) => 400 + i).filter((status) => status !== 401 && status !== 408 && status !== 429);
+const ABSENT_STATUSES = Array.from({ length: 100 }, (_, i) => 400 + i).filter(
+  (status) => status !== 401 && status !== 408 && status !== 429,
+);
 
 /** The admin probe doubles as the connection check: 401 and 403 propagate as config errors. */
 export async function probeAdmin(ctx: StreamContext): Promise<string> {
@@ -32,23 +34,43 @@ export async function probeAdmin(ctx: StreamContext): Promise<string> {
 
 const probes: Record<Exclude<Capability, 'admin'>, (ctx: StreamContext) => Promise<Availability>> = {
   async org_admin(ctx) {
-    const response = await ctx.client.getJson('/organization/teams', {}, z.object({ teams: z.array(z.unknown()) }).loose(), ABSENT_STATUSES);
+    const response = await ctx.client.getJson(
+      '/organization/teams',
+      {},
+      z.object({ teams: z.array(z.unknown()) }).loose(),
+      ABSENT_STATUSES,
+    );
     return response.status === 200
       ? { ok: true }
-      : { ok: false, reason: 'the key is not an ADMIN key on an organization root team (fal organizations are an enterprise feature)' };
+      : {
+          ok: false,
+          reason:
+            'the key is not an ADMIN key on an organization root team (fal organizations are an enterprise feature)',
+        };
   },
   async focus(ctx) {
     // A short estimate range is the cheap, side-effect-free way to ask "are FOCUS reports enabled".
     const end = ctx.config.nowMs;
-    const response = await ctx.client.getText('/account/focus', { source: 'estimate', start: formatInstant(end - DAY_MS), end: formatInstant(end) }, ABSENT_STATUSES);
+    const response = await ctx.client.getText(
+      '/account/focus',
+      { source: 'estimate', start: formatInstant(end - DAY_MS), end: formatInstant(end) },
+      ABSENT_STATUSES,
+    );
     return response.status === 200
       ? { ok: true }
-      : { ok: false, reason: 'FOCUS reports are not enabled for this fal account (an enterprise feature; ask fal support to enable FOCUS billing reports)' };
+      : {
+          ok: false,
+          reason:
+            'FOCUS reports are not enabled for this fal account (an enterprise feature; ask fal support to enable FOCUS billing reports)',
+        };
   },
 };
 
 /** Probes the capabilities in `needed`; `admin` must pass or the whole key is unusable. */
-export async function probeCapabilities(ctx: StreamContext, needed: ReadonlySet<Capability>): Promise<{ username: string; available: Map<Capability, Availability> }> {
+export async function probeCapabilities(
+  ctx: StreamContext,
+  needed: ReadonlySet<Capability>,
+): Promise<{ username: string; available: Map<Capability, Availability> }> {
   const username = await probeAdmin(ctx);
   const available = new Map<Capability, Availability>([['admin', { ok: true }]]);
   for (const capability of needed) {

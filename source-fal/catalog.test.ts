@@ -6,7 +6,11 @@ import { ALL_STREAMS } from './streams/index.js';
 import { usage } from './streams/usage.js';
 
 function entry(name: string, syncMode: string): unknown {
-  return { stream: { name, json_schema: {}, supported_sync_modes: ['full_refresh', 'incremental'] }, sync_mode: syncMode, destination_sync_mode: 'append_dedup' };
+  return {
+    stream: { name, json_schema: {}, supported_sync_modes: ['full_refresh', 'incremental'] },
+    sync_mode: syncMode,
+    destination_sync_mode: 'append_dedup',
+  };
 }
 
 function thrown(fn: () => unknown): ConfigError {
@@ -23,7 +27,9 @@ describe('parseCatalog', () => {
   it('given an unknown stream, a bad sync_mode and a duplicate when parsed then one ConfigError lists all three', () => {
     // Regression: reporting only the first problem made users fix a catalog one run at a time.
     const error = thrown(() =>
-      parseCatalog({ streams: [entry('usages', 'incremental'), entry('usage', 'incremental_append'), entry('usage', 'full_refresh')] }),
+      parseCatalog({
+        streams: [entry('usages', 'incremental'), entry('usage', 'incremental_append'), entry('usage', 'full_refresh')],
+      }),
     );
     expect(error.code).toBe('invalid_catalog');
     expect(error.failureType).toBe('config_error');
@@ -45,12 +51,15 @@ describe('parseCatalog', () => {
     expect(parseCatalog({ streams: [] })).toEqual([]);
   });
 
-  it.each([null, [], { streams: 'usage' }, { streams: [{ stream: { name: 'usage' } }] }, { streams: [{ sync_mode: 'full_refresh' }] }])(
-    'given %j when parsed then a ConfigError says it is not a ConfiguredAirbyteCatalog',
-    (json) => {
-      const error = thrown(() => parseCatalog(json));
-      expect(error.code).toBe('invalid_catalog');
-      expect(error.message).toMatch(/^The catalog is not a ConfiguredAirbyteCatalog/);
-    },
-  );
+  it.each([
+    null,
+    [],
+    { streams: 'usage' },
+    { streams: [{ stream: { name: 'usage' } }] },
+    { streams: [{ sync_mode: 'full_refresh' }] },
+  ])('given %j when parsed then a ConfigError says it is not a ConfiguredAirbyteCatalog', (json) => {
+    const error = thrown(() => parseCatalog(json));
+    expect(error.code).toBe('invalid_catalog');
+    expect(error.message).toMatch(/^The catalog is not a ConfiguredAirbyteCatalog/);
+  });
 });

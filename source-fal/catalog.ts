@@ -4,7 +4,6 @@
  */
 import { z } from 'zod';
 
-
 import { ConfigError } from './errors.js';
 import type { CatalogStream, Selection } from './source.js';
 import { ALL_STREAMS, findStream } from './streams/index.js';
@@ -37,7 +36,9 @@ export function parseCatalog(json: unknown): Selection[] {
     const name = entry.stream.name;
     const stream = findStream(name);
     if (!stream) {
-      problems.push(`unknown stream ${JSON.stringify(name)} (known streams: ${ALL_STREAMS.map((s) => s.name).join(', ')})`);
+      problems.push(
+        `unknown stream ${JSON.stringify(name)} (known streams: ${ALL_STREAMS.map((s) => s.name).join(', ')})`,
+      );
       continue;
     }
     if (seen.has(name)) {
@@ -55,7 +56,11 @@ export function parseCatalog(json: unknown): Selection[] {
       selections.push({ stream, mode });
     }
   }
-  if (problems.length > 0) throw new ConfigError('invalid_catalog', `The catalog has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}: ${problems.join('; ')}.`);
+  if (problems.length > 0)
+    throw new ConfigError(
+      'invalid_catalog',
+      `The catalog has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}: ${problems.join('; ')}.`,
+    );
   // Read in registry order, whatever order the catalog lists them in.
   return ALL_STREAMS.flatMap((stream) => selections.filter((s) => s.stream === stream));
 }
@@ -68,8 +73,19 @@ export function configuredCatalog(streams: readonly CatalogStream[]): { streams:
   return {
     streams: streams.map((stream) =>
       stream.supported_sync_modes.includes('incremental')
-        ? { stream, sync_mode: 'incremental', destination_sync_mode: 'append_dedup', cursor_field: stream.default_cursor_field ?? [], primary_key: stream.source_defined_primary_key }
-        : { stream, sync_mode: 'full_refresh', destination_sync_mode: 'overwrite', primary_key: stream.source_defined_primary_key },
+        ? {
+            stream,
+            sync_mode: 'incremental',
+            destination_sync_mode: 'append_dedup',
+            cursor_field: stream.default_cursor_field ?? [],
+            primary_key: stream.source_defined_primary_key,
+          }
+        : {
+            stream,
+            sync_mode: 'full_refresh',
+            destination_sync_mode: 'overwrite',
+            primary_key: stream.source_defined_primary_key,
+          },
     ),
   };
 }

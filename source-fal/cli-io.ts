@@ -22,7 +22,11 @@ export interface BinIo {
  * Runs `run` with the process's streams when the module at `moduleUrl` is the script node was started with (not
  * when tests import it). SIGTERM/SIGINT abort the run's signal; the run flushes what is due and returns its exit code.
  */
-export function runIfEntryPoint(moduleUrl: string, name: string, run: (argv: readonly string[], io: BinIo) => Promise<number>): void {
+export function runIfEntryPoint(
+  moduleUrl: string,
+  name: string,
+  run: (argv: readonly string[], io: BinIo) => Promise<number>,
+): void {
   if (!isEntryPoint(moduleUrl)) return;
   tuneHeap();
   const controller = new AbortController();
@@ -32,7 +36,12 @@ export function runIfEntryPoint(moduleUrl: string, name: string, run: (argv: rea
       controller.abort(sig);
     });
   }
-  run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal }).then(
+  run(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    signal: controller.signal,
+  }).then(
     (code) => {
       process.exitCode = code;
     },
@@ -70,7 +79,10 @@ export async function readJsonFile(path: string, flag: string, options: { emptyA
     text = await readFile(path, 'utf8');
   } catch (error) {
     const code = error instanceof Error && 'code' in error ? String(error.code) : 'unreadable';
-    throw new ConfigError('unreadable_file', `Cannot read the ${flag} file ${JSON.stringify(path)} (${code}). Check the path.`);
+    throw new ConfigError(
+      'unreadable_file',
+      `Cannot read the ${flag} file ${JSON.stringify(path)} (${code}). Check the path.`,
+    );
   }
   if (text.trim() === '' && 'emptyAs' in options) return options.emptyAs;
   try {
@@ -78,7 +90,10 @@ export async function readJsonFile(path: string, flag: string, options: { emptyA
   } catch (error) {
     // The parser's message can quote the file's text, which for a config holds the API key: keep only the position.
     const where = error instanceof Error ? /position \d+/.exec(error.message)?.[0] : undefined;
-    throw new ConfigError('invalid_json', `The ${flag} file ${JSON.stringify(path)} is not valid JSON${where ? ` (error at ${where})` : ''}. Fix the file.`);
+    throw new ConfigError(
+      'invalid_json',
+      `The ${flag} file ${JSON.stringify(path)} is not valid JSON${where ? ` (error at ${where})` : ''}. Fix the file.`,
+    );
   }
 }
 
@@ -90,7 +105,11 @@ export function runClock(env: NodeJS.ProcessEnv): number {
   const pinned = env.SOURCE_FAL_NOW;
   if (pinned === undefined || pinned === '') return Date.now();
   const ms = parseInstant(pinned);
-  if (ms === undefined) throw new ConfigError('invalid_clock', `SOURCE_FAL_NOW=${JSON.stringify(pinned)} is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z. Fix or unset it.`);
+  if (ms === undefined)
+    throw new ConfigError(
+      'invalid_clock',
+      `SOURCE_FAL_NOW=${JSON.stringify(pinned)} is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z. Fix or unset it.`,
+    );
   return ms;
 }
 
@@ -104,7 +123,10 @@ export function requestTimeoutMs(env: NodeJS.ProcessEnv): number | undefined {
   if (text === undefined || text === '') return undefined;
   const seconds = /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : Number.NaN;
   if (!(seconds > 0 && seconds <= 3600)) {
-    throw new ConfigError('invalid_timeout', `SOURCE_FAL_REQUEST_TIMEOUT_SECONDS=${JSON.stringify(text)} is not a number of seconds between 0 and 3600 such as 60. Fix or unset it.`);
+    throw new ConfigError(
+      'invalid_timeout',
+      `SOURCE_FAL_REQUEST_TIMEOUT_SECONDS=${JSON.stringify(text)} is not a number of seconds between 0 and 3600 such as 60. Fix or unset it.`,
+    );
   }
   return Math.round(seconds * 1000);
 }

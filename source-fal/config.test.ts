@@ -43,7 +43,9 @@ describe('parseConfig', () => {
       { name: 'lookbak_days', closest: 'lookback_days' },
       { name: 'colour', closest: undefined },
     ]);
-    expect(unknownFieldsWarning(config)).toMatch(/^Ignoring "start" \(did you mean start_date\?\), "lookbak_days" \(did you mean lookback_days\?\), "colour": not source-fal config fields/);
+    expect(unknownFieldsWarning(config)).toMatch(
+      /^Ignoring "start" \(did you mean start_date\?\), "lookbak_days" \(did you mean lookback_days\?\), "colour": not source-fal config fields/,
+    );
     expect(unknownFieldsWarning(parseConfig({ api_key: KEY }, NOW))).toBeUndefined();
   });
 
@@ -73,15 +75,19 @@ describe('parseConfig', () => {
   });
 
   it('given endpoint_ids with padding and a repeat when parsed then they are trimmed and deduplicated', () => {
-    expect(parseConfig({ api_key: KEY, endpoint_ids: [' fal-ai/flux/dev', 'fal-ai/veo3', 'fal-ai/flux/dev'] }, NOW).endpointIds).toEqual([
-      'fal-ai/flux/dev',
-      'fal-ai/veo3',
-    ]);
+    expect(
+      parseConfig({ api_key: KEY, endpoint_ids: [' fal-ai/flux/dev', 'fal-ai/veo3', 'fal-ai/flux/dev'] }, NOW)
+        .endpointIds,
+    ).toEqual(['fal-ai/flux/dev', 'fal-ai/veo3']);
   });
 
   it('given endpoint_ids that is not a list of non-empty strings when parsed then the problem names the field', () => {
-    expect(configError({ api_key: KEY, endpoint_ids: 'fal-ai/flux/dev' }).message).toContain('endpoint_ids must be a list');
-    expect(configError({ api_key: KEY, endpoint_ids: ['fal-ai/flux/dev', ' '] }).message).toContain('endpoint_ids must not contain an empty id');
+    expect(configError({ api_key: KEY, endpoint_ids: 'fal-ai/flux/dev' }).message).toContain(
+      'endpoint_ids must be a list',
+    );
+    expect(configError({ api_key: KEY, endpoint_ids: ['fal-ai/flux/dev', ' '] }).message).toContain(
+      'endpoint_ids must not contain an empty id',
+    );
   });
 
   it('given an api_key with surrounding whitespace when parsed then it is trimmed', () => {
@@ -93,15 +99,20 @@ describe('parseConfig', () => {
     ['an inner space', 'kid-7f3a:9c1d2e3f 4a5b6c7d8e9f'],
     ['a line break', 'kid-7f3a:9c1d2e3f\n4a5b6c7d8e9f'],
     ['a non-ASCII character', 'kid-7f3a:9c1d2e3f€4a5b6c7d8e9f'],
-  ])('given an api_key with %s when parsed then a ConfigError asks to paste it exactly, without quoting it', (_label, key) => {
-    // Regression: undici refused the Authorization header mid-run and the user saw "Unexpected error ... a bug".
-    const error = configError({ api_key: key });
-    expect(error.message).toContain('api_key contains spaces, line breaks or non-ASCII characters');
-    expect(error.message).not.toContain('9c1d2e3f');
-  });
+  ])(
+    'given an api_key with %s when parsed then a ConfigError asks to paste it exactly, without quoting it',
+    (_label, key) => {
+      // Regression: undici refused the Authorization header mid-run and the user saw "Unexpected error ... a bug".
+      const error = configError({ api_key: key });
+      expect(error.message).toContain('api_key contains spaces, line breaks or non-ASCII characters');
+      expect(error.message).not.toContain('9c1d2e3f');
+    },
+  );
 
   it('given a base_url with a trailing slash when parsed then the slash is dropped', () => {
-    expect(parseConfig({ api_key: KEY, base_url: 'http://127.0.0.1:8080/v1/' }, NOW).baseUrl).toBe('http://127.0.0.1:8080/v1');
+    expect(parseConfig({ api_key: KEY, base_url: 'http://127.0.0.1:8080/v1/' }, NOW).baseUrl).toBe(
+      'http://127.0.0.1:8080/v1',
+    );
   });
 
   it('given a plain end_date when parsed then the end is the next UTC midnight, so that whole day is read', () => {
@@ -135,7 +146,9 @@ describe('parseConfig', () => {
 
   it('given a start_date in the future when parsed then a ConfigError says so', () => {
     const error = configError({ api_key: KEY, start_date: '2026-08-10' });
-    expect(error.message).toBe('The config has a problem: start_date (2026-08-10) is in the future: set it to a past date.');
+    expect(error.message).toBe(
+      'The config has a problem: start_date (2026-08-10) is in the future: set it to a past date.',
+    );
   });
 
   it('given a start_date of today when parsed then it is accepted', () => {
@@ -153,16 +166,28 @@ describe('parseConfig', () => {
 
   it.each([
     [{ api_key: '   ' }, 'The config has a problem: api_key is empty: paste a fal ADMIN-scope key.'],
-    [{ api_key: KEY, usage_granularity: 'week' }, 'The config has a problem: usage_granularity must be "hour" or "day".'],
-    [{ api_key: KEY, lookback_days: 1.5 }, 'The config has a problem: lookback_days must be a whole number of days, e.g. 3.'],
-    [{ api_key: KEY, max_retry_seconds: 90_000 }, 'The config has a problem: max_retry_seconds must be at most 86400 (one day).'],
+    [
+      { api_key: KEY, usage_granularity: 'week' },
+      'The config has a problem: usage_granularity must be "hour" or "day".',
+    ],
+    [
+      { api_key: KEY, lookback_days: 1.5 },
+      'The config has a problem: lookback_days must be a whole number of days, e.g. 3.',
+    ],
+    [
+      { api_key: KEY, max_retry_seconds: 90_000 },
+      'The config has a problem: max_retry_seconds must be at most 86400 (one day).',
+    ],
   ])('given %j when parsed then the message is exact', (raw, message) => {
     expect(configError(raw).message).toBe(message);
   });
 
-  it.each([null, 'api_key=abc', [], 42])('given %j instead of an object when parsed then a ConfigError asks for an object', (raw) => {
-    expect(configError(raw).message).toBe('The config must be a JSON object such as {"api_key": "..."}.');
-  });
+  it.each([null, 'api_key=abc', [], 42])(
+    'given %j instead of an object when parsed then a ConfigError asks for an object',
+    (raw) => {
+      expect(configError(raw).message).toBe('The config must be a JSON object such as {"api_key": "..."}.');
+    },
+  );
 
   it('given an invalid config that echoes the api_key when parsed then the message never contains the key or its secret half', () => {
     // The key pasted as a field name is echoed by the unknown-field warning; redaction must catch it.
@@ -211,7 +236,11 @@ describe('connectionSpecification', () => {
       'max_concurrent_requests',
     ]);
     // No other field is marked secret, or the UI would hide it.
-    expect(Object.entries(spec.properties).filter(([, p]) => p.airbyte_secret === true).map(([name]) => name)).toEqual(['api_key']);
+    expect(
+      Object.entries(spec.properties)
+        .filter(([, p]) => p.airbyte_secret === true)
+        .map(([name]) => name),
+    ).toEqual(['api_key']);
   });
 });
 
@@ -220,7 +249,10 @@ describe('given field problems mixed with cross-field problems', () => {
     // Regression: start-after-end was only checked once every field was valid, so users fixed errors one at a time.
     let message = '';
     try {
-      parseConfig({ api_key: 'k:0123456789abcdef', lookback_days: -2, start_date: '2026-05-01', end_date: '2026-04-01' }, Date.UTC(2026, 10, 25));
+      parseConfig(
+        { api_key: 'k:0123456789abcdef', lookback_days: -2, start_date: '2026-05-01', end_date: '2026-04-01' },
+        Date.UTC(2026, 10, 25),
+      );
     } catch (error) {
       message = error instanceof Error ? error.message : '';
     }

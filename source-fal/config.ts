@@ -22,19 +22,23 @@ export const MAX_ENDPOINT_IDS = 1000;
 const dateText = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2}))?$/, {
-    message: 'expected a date as YYYY-MM-DD or an RFC 3339 timestamp with a zone, e.g. 2026-01-01 or 2026-01-01T00:00:00Z',
+    message:
+      'expected a date as YYYY-MM-DD or an RFC 3339 timestamp with a zone, e.g. 2026-01-01 or 2026-01-01T00:00:00Z',
   })
   .refine((text) => parseInstant(text) !== undefined, { message: 'not a real calendar date or time' });
 
 export const ConfigSchema = z
   .strictObject({
     api_key: z
-      .string({ message: 'api_key is required: paste a fal ADMIN-scope key (fal dashboard → API Keys → Add key, scope Admin)' })
+      .string({
+        message: 'api_key is required: paste a fal ADMIN-scope key (fal dashboard → API Keys → Add key, scope Admin)',
+      })
       .trim()
       .min(1, { message: 'api_key is empty: paste a fal ADMIN-scope key' })
       // An HTTP header cannot carry it otherwise (undici would throw "invalid authorization header" mid-run).
       .refine((key) => /^[\x21-\x7e]*$/.test(key), {
-        message: 'api_key contains spaces, line breaks or non-ASCII characters: paste the key exactly as fal shows it, <key id>:<secret>',
+        message:
+          'api_key contains spaces, line breaks or non-ASCII characters: paste the key exactly as fal shows it, <key id>:<secret>',
       })
       .meta({
         title: 'fal Admin API key',
@@ -107,7 +111,7 @@ export const ConfigSchema = z
       .meta({
         title: 'Extra endpoint ids for pricing',
         description:
-          'fal endpoint ids (e.g. fal-ai/flux/dev) whose unit prices the pricing stream reads in addition to every endpoint seen in the account\'s usage between start_date and end_date. fal can only price ids it is asked about.',
+          "fal endpoint ids (e.g. fal-ai/flux/dev) whose unit prices the pricing stream reads in addition to every endpoint seen in the account's usage between start_date and end_date. fal can only price ids it is asked about.",
         examples: [['fal-ai/flux/dev', 'fal-ai/veo3']],
         order: 7,
       }),
@@ -163,7 +167,9 @@ export function parseConfig(raw: unknown, nowMs: number): Config {
   const unknownFields = Object.keys(raw)
     .filter((name) => !known.includes(name))
     .map((name) => ({ name: redact(name), closest: closestField(name, known) }));
-  const result = ConfigSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([name]) => known.includes(name))));
+  const result = ConfigSchema.safeParse(
+    Object.fromEntries(Object.entries(raw).filter(([name]) => known.includes(name))),
+  );
   const problems: string[] = result.success ? [] : result.error.issues.map(describeIssue);
   // Cross-field checks run on whatever dates parse, so they are reported together with field problems.
   const rawStart = readDate(raw, 'start_date');
@@ -171,13 +177,18 @@ export function parseConfig(raw: unknown, nowMs: number): Config {
   const startMs = rawStart?.ms ?? nowMs - DEFAULT_START_DAYS_AGO * DAY_MS;
   const endGiven = rawEnd === undefined ? undefined : endInstant(rawEnd.text);
   if (endGiven !== undefined && endGiven <= startMs) {
-    problems.push(`end_date (${rawEnd?.text}) must be after start_date (${rawStart?.text ?? 'the default'}): move end_date later or start_date earlier`);
+    problems.push(
+      `end_date (${rawEnd?.text}) must be after start_date (${rawStart?.text ?? 'the default'}): move end_date later or start_date earlier`,
+    );
   }
   if (rawStart !== undefined && rawStart.ms > nowMs) {
     problems.push(`start_date (${rawStart.text}) is in the future: set it to a past date`);
   }
   if (!result.success || problems.length > 0) {
-    throw new ConfigError('invalid_config', `The config has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}: ${problems.join('; ')}.`);
+    throw new ConfigError(
+      'invalid_config',
+      `The config has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}: ${problems.join('; ')}.`,
+    );
   }
   const cfg = result.data;
   return {
@@ -199,7 +210,9 @@ export function parseConfig(raw: unknown, nowMs: number): Config {
 /** One WARN line for the fields a config has that this version ignores, or undefined when there are none. */
 export function unknownFieldsWarning(config: Pick<Config, 'unknownFields'>): string | undefined {
   if (config.unknownFields.length === 0) return undefined;
-  const fields = config.unknownFields.map(({ name, closest }) => `"${name}"${closest ? ` (did you mean ${closest}?)` : ''}`);
+  const fields = config.unknownFields.map(
+    ({ name, closest }) => `"${name}"${closest ? ` (did you mean ${closest}?)` : ''}`,
+  );
   const many = fields.length > 1;
   return `Ignoring ${fields.join(', ')}: ${many ? 'not source-fal config fields' : 'not a source-fal config field'} (old or misspelt settings are ignored). Remove or rename ${many ? 'them' : 'it'}; known fields: ${Object.keys(ConfigSchema.shape).join(', ')}.`;
 }
@@ -207,7 +220,10 @@ export function unknownFieldsWarning(config: Pick<Config, 'unknownFields'>): str
 /** The known field an unknown one most likely meant: one that contains it or is contained in it, or a near spelling. */
 function closestField(name: string, known: readonly string[]): string | undefined {
   const lower = name.toLowerCase();
-  const scored = known.map((field) => ({ field, distance: field.includes(lower) || lower.includes(field) ? 0 : editDistance(lower, field) }));
+  const scored = known.map((field) => ({
+    field,
+    distance: field.includes(lower) || lower.includes(field) ? 0 : editDistance(lower, field),
+  }));
   const best = scored.sort((a, b) => a.distance - b.distance)[0];
   return best !== undefined && best.distance <= Math.max(2, Math.floor(best.field.length / 3)) ? best.field : undefined;
 }
@@ -217,7 +233,11 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      current[j] = Math.min(
+        (previous[j] ?? 0) + 1,
+        (current[j - 1] ?? 0) + 1,
+        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
     previous = current;
   }
@@ -244,7 +264,10 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type' && issue.input === undefined && field) {
     return issue.message.startsWith('Invalid input') ? `${field} is required` : issue.message;
   }
-  const message = issue.message.startsWith('Invalid input') || issue.message.startsWith('Too ') ? `${field ?? 'config'}: ${issue.message}` : issue.message;
+  const message =
+    issue.message.startsWith('Invalid input') || issue.message.startsWith('Too ')
+      ? `${field ?? 'config'}: ${issue.message}`
+      : issue.message;
   return field && !message.includes(field) ? `${field}: ${message}` : message;
 }
 

@@ -95,7 +95,11 @@ export class InterruptedError extends SourceFalError {
 export function asSourceFalError(error: unknown): SourceFalError {
   if (error instanceof SourceFalError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return new UnexpectedError(`Unexpected error: ${message}. This is a bug in source-fal; please report it with this message.`, {}, { cause: error });
+  return new UnexpectedError(
+    `Unexpected error: ${message}. This is a bug in source-fal; please report it with this message.`,
+    {},
+    { cause: error },
+  );
 }
 
 class UnexpectedError extends SourceFalError {

@@ -7,15 +7,15 @@
 import { parseArgs } from 'node:util';
 
 import { configuredCatalog, parseCatalog } from './catalog.js';
-import { readJsonFile, runIfEntryPoint, type BinIo } from './cli-io.js';
+import { type BinIo, readJsonFile, runIfEntryPoint } from './cli-io.js';
 import { asSourceFalError, ConfigError, InterruptedError } from './errors.js';
 import type { Logger } from './log.js';
 import { LineWriter } from './output.js';
 import { AirbyteOutput } from './protocol.js';
 import { openRun } from './run-context.js';
-import { check, discover, read, spec } from './source.js';
-import { singerMain } from './singer.js';
 import { packageVersion } from './schemas.js';
+import { singerMain } from './singer.js';
+import { check, discover, read, spec } from './source.js';
 import { parseStateFile } from './state.js';
 import type { StreamContext } from './streams/stream.js';
 
@@ -33,7 +33,11 @@ export type CliIo = BinIo;
 
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   // The Singer face of the same core (source-fal/singer.ts), for `npx source-fal --singer --discover …`.
-  if (argv.includes('--singer')) return singerMain(argv.filter((arg) => arg !== '--singer'), io);
+  if (argv.includes('--singer'))
+    return singerMain(
+      argv.filter((arg) => arg !== '--singer'),
+      io,
+    );
   const [command, ...rest] = argv;
   if (command === '--help' || command === '-h' || command === 'help') {
     io.stdout.write(`${USAGE}\n`);
@@ -49,7 +53,13 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   try {
     ({ values } = parseArgs({
       args: [...rest],
-      options: { config: { type: 'string' }, catalog: { type: 'string' }, state: { type: 'string' }, debug: { type: 'boolean' }, configured: { type: 'boolean' } },
+      options: {
+        config: { type: 'string' },
+        catalog: { type: 'string' },
+        state: { type: 'string' },
+        debug: { type: 'boolean' },
+        configured: { type: 'boolean' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -61,8 +71,12 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   const writer = new LineWriter(io.stdout);
   const out = new AirbyteOutput(writer);
   // discover --configured prints a plain JSON file on stdout, so its logs go to stderr.
-  const sink: Logger = values.configured ? { log: (level, message) => void io.stderr.write(`source-fal: ${level} ${message}\n`) } : out;
-  const logger: Logger = values.debug ? sink : { log: (level, message) => (level === 'DEBUG' ? undefined : sink.log(level, message)) };
+  const sink: Logger = values.configured
+    ? { log: (level, message) => void io.stderr.write(`source-fal: ${level} ${message}\n`) }
+    : out;
+  const logger: Logger = values.debug
+    ? sink
+    : { log: (level, message) => (level === 'DEBUG' ? undefined : sink.log(level, message)) };
   try {
     switch (command) {
       case 'spec':
@@ -96,7 +110,12 @@ async function runWithConfig(
 ): Promise<number> {
   let ctx: StreamContext;
   try {
-    ctx = openRun(await readJsonFile(values.config ?? '', '--config'), io, logger, command === 'read' ? 'read' : command);
+    ctx = openRun(
+      await readJsonFile(values.config ?? '', '--config'),
+      io,
+      logger,
+      command === 'read' ? 'read' : command,
+    );
   } catch (caught) {
     const error = asSourceFalError(caught);
     if (command === 'check' && error instanceof ConfigError) {
@@ -133,7 +152,10 @@ async function runWithConfig(
     const failed = await read(ctx, selections, states, out);
     if (io.signal.aborted) return interruptedExitCode(io.signal);
     if (failed.length > 0) {
-      logger.log('ERROR', `Sync finished with ${failed.length} failed stream${failed.length > 1 ? 's' : ''}: ${failed.join(', ')}. The other streams completed.`);
+      logger.log(
+        'ERROR',
+        `Sync finished with ${failed.length} failed stream${failed.length > 1 ? 's' : ''}: ${failed.join(', ')}. The other streams completed.`,
+      );
       return 1;
     }
     return 0;

@@ -52,9 +52,12 @@ describe('usdToNano', () => {
     expect(usdToNano(usd)).toBe(nano);
   });
 
-  it.each([null, undefined, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY])('given %s when converted then null', (value) => {
-    expect(usdToNano(value)).toBeNull();
-  });
+  it.each([null, undefined, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY])(
+    'given %s when converted then null',
+    (value) => {
+      expect(usdToNano(value)).toBeNull();
+    },
+  );
 
   it('given many random nano amounts when the USD double is converted back then the integer is recovered exactly', () => {
     // Guards the text-based derivation: Math.round(usd * 1e9) is off by one nano on ~1% of amounts near 2^23 USD.
@@ -75,15 +78,21 @@ describe('usdToNano', () => {
     [4447574.931950092, 4447574931950092],
     [4249701.985257506, 4249701985257506],
     [4359651.571632981, 4359651571632981],
-  ])('given %d USD, where multiplying the double by 1e9 is off by one nano, when converted then it is exactly %i nano-USD', (usd, nano) => {
-    // Pins the decimal-text conversion: Math.round(usd * 1e9) gives nano + 1 for each of these.
-    expect(Math.round(usd * 1e9)).not.toBe(nano);
-    expect(usdToNano(usd)).toBe(nano);
-  });
+  ])(
+    'given %d USD, where multiplying the double by 1e9 is off by one nano, when converted then it is exactly %i nano-USD',
+    (usd, nano) => {
+      // Pins the decimal-text conversion: Math.round(usd * 1e9) gives nano + 1 for each of these.
+      expect(Math.round(usd * 1e9)).not.toBe(nano);
+      expect(usdToNano(usd)).toBe(nano);
+    },
+  );
 
   it('given an amount above 2^23 USD when converted then it reflects the nearest double, not the decimal intended', () => {
     // Documents the limit: no double is 8,700,000.000000001; the nearest prints as ...002, before usdToNano runs.
+    // The literals are imprecise on purpose: they are what a JSON parser hands over for fal's text.
+    // eslint-disable-next-line no-loss-of-precision
     expect(String(8_700_000.000000001)).toBe('8700000.000000002');
+    // eslint-disable-next-line no-loss-of-precision
     expect(usdToNano(8_700_000.000000001)).toBe(8_700_000_000_000_002);
   });
 });
@@ -108,7 +117,10 @@ describe('usdTextToNano', () => {
     expect(usdTextToNano(text)).toBe(nano);
   });
 
-  it.each(['', 'abc', '1,234.50', '$5', '1.2.3', 'NaN', 'Infinity', '1e400', '99999999999'])('given %j when converted then undefined', (text) => {
-    expect(usdTextToNano(text)).toBeUndefined();
-  });
+  it.each(['', 'abc', '1,234.50', '$5', '1.2.3', 'NaN', 'Infinity', '1e400', '99999999999'])(
+    'given %j when converted then undefined',
+    (text) => {
+      expect(usdTextToNano(text)).toBeUndefined();
+    },
+  );
 });

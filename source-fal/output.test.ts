@@ -79,7 +79,11 @@ describe('LineWriter', () => {
     // Regression: each wait left 'error' and 'close' listeners behind: a leak and a MaxListenersExceededWarning.
     const { sink, held, releaseOne } = heldSink(4);
     const writer = new LineWriter(sink, 1);
-    const before = { error: sink.listenerCount('error'), close: sink.listenerCount('close'), drain: sink.listenerCount('drain') };
+    const before = {
+      error: sink.listenerCount('error'),
+      close: sink.listenerCount('close'),
+      drain: sink.listenerCount('drain'),
+    };
     for (let i = 0; i < 50; i++) {
       const pending = writer.write(`line ${i}\n`);
       await tick();
@@ -87,7 +91,11 @@ describe('LineWriter', () => {
       releaseOne();
       await pending;
     }
-    expect({ error: sink.listenerCount('error'), close: sink.listenerCount('close'), drain: sink.listenerCount('drain') }).toEqual(before);
+    expect({
+      error: sink.listenerCount('error'),
+      close: sink.listenerCount('close'),
+      drain: sink.listenerCount('drain'),
+    }).toEqual(before);
   });
 
   it('given lines below the batch size when flushed then they go out as one write', async () => {

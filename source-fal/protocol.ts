@@ -32,7 +32,9 @@ export class AirbyteOutput implements ReadSink, Logger {
     // Logs are rare; they join the buffer and go out with the next flush. A warning goes out at once: it usually
     // comes right before a retry wait (up to max_retry_seconds) that would otherwise hold it back. A broken stdout is
     // reported by the next awaited write, so a failed log write must not become an unhandled rejection.
-    this.writer.write(`${redact(JSON.stringify({ type: 'LOG', log: { level, message: redact(message) } }))}\n`).catch(() => undefined);
+    this.writer
+      .write(`${redact(JSON.stringify({ type: 'LOG', log: { level, message: redact(message) } }))}\n`)
+      .catch(() => undefined);
     if (level === 'WARN' || level === 'ERROR') this.writer.flush().catch(() => undefined);
   }
 

@@ -42,7 +42,10 @@ export function openRun(raw: unknown, io: RunEnvironment, log: Logger, purpose: 
           : `Retrying ${info.endpoint} in ${(info.delayMs / 1000).toFixed(1)} s (attempt ${info.attempt}): ${info.reason}${info.announced ? ' (wait announced by fal)' : ''}`,
       ),
     onResponse: (info) =>
-      log.log('DEBUG', `GET ${info.target} -> HTTP ${info.status} in ${info.elapsedMs} ms${info.requestId ? ` (fal request id ${info.requestId})` : ''}`),
+      log.log(
+        'DEBUG',
+        `GET ${info.target} -> HTTP ${info.status} in ${info.elapsedMs} ms${info.requestId ? ` (fal request id ${info.requestId})` : ''}`,
+      ),
   });
   return { config, client, log, signal: io.signal };
 }

@@ -17,7 +17,10 @@ export function schemasDir(): string {
   if (resolvedDir !== undefined) return resolvedDir;
   const candidates = [join(here, '..', 'schemas'), join(here, '..', '..', 'schemas')];
   const found = candidates.find((dir) => existsSync(join(dir, 'usage.json')));
-  if (!found) throw new Error(`source-fal cannot find its schemas/ folder (looked in ${candidates.join(', ')}); the installation is incomplete.`);
+  if (!found)
+    throw new Error(
+      `source-fal cannot find its schemas/ folder (looked in ${candidates.join(', ')}); the installation is incomplete.`,
+    );
   resolvedDir = found;
   return found;
 }
@@ -39,6 +42,8 @@ export function specFilePath(): string {
 }
 
 export function packageVersion(): string {
-  const pkg = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(join(schemasDir(), '..', 'package.json'), 'utf8')));
+  const pkg = z
+    .object({ version: z.string() })
+    .parse(JSON.parse(readFileSync(join(schemasDir(), '..', 'package.json'), 'utf8')));
   return pkg.version;
 }

@@ -6,7 +6,14 @@ import { ConfigError } from './errors.js';
 import { silentLogger } from './log.js';
 import { LineWriter } from './output.js';
 import { loadStreamSchema } from './schemas.js';
-import { parseSingerCatalog, parseSingerState, selectedSchema, singerCatalogEntry, SingerOutput, type SingerSelection } from './singer.js';
+import {
+  parseSingerCatalog,
+  parseSingerState,
+  selectedSchema,
+  singerCatalogEntry,
+  SingerOutput,
+  type SingerSelection,
+} from './singer.js';
 import { NO_CURSOR_STATE } from './state.js';
 import type { SnapshotStream } from './streams/stream.js';
 import { usage } from './streams/usage.js';
@@ -22,7 +29,10 @@ function thrown(fn: () => unknown): ConfigError {
 }
 
 /** The usage catalog entry as discovery prints it, with stream-level metadata changed. */
-function usageEntry(top: Record<string, unknown> = {}, fields: Record<string, Record<string, unknown>> = {}): Record<string, unknown> {
+function usageEntry(
+  top: Record<string, unknown> = {},
+  fields: Record<string, Record<string, unknown>> = {},
+): Record<string, unknown> {
   const entry = singerCatalogEntry(usage);
   return {
     ...entry,
@@ -37,7 +47,13 @@ function usageEntry(top: Record<string, unknown> = {}, fields: Record<string, Re
 describe('singerCatalogEntry', () => {
   it('given the incremental usage stream then its metadata offers the cursor and marks key and cursor automatic', () => {
     const entry = singerCatalogEntry(usage);
-    expect(entry).toMatchObject({ tap_stream_id: 'usage', stream: 'usage', key_properties: ['id'], replication_method: 'INCREMENTAL', replication_key: 'bucket' });
+    expect(entry).toMatchObject({
+      tap_stream_id: 'usage',
+      stream: 'usage',
+      key_properties: ['id'],
+      replication_method: 'INCREMENTAL',
+      replication_key: 'bucket',
+    });
     expect(entry.schema).toEqual(loadStreamSchema('usage'));
     const top = entry.metadata.find((m) => m.breadcrumb.length === 0)?.metadata;
     expect(top).toEqual({
@@ -49,13 +65,25 @@ describe('singerCatalogEntry', () => {
       'replication-method': 'INCREMENTAL',
       'replication-key': 'bucket',
     });
-    const inclusion = (name: string): unknown => entry.metadata.find((m) => m.breadcrumb[1] === name)?.metadata.inclusion;
-    expect([inclusion('id'), inclusion('bucket'), inclusion('cost_total')]).toEqual(['automatic', 'automatic', 'available']);
+    const inclusion = (name: string): unknown =>
+      entry.metadata.find((m) => m.breadcrumb[1] === name)?.metadata.inclusion;
+    expect([inclusion('id'), inclusion('bucket'), inclusion('cost_total')]).toEqual([
+      'automatic',
+      'automatic',
+      'available',
+    ]);
   });
 
   it('given a snapshot stream (no cursor) then it is forced FULL_TABLE with no replication keys', () => {
     // No snapshot stream is registered yet; a stand-in with the usage schema exercises the branch.
-    const snapshot: SnapshotStream = { kind: 'snapshot', name: 'usage', primaryKey: ['id'], requires: 'admin', docsUrl: '', read: async function* () {} };
+    const snapshot: SnapshotStream = {
+      kind: 'snapshot',
+      name: 'usage',
+      primaryKey: ['id'],
+      requires: 'admin',
+      docsUrl: '',
+      read: async function* () {},
+    };
     const entry = singerCatalogEntry(snapshot);
     expect(entry.replication_method).toBe('FULL_TABLE');
     expect(entry.replication_key).toBeUndefined();
@@ -70,20 +98,32 @@ describe('singerCatalogEntry', () => {
 
 describe('parseSingerCatalog', () => {
   it('given the discovered catalog then usage is selected, incremental, with every field', () => {
-    expect(parseSingerCatalog({ streams: [singerCatalogEntry(usage)] })).toEqual([{ stream: usage, mode: 'incremental', fields: undefined }]);
+    expect(parseSingerCatalog({ streams: [singerCatalogEntry(usage)] })).toEqual([
+      { stream: usage, mode: 'incremental', fields: undefined },
+    ]);
   });
 
   it.each([
     ['metadata selected: false', usageEntry({ selected: false }), 0],
     ['no selected but selected-by-default', usageEntry({ selected: undefined }), 1],
-    ['neither selected nor selected-by-default', usageEntry({ selected: undefined, 'selected-by-default': undefined }), 0],
-    ['the legacy top-level selected: true', { ...usageEntry({ selected: undefined, 'selected-by-default': undefined }), selected: true }, 1],
+    [
+      'neither selected nor selected-by-default',
+      usageEntry({ selected: undefined, 'selected-by-default': undefined }),
+      0,
+    ],
+    [
+      'the legacy top-level selected: true',
+      { ...usageEntry({ selected: undefined, 'selected-by-default': undefined }), selected: true },
+      1,
+    ],
   ])('given %s then %i stream is selected', (_label, entry, count) => {
     expect(parseSingerCatalog({ streams: [entry] })).toHaveLength(count);
   });
 
   it('given replication-method FULL_TABLE then usage is read in full refresh', () => {
-    expect(parseSingerCatalog({ streams: [usageEntry({ 'replication-method': 'FULL_TABLE' })] })[0]?.mode).toBe('full_refresh');
+    expect(parseSingerCatalog({ streams: [usageEntry({ 'replication-method': 'FULL_TABLE' })] })[0]?.mode).toBe(
+      'full_refresh',
+    );
   });
 
   it('given no replication-method at all then an incremental stream defaults to INCREMENTAL', () => {
@@ -111,11 +151,17 @@ describe('parseSingerCatalog', () => {
   });
 
   it('given an unselected unknown stream then it is ignored', () => {
-    expect(parseSingerCatalog({ streams: [{ tap_stream_id: 'gone', metadata: [{ breadcrumb: [], metadata: { selected: false } }] }] })).toEqual([]);
+    expect(
+      parseSingerCatalog({
+        streams: [{ tap_stream_id: 'gone', metadata: [{ breadcrumb: [], metadata: { selected: false } }] }],
+      }),
+    ).toEqual([]);
   });
 
   it('given deselected fields then they are dropped, except the key and the cursor', () => {
-    const [selection] = parseSingerCatalog({ streams: [usageEntry({}, { cost: { selected: false }, id: { selected: false }, bucket: { selected: false } })] });
+    const [selection] = parseSingerCatalog({
+      streams: [usageEntry({}, { cost: { selected: false }, id: { selected: false }, bucket: { selected: false } })],
+    });
     expect(selection?.fields?.has('cost')).toBe(false);
     expect(selection?.fields?.has('id')).toBe(true);
     expect(selection?.fields?.has('bucket')).toBe(true);
@@ -134,8 +180,11 @@ describe('parseSingerState', () => {
     expect(states.size).toBe(0);
   });
 
-  it('given bookmarks (plain or in Meltano\'s singer_state) then they become the per-stream states, unknown streams included', () => {
-    const value = { bookmarks: { usage: { bucket: '2026-11-20T00:00:00Z' }, old_stream: { x: 1 } }, currently_syncing: null };
+  it("given bookmarks (plain or in Meltano's singer_state) then they become the per-stream states, unknown streams included", () => {
+    const value = {
+      bookmarks: { usage: { bucket: '2026-11-20T00:00:00Z' }, old_stream: { x: 1 } },
+      currently_syncing: null,
+    };
     for (const json of [value, { singer_state: value }]) {
       const { bookmarks, states } = parseSingerState(json);
       expect(bookmarks).toEqual(value.bookmarks);
@@ -165,7 +214,14 @@ describe('SingerOutput', () => {
         callback();
       },
     });
-    return { writer: new LineWriter(sink), lines: (): Record<string, unknown>[] => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+    return {
+      writer: new LineWriter(sink),
+      lines: (): Record<string, unknown>[] =>
+        text
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+    };
   }
 
   it('given a stream read then SCHEMA once at start, RECORDs with time_extracted, and whole-state STATEs that keep other bookmarks', async () => {
@@ -182,10 +238,23 @@ describe('SingerOutput', () => {
     await writer.end();
     const messages = lines();
     expect(messages.map((m) => m.type)).toEqual(['SCHEMA', 'RECORD', 'STATE', 'STATE']);
-    expect(messages[0]).toEqual({ type: 'SCHEMA', stream: 'usage', schema: loadStreamSchema('usage'), key_properties: ['id'], bookmark_properties: ['bucket'] });
-    expect(messages[1]).toMatchObject({ type: 'RECORD', stream: 'usage', record: { id: 'a', bucket: '2026-11-01T00:00:00Z' } });
+    expect(messages[0]).toEqual({
+      type: 'SCHEMA',
+      stream: 'usage',
+      schema: loadStreamSchema('usage'),
+      key_properties: ['id'],
+      bookmark_properties: ['bucket'],
+    });
+    expect(messages[1]).toMatchObject({
+      type: 'RECORD',
+      stream: 'usage',
+      record: { id: 'a', bucket: '2026-11-01T00:00:00Z' },
+    });
     expect(Date.parse(String(messages[1]?.time_extracted))).not.toBeNaN();
-    expect(messages[3]).toEqual({ type: 'STATE', value: { bookmarks: { other: { at: 'x' }, usage: { bucket: '2026-11-15T00:00:00Z' } } } });
+    expect(messages[3]).toEqual({
+      type: 'STATE',
+      value: { bookmarks: { other: { at: 'x' }, usage: { bucket: '2026-11-15T00:00:00Z' } } },
+    });
   });
 
   it('given selected fields and a full-refresh marker then records are narrowed and no bookmark is stored', async () => {

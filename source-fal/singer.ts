@@ -18,11 +18,11 @@ import { parseArgs } from 'node:util';
 
 import { readJsonFile, runIfEntryPoint } from './cli-io.js';
 import { connectionSpecification } from './config.js';
-import { openRun } from './run-context.js';
 import { asSourceFalError, ConfigError, InterruptedError, type SourceFalError } from './errors.js';
 import type { Logger, LogLevel } from './log.js';
 import { LineWriter } from './output.js';
 import { redact } from './redact.js';
+import { openRun } from './run-context.js';
 import { loadStreamSchema, packageVersion } from './schemas.js';
 import { discover, read, type ReadSink, type Selection, type StreamStatus, type SyncMode } from './source.js';
 import type { RawStreamStates } from './state.js';
@@ -84,7 +84,9 @@ export function singerCatalogEntry(stream: Stream): SingerCatalogEntry {
           'table-key-properties': [...stream.primaryKey],
           'valid-replication-keys': incremental ? [stream.cursorField] : [],
           // A stream without a cursor can only be copied whole; an incremental stream may also be read FULL_TABLE.
-          ...(incremental ? { 'replication-method': 'INCREMENTAL', 'replication-key': stream.cursorField } : { 'forced-replication-method': 'FULL_TABLE', 'replication-method': 'FULL_TABLE' }),
+          ...(incremental
+            ? { 'replication-method': 'INCREMENTAL', 'replication-key': stream.cursorField }
+            : { 'forced-replication-method': 'FULL_TABLE', 'replication-method': 'FULL_TABLE' }),
         },
       },
       ...properties.map((name) => ({
@@ -103,18 +105,31 @@ export interface SingerSelection extends Selection {
   fields: ReadonlySet<string> | undefined;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
 
-function metadataAt(entry: Record<string, unknown>, breadcrumb: readonly string[]): Record<string, unknown> | undefined {
+function metadataAt(
+  entry: Record<string, unknown>,
+  breadcrumb: readonly string[],
+): Record<string, unknown> | undefined {
   const list = Array.isArray(entry.metadata) ? entry.metadata : [];
-  const found = list.find((m) => isObject(m) && Array.isArray(m.breadcrumb) && m.breadcrumb.length === breadcrumb.length && m.breadcrumb.every((b, i) => b === breadcrumb[i]));
+  const found = list.find(
+    (m) =>
+      isObject(m) &&
+      Array.isArray(m.breadcrumb) &&
+      m.breadcrumb.length === breadcrumb.length &&
+      m.breadcrumb.every((b, i) => b === breadcrumb[i]),
+  );
   return isObject(found) && isObject(found.metadata) ? found.metadata : undefined;
 }
 
 /** The selected streams of a Singer catalog (`--catalog` / `--properties`), in registry order. */
 export function parseSingerCatalog(json: unknown): SingerSelection[] {
   if (!isObject(json) || !Array.isArray(json.streams)) {
-    throw new ConfigError('invalid_catalog', `The catalog is not a Singer catalog: expected {"streams":[{"tap_stream_id":"usage","schema":{...},"metadata":[...]}]}. Generate it with \`${TAP_NAME} --config <config.json> --discover\`.`);
+    throw new ConfigError(
+      'invalid_catalog',
+      `The catalog is not a Singer catalog: expected {"streams":[{"tap_stream_id":"usage","schema":{...},"metadata":[...]}]}. Generate it with \`${TAP_NAME} --config <config.json> --discover\`.`,
+    );
   }
   const problems: string[] = [];
   const selections: SingerSelection[] = [];
@@ -124,7 +139,12 @@ export function parseSingerCatalog(json: unknown): SingerSelection[] {
       problems.push('a stream entry is not an object');
       continue;
     }
-    const id = typeof entry.tap_stream_id === 'string' ? entry.tap_stream_id : typeof entry.stream === 'string' ? entry.stream : undefined;
+    const id =
+      typeof entry.tap_stream_id === 'string'
+        ? entry.tap_stream_id
+        : typeof entry.stream === 'string'
+          ? entry.stream
+          : undefined;
     const top = metadataAt(entry, []) ?? {};
     const selected = (top.selected ?? entry.selected ?? top['selected-by-default'] ?? false) === true;
     if (id === undefined) {
@@ -134,7 +154,10 @@ export function parseSingerCatalog(json: unknown): SingerSelection[] {
     const stream = findStream(id);
     if (!stream) {
       // An unselected stream we do not know (e.g. from an older catalog) does no harm.
-      if (selected) problems.push(`unknown stream ${JSON.stringify(id)} is selected (known streams: ${ALL_STREAMS.map((s) => s.name).join(', ')})`);
+      if (selected)
+        problems.push(
+          `unknown stream ${JSON.stringify(id)} is selected (known streams: ${ALL_STREAMS.map((s) => s.name).join(', ')})`,
+        );
       continue;
     }
     if (seen.has(id)) {
@@ -143,29 +166,49 @@ export function parseSingerCatalog(json: unknown): SingerSelection[] {
     }
     seen.add(id);
     if (!selected) continue;
-    const method = top['replication-method'] ?? entry.replication_method ?? top['forced-replication-method'] ?? (stream.kind === 'incremental' ? 'INCREMENTAL' : 'FULL_TABLE');
+    const method =
+      top['replication-method'] ??
+      entry.replication_method ??
+      top['forced-replication-method'] ??
+      (stream.kind === 'incremental' ? 'INCREMENTAL' : 'FULL_TABLE');
     let mode: SyncMode;
     if (method === 'FULL_TABLE') mode = 'full_refresh';
     else if (method === 'INCREMENTAL' && stream.kind === 'incremental') mode = 'incremental';
     else {
-      problems.push(`stream ${id} has replication-method ${JSON.stringify(method)}; use ${stream.kind === 'incremental' ? 'INCREMENTAL or FULL_TABLE' : 'FULL_TABLE'}`);
+      problems.push(
+        `stream ${id} has replication-method ${JSON.stringify(method)}; use ${stream.kind === 'incremental' ? 'INCREMENTAL or FULL_TABLE' : 'FULL_TABLE'}`,
+      );
       continue;
     }
     const key = top['replication-key'] ?? entry.replication_key;
-    if (mode === 'incremental' && stream.kind === 'incremental' && key !== undefined && key !== null && key !== stream.cursorField) {
-      problems.push(`stream ${id} has replication-key ${JSON.stringify(key)}; its only replication key is ${stream.cursorField}`);
+    if (
+      mode === 'incremental' &&
+      stream.kind === 'incremental' &&
+      key !== undefined &&
+      key !== null &&
+      key !== stream.cursorField
+    ) {
+      problems.push(
+        `stream ${id} has replication-key ${JSON.stringify(key)}; its only replication key is ${stream.cursorField}`,
+      );
       continue;
     }
     selections.push({ stream, mode, fields: selectedFields(entry, stream) });
   }
-  if (problems.length > 0) throw new ConfigError('invalid_catalog', `The catalog has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}: ${problems.join('; ')}.`);
+  if (problems.length > 0)
+    throw new ConfigError(
+      'invalid_catalog',
+      `The catalog has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}: ${problems.join('; ')}.`,
+    );
   return ALL_STREAMS.flatMap((stream) => selections.filter((s) => s.stream === stream));
 }
 
 /** Fields the catalog deselects (`selected: false`) are left out, except the always-sent key and cursor. */
 function selectedFields(entry: Record<string, unknown>, stream: Stream): ReadonlySet<string> | undefined {
   const automatic = automaticFields(stream);
-  const properties = Object.keys((loadStreamSchema(stream.name).properties as Record<string, unknown> | undefined) ?? {});
+  const properties = Object.keys(
+    (loadStreamSchema(stream.name).properties as Record<string, unknown> | undefined) ?? {},
+  );
   const dropped = properties.filter((name) => {
     if (automatic.has(name)) return false;
     const md = metadataAt(entry, ['properties', name]);
@@ -188,7 +231,8 @@ export function parseSingerState(json: unknown): SingerState {
   const states: RawStreamStates = new Map();
   let value = json;
   if (isObject(value) && isObject(value.singer_state)) value = value.singer_state;
-  if (value === null || value === undefined || (isObject(value) && Object.keys(value).length === 0)) return { bookmarks, states };
+  if (value === null || value === undefined || (isObject(value) && Object.keys(value).length === 0))
+    return { bookmarks, states };
   if (!isObject(value) || !('bookmarks' in value) || !isObject(value.bookmarks)) {
     throw new ConfigError(
       'invalid_state',
@@ -196,7 +240,12 @@ export function parseSingerState(json: unknown): SingerState {
     );
   }
   for (const [name, bookmark] of Object.entries(value.bookmarks)) {
-    if (!isObject(bookmark)) throw new ConfigError('invalid_state', `The bookmark of stream ${name} is not an object. Fix or remove it in the state file.`, { stream: name });
+    if (!isObject(bookmark))
+      throw new ConfigError(
+        'invalid_state',
+        `The bookmark of stream ${name} is not an object. Fix or remove it in the state file.`,
+        { stream: name },
+      );
     bookmarks[name] = bookmark;
     states.set(name, bookmark);
   }
@@ -210,8 +259,14 @@ export function parseSingerState(json: unknown): SingerState {
 export function selectedSchema(stream: Stream, fields: ReadonlySet<string> | undefined): Record<string, unknown> {
   const schema = loadStreamSchema(stream.name);
   if (!fields) return schema;
-  const properties = Object.fromEntries(Object.entries((schema.properties as Record<string, unknown> | undefined) ?? {}).filter(([name]) => fields.has(name)));
-  const required = Array.isArray(schema.required) ? schema.required.filter((name) => fields.has(String(name))) : undefined;
+  const properties = Object.fromEntries(
+    Object.entries((schema.properties as Record<string, unknown> | undefined) ?? {}).filter(([name]) =>
+      fields.has(name),
+    ),
+  );
+  const required = Array.isArray(schema.required)
+    ? schema.required.filter((name) => fields.has(String(name)))
+    : undefined;
   return { ...schema, properties, ...(required ? { required } : {}) };
 }
 
@@ -317,9 +372,13 @@ export function about(): Record<string, unknown> {
 
 function aboutMarkdown(): string {
   const info = about();
-  const settings = info.settings as { properties: Record<string, { description?: string; default?: unknown }>; required?: string[] };
+  const settings = info.settings as {
+    properties: Record<string, { description?: string; default?: unknown }>;
+    required?: string[];
+  };
   const rows = Object.entries(settings.properties).map(
-    ([name, p]) => `| ${name} | ${settings.required?.includes(name) ? 'True' : 'False'} | ${p.default === undefined ? 'None' : JSON.stringify(p.default)} | ${(p.description ?? '').replace(/\|/g, '\\|')} |`,
+    ([name, p]) =>
+      `| ${name} | ${settings.required?.includes(name) ? 'True' : 'False'} | ${p.default === undefined ? 'None' : JSON.stringify(p.default)} | ${(p.description ?? '').replace(/\|/g, '\\|')} |`,
   );
   return [
     `# ${TAP_NAME} ${String(info.version)}`,
@@ -344,7 +403,18 @@ function openContext(config: unknown, io: SingerIo, logger: Logger, purpose: 'di
 }
 
 export async function singerMain(argv: readonly string[], io: SingerIo): Promise<number> {
-  let values: { config?: string; discover?: boolean; catalog?: string; properties?: string; state?: string; about?: boolean; format?: string; version?: boolean; debug?: boolean; help?: boolean };
+  let values: {
+    config?: string;
+    discover?: boolean;
+    catalog?: string;
+    properties?: string;
+    state?: string;
+    about?: boolean;
+    format?: string;
+    version?: boolean;
+    debug?: boolean;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args: [...argv],
@@ -375,21 +445,30 @@ export async function singerMain(argv: readonly string[], io: SingerIo): Promise
     return 0;
   }
   if (values.about) {
-    if (values.format !== undefined && values.format !== 'json' && values.format !== 'markdown') return usageError(io, `--format must be json or markdown, not ${JSON.stringify(values.format)}`);
+    if (values.format !== undefined && values.format !== 'json' && values.format !== 'markdown')
+      return usageError(io, `--format must be json or markdown, not ${JSON.stringify(values.format)}`);
     io.stdout.write(values.format === 'json' ? `${JSON.stringify(about(), null, 2)}\n` : aboutMarkdown());
     return 0;
   }
   if (!values.config) return usageError(io, 'needs --config <file>');
   if (values.catalog && values.properties) return usageError(io, 'give --catalog or --properties, not both');
-  if (values.discover && (values.catalog || values.properties || values.state)) return usageError(io, '--discover takes only --config');
+  if (values.discover && (values.catalog || values.properties || values.state))
+    return usageError(io, '--discover takes only --config');
 
   const logger = stderrLogger(io.stderr, values.debug);
   const writer = new LineWriter(io.stdout);
   try {
-    const ctx = openContext(await readJsonFile(values.config, '--config'), io, logger, values.discover ? 'discover' : 'sync');
+    const ctx = openContext(
+      await readJsonFile(values.config, '--config'),
+      io,
+      logger,
+      values.discover ? 'discover' : 'sync',
+    );
     try {
       if (values.discover) {
-        const streams = (await discover(ctx)).map((entry) => findStream(entry.name)).filter((s): s is Stream => s !== undefined);
+        const streams = (await discover(ctx))
+          .map((entry) => findStream(entry.name))
+          .filter((s): s is Stream => s !== undefined);
         await writer.write(`${JSON.stringify({ streams: streams.map(singerCatalogEntry) }, null, 2)}\n`);
         return 0;
       }
@@ -399,20 +478,40 @@ export async function singerMain(argv: readonly string[], io: SingerIo): Promise
         selections = parseSingerCatalog(await readJsonFile(catalogPath, values.catalog ? '--catalog' : '--properties'));
       } else {
         // No catalog: every stream this key can read, each in its default replication method.
-        const streams = (await discover(ctx)).map((entry) => findStream(entry.name)).filter((s): s is Stream => s !== undefined);
-        selections = streams.map((stream) => ({ stream, mode: stream.kind === 'incremental' ? 'incremental' : 'full_refresh', fields: undefined }));
-        logger.log('INFO', `No --catalog given: syncing every stream this key can read (${streams.map((s) => s.name).join(', ')}).`);
+        const streams = (await discover(ctx))
+          .map((entry) => findStream(entry.name))
+          .filter((s): s is Stream => s !== undefined);
+        selections = streams.map((stream) => ({
+          stream,
+          mode: stream.kind === 'incremental' ? 'incremental' : 'full_refresh',
+          fields: undefined,
+        }));
+        logger.log(
+          'INFO',
+          `No --catalog given: syncing every stream this key can read (${streams.map((s) => s.name).join(', ')}).`,
+        );
       }
-      const { bookmarks, states } = parseSingerState(values.state ? await readJsonFile(values.state, '--state', { emptyAs: null }) : null);
+      const { bookmarks, states } = parseSingerState(
+        values.state ? await readJsonFile(values.state, '--state', { emptyAs: null }) : null,
+      );
       if (selections.length === 0) {
-        logger.log('WARN', 'No stream is selected in the catalog; nothing to sync. Set "selected": true in a stream\'s metadata (breadcrumb []).');
+        logger.log(
+          'WARN',
+          'No stream is selected in the catalog; nothing to sync. Set "selected": true in a stream\'s metadata (breadcrumb []).',
+        );
         return 0;
       }
-      logger.log('INFO', `Syncing ${selections.map((s) => `${s.stream.name} (${s.mode === 'incremental' ? 'INCREMENTAL' : 'FULL_TABLE'})`).join(', ')}.`);
+      logger.log(
+        'INFO',
+        `Syncing ${selections.map((s) => `${s.stream.name} (${s.mode === 'incremental' ? 'INCREMENTAL' : 'FULL_TABLE'})`).join(', ')}.`,
+      );
       const failed = await read(ctx, selections, states, new SingerOutput(writer, selections, bookmarks, logger));
       if (io.signal.aborted) return interruptedExitCode(io.signal);
       if (failed.length > 0) {
-        logger.log('ERROR', `Sync finished with ${failed.length} failed stream${failed.length > 1 ? 's' : ''}: ${failed.join(', ')}. The other streams completed.`);
+        logger.log(
+          'ERROR',
+          `Sync finished with ${failed.length} failed stream${failed.length > 1 ? 's' : ''}: ${failed.join(', ')}. The other streams completed.`,
+        );
         return 1;
       }
       return 0;

@@ -24,12 +24,17 @@ function stub(name: string, failOn?: number): IncrementalStream {
     docsUrl: 'https://example.com',
     windows: (ctx, saved) => {
       const out: Window[] = [];
-      for (let at = saved ?? ctx.config.startMs; at < ctx.config.endMs; at += DAY_MS) out.push({ start: at, end: Math.min(at + DAY_MS, ctx.config.endMs) });
+      for (let at = saved ?? ctx.config.startMs; at < ctx.config.endMs; at += DAY_MS)
+        out.push({ start: at, end: Math.min(at + DAY_MS, ctx.config.endMs) });
       return out;
     },
     async *readWindow(_ctx, window): AsyncIterable<StreamRecord[]> {
       if (window.start === failOn) {
-        throw new TransientApiError('fal did not answer GET /x successfully (HTTP 503)', { endpoint: 'GET /x', status: 503, requestId: 'req-9' });
+        throw new TransientApiError('fal did not answer GET /x successfully (HTTP 503)', {
+          endpoint: 'GET /x',
+          status: 503,
+          requestId: 'req-9',
+        });
       }
       yield [{ id: `${name}-${window.start}`, at: new Date(window.start).toISOString() }];
     },
@@ -45,19 +50,28 @@ function recordingSink(): { sink: ReadSink; events: Event[] } {
     events,
     sink: {
       status: async (stream: string, status: StreamStatus) => void events.push([stream, status]),
-      records: async (stream: string, records: readonly StreamRecord[]) => void events.push([stream, 'records', records.length]),
-      checkpoint: async (stream: string, state: Record<string, unknown>) => void events.push([stream, 'checkpoint', state.at]),
-      streamError: async (stream: string, error: SourceFalError) => void events.push([stream, 'error', error.describe()]),
+      records: async (stream: string, records: readonly StreamRecord[]) =>
+        void events.push([stream, 'records', records.length]),
+      checkpoint: async (stream: string, state: Record<string, unknown>) =>
+        void events.push([stream, 'checkpoint', state.at]),
+      streamError: async (stream: string, error: SourceFalError) =>
+        void events.push([stream, 'error', error.describe()]),
     },
   };
 }
 
 function context(): StreamContext {
   const config = parseConfig({ api_key: 'kid-7f3a:9c1d2e3f4a5b6c7d8e9f', start_date: '2026-07-24' }, NOW);
-  return { config, client: new FalClient({ baseUrl: config.baseUrl, apiKey: config.apiKey }), log: silentLogger, signal: new AbortController().signal };
+  return {
+    config,
+    client: new FalClient({ baseUrl: config.baseUrl, apiKey: config.apiKey }),
+    log: silentLogger,
+    signal: new AbortController().signal,
+  };
 }
 
-const selections = (...streams: IncrementalStream[]): Selection[] => streams.map((stream) => ({ stream, mode: 'incremental' }));
+const selections = (...streams: IncrementalStream[]): Selection[] =>
+  streams.map((stream) => ({ stream, mode: 'incremental' }));
 
 afterEach(() => clearSecretsForTest());
 

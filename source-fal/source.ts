@@ -9,7 +9,7 @@ import { connectionSpecification } from './config.js';
 import { asSourceFalError, type SourceFalError } from './errors.js';
 import { readInOrder } from './in-order.js';
 import { loadStreamSchema } from './schemas.js';
-import { cursorFromState, NO_CURSOR_STATE, STATE_FILE, type RawStreamStates, type StateOrigin } from './state.js';
+import { cursorFromState, NO_CURSOR_STATE, type RawStreamStates, STATE_FILE, type StateOrigin } from './state.js';
 import { ALL_STREAMS } from './streams/index.js';
 import type { Capability, Stream, StreamContext, StreamRecord } from './streams/stream.js';
 import { formatInstant, formatWindow } from './time.js';
@@ -79,7 +79,13 @@ export function catalogEntry(stream: Stream): CatalogStream {
     source_defined_primary_key: stream.primaryKey.map((field) => [field]),
   };
   return stream.kind === 'incremental'
-    ? { ...base, supported_sync_modes: ['full_refresh', 'incremental'], source_defined_cursor: true, default_cursor_field: [stream.cursorField], is_resumable: true }
+    ? {
+        ...base,
+        supported_sync_modes: ['full_refresh', 'incremental'],
+        source_defined_cursor: true,
+        default_cursor_field: [stream.cursorField],
+        is_resumable: true,
+      }
     : { ...base, supported_sync_modes: ['full_refresh'], is_resumable: false };
 }
 
@@ -90,19 +96,31 @@ export async function discover(ctx: StreamContext): Promise<CatalogStream[]> {
   for (const stream of ALL_STREAMS) {
     const availability = available.get(stream.requires);
     if (availability?.ok) streams.push(catalogEntry(stream));
-    else ctx.log.log('WARN', `Stream ${stream.name} is left out of the catalog: ${availability?.reason ?? 'not readable with this key'}.`);
+    else
+      ctx.log.log(
+        'WARN',
+        `Stream ${stream.name} is left out of the catalog: ${availability?.reason ?? 'not readable with this key'}.`,
+      );
   }
   return streams;
 }
 
 /** Reads the selected streams in order. Returns the names of the streams that failed. */
-export async function read(ctx: StreamContext, selections: readonly Selection[], states: RawStreamStates, sink: ReadSink, origin: StateOrigin = STATE_FILE): Promise<string[]> {
+export async function read(
+  ctx: StreamContext,
+  selections: readonly Selection[],
+  states: RawStreamStates,
+  sink: ReadSink,
+  origin: StateOrigin = STATE_FILE,
+): Promise<string[]> {
   const failed: string[] = [];
   // A bad saved cursor is the user's to fix: refuse it before anything is read or emitted.
   const saved = new Map(
     selections.map(({ stream, mode }) => [
       stream.name,
-      stream.kind === 'incremental' && mode === 'incremental' ? cursorFromState(stream.name, stream.cursorField, states.get(stream.name), origin) : undefined,
+      stream.kind === 'incremental' && mode === 'incremental'
+        ? cursorFromState(stream.name, stream.cursorField, states.get(stream.name), origin)
+        : undefined,
     ]),
   );
   for (const { stream } of selections) {
@@ -125,7 +143,12 @@ export async function read(ctx: StreamContext, selections: readonly Selection[],
   return failed;
 }
 
-async function readIncremental(ctx: StreamContext, stream: Extract<Stream, { kind: 'incremental' }>, saved: number | undefined, sink: ReadSink): Promise<void> {
+async function readIncremental(
+  ctx: StreamContext,
+  stream: Extract<Stream, { kind: 'incremental' }>,
+  saved: number | undefined,
+  sink: ReadSink,
+): Promise<void> {
   const windows = stream.windows(ctx, saved);
   let cursor = saved;
   let running = false;
@@ -136,7 +159,9 @@ async function readIncremental(ctx: StreamContext, stream: Extract<Stream, { kin
     }
   };
   // Windows are read up to max_concurrent_requests at once but reach the sink one after another, in order.
-  for await (const [window, pages] of readInOrder(windows, ctx.config.maxConcurrentRequests, (w) => stream.readWindow(ctx, w))) {
+  for await (const [window, pages] of readInOrder(windows, ctx.config.maxConcurrentRequests, (w) =>
+    stream.readWindow(ctx, w),
+  )) {
     let count = 0;
     try {
       for await (const page of pages) {
@@ -159,7 +184,11 @@ async function readIncremental(ctx: StreamContext, stream: Extract<Stream, { kin
   }
 }
 
-async function readSnapshot(ctx: StreamContext, stream: Extract<Stream, { kind: 'snapshot' }>, sink: ReadSink): Promise<void> {
+async function readSnapshot(
+  ctx: StreamContext,
+  stream: Extract<Stream, { kind: 'snapshot' }>,
+  sink: ReadSink,
+): Promise<void> {
   let count = 0;
   let running = false;
   for await (const page of stream.read(ctx)) {
@@ -173,4 +202,3 @@ async function readSnapshot(ctx: StreamContext, stream: Extract<Stream, { kind: 
   if (!running) await sink.status(stream.name, 'RUNNING');
   await sink.checkpoint(stream.name, { ...NO_CURSOR_STATE }, count);
 }
-

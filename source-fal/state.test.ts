@@ -75,9 +75,12 @@ describe('cursorFromState', () => {
     expect(cursorFromState('usage', 'bucket', { bucket: '2026-07-20T00:00:00+00:00' })).toBe(Date.UTC(2026, 6, 20));
   });
 
-  it.each([undefined, {}, { bucket: null }, { other: '2026-07-20T00:00:00Z' }])('given %j when read then no cursor', (raw) => {
-    expect(cursorFromState('usage', 'bucket', raw)).toBeUndefined();
-  });
+  it.each([undefined, {}, { bucket: null }, { other: '2026-07-20T00:00:00Z' }])(
+    'given %j when read then no cursor',
+    (raw) => {
+      expect(cursorFromState('usage', 'bucket', raw)).toBeUndefined();
+    },
+  );
 
   it('given the no-cursor marker when read then no cursor', () => {
     // Full-refresh streams emit it; a stream later switched to incremental must start over, not fail.
@@ -100,7 +103,13 @@ describe('cursorFromState', () => {
 describe('given a single state message instead of an array', () => {
   it('given the last STATE line of a run when parsed then its stream state is used', () => {
     // Regression: a pasted single message was read as the legacy per-stream object and silently ignored.
-    const line = { type: 'STATE', state: { type: 'STREAM', stream: { stream_descriptor: { name: 'usage' }, stream_state: { bucket: '2026-07-01T00:00:00Z' } } } };
+    const line = {
+      type: 'STATE',
+      state: {
+        type: 'STREAM',
+        stream: { stream_descriptor: { name: 'usage' }, stream_state: { bucket: '2026-07-01T00:00:00Z' } },
+      },
+    };
     expect(parseStateFile(line).get('usage')).toEqual({ bucket: '2026-07-01T00:00:00Z' });
     expect(parseStateFile(line.state).get('usage')).toEqual({ bucket: '2026-07-01T00:00:00Z' });
   });

@@ -55,7 +55,10 @@ export function parseStateFile(json: unknown): RawStreamStates {
       } else if (message.type === 'LEGACY') {
         addLegacy(states, message.data);
       } else {
-        throw new ConfigError('invalid_state', 'GLOBAL state is not used by source-fal (it emits per-stream STREAM state). Pass STREAM state messages, or omit --state to start over.');
+        throw new ConfigError(
+          'invalid_state',
+          'GLOBAL state is not used by source-fal (it emits per-stream STREAM state). Pass STREAM state messages, or omit --state to start over.',
+        );
       }
     }
   } else {
@@ -78,10 +81,18 @@ export interface StateOrigin {
   fix: string;
 }
 
-export const STATE_FILE: StateOrigin = { where: 'the state file', fix: "Fix or remove that stream's entry in the state file." };
+export const STATE_FILE: StateOrigin = {
+  where: 'the state file',
+  fix: "Fix or remove that stream's entry in the state file.",
+};
 
 /** The saved cursor (epoch ms) of an incremental stream, validated; undefined when there is none. */
-export function cursorFromState(stream: string, cursorField: string, raw: Record<string, unknown> | undefined, origin: StateOrigin = STATE_FILE): number | undefined {
+export function cursorFromState(
+  stream: string,
+  cursorField: string,
+  raw: Record<string, unknown> | undefined,
+  origin: StateOrigin = STATE_FILE,
+): number | undefined {
   if (raw === undefined || '__ab_no_cursor_state_message' in raw) return undefined;
   const value = raw[cursorField];
   if (value === undefined || value === null) return undefined;

@@ -117,7 +117,11 @@ describe('sliceWindows', () => {
   });
 
   it('given a step that divides the alignment when sliced then windows start on the aligned instant and stay on its grid', () => {
-    expect(sliceWindows(utc('2026-07-01T13:00:00Z'), utc('2026-07-02T01:00:00Z'), 6 * HOUR_MS, DAY_MS).map((w) => new Date(w.start).toISOString())).toEqual([
+    expect(
+      sliceWindows(utc('2026-07-01T13:00:00Z'), utc('2026-07-02T01:00:00Z'), 6 * HOUR_MS, DAY_MS).map((w) =>
+        new Date(w.start).toISOString(),
+      ),
+    ).toEqual([
       '2026-07-01T00:00:00.000Z',
       '2026-07-01T06:00:00.000Z',
       '2026-07-01T12:00:00.000Z',

@@ -72,9 +72,10 @@ export function ceilTo(ms: number, unitMs: number): number {
  */
 export function sliceWindows(start: number, end: number, stepMs: number, alignMs: number): Window[] {
   // Either way every window boundary stays on the alignment grid (whole days, or quarters of a day from midnight).
-  if (stepMs % alignMs !== 0 && alignMs % stepMs !== 0) throw new RangeError('window step and alignment must divide one another');
+  if (stepMs % alignMs !== 0 && alignMs % stepMs !== 0)
+    throw new RangeError('window step and alignment must divide one another');
   const windows: Window[] = [];
-  for (let cursor = floorTo(start, alignMs); cursor < end; ) {
+  for (let cursor = floorTo(start, alignMs); cursor < end;) {
     const next = Math.min(cursor + stepMs, end);
     windows.push({ start: cursor, end: next });
     cursor = next;

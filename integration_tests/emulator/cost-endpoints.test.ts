@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY } from '../../source-fal/emulator/keys.js';
 import { pricedOnlyId } from '../../source-fal/emulator/pricing.js';
-import { startEmulator, type Emulator } from '../../source-fal/emulator/server.js';
+import { type Emulator, startEmulator } from '../../source-fal/emulator/server.js';
 
 const NOW = '2026-07-26T15:30:00Z';
 const DAY = 86_400_000;
@@ -53,11 +53,16 @@ const nano = (usd: unknown): bigint => {
   return BigInt(int as string) * 1_000_000_000n + BigInt(frac.padEnd(9, '0'));
 };
 
-function byDay(pages: Page[], costField: string, where: (line: Record<string, unknown>) => boolean = () => true): Map<string, bigint> {
+function byDay(
+  pages: Page[],
+  costField: string,
+  where: (line: Record<string, unknown>) => boolean = () => true,
+): Map<string, bigint> {
   const out = new Map<string, bigint>();
   for (const p of pages) {
     for (const b of p.time_series ?? []) {
-      for (const l of b.results) if (where(l)) out.set(b.bucket.slice(0, 10), (out.get(b.bucket.slice(0, 10)) ?? 0n) + nano(l[costField]));
+      for (const l of b.results)
+        if (where(l)) out.set(b.bucket.slice(0, 10), (out.get(b.bucket.slice(0, 10)) ?? 0n) + nano(l[costField]));
     }
   }
   return out;
@@ -77,7 +82,12 @@ describe('given the fal emulator with 30 days of history', () => {
 
   describe('when the new endpoints are called with keys of the wrong kind', () => {
     it('then an API-scope key answers 403 on serverless usage and on every organization endpoint', async () => {
-      for (const path of ['/serverless/usage', '/organization/teams', '/organization/usage', '/organization/billing-events']) {
+      for (const path of [
+        '/serverless/usage',
+        '/organization/teams',
+        '/organization/usage',
+        '/organization/billing-events',
+      ]) {
         const r = await get(emu, path, {}, API_KEY);
         expect(r.status, path).toBe(403);
         expect((r.json.error as { type: string }).type).toBe('authorization_error');
@@ -95,7 +105,8 @@ describe('given the fal emulator with 30 days of history', () => {
     });
 
     it('then pricing, an API-scope endpoint, answers both an API key and an ADMIN key', async () => {
-      for (const key of [API_KEY, ADMIN_KEY]) expect((await get(emu, '/models/pricing', { endpoint_id: 'fal-ai/flux/dev' }, key)).status).toBe(200);
+      for (const key of [API_KEY, ADMIN_KEY])
+        expect((await get(emu, '/models/pricing', { endpoint_id: 'fal-ai/flux/dev' }, key)).status).toBe(200);
     });
   });
 
@@ -110,7 +121,21 @@ describe('given the fal emulator with 30 days of history', () => {
       expect(lines.some((l) => l.app === null && l.environment === null)).toBe(true);
       expect(lines.some((l) => l.is_surge === true)).toBe(true);
       for (const l of lines) {
-        expect(Object.keys(l)).toEqual(['app', 'environment', 'machine_type', 'unit', 'quantity', 'unit_price', 'percent_discount', 'cost_subtotal', 'cost_discount', 'cost_total', 'cost', 'currency', 'is_surge']);
+        expect(Object.keys(l)).toEqual([
+          'app',
+          'environment',
+          'machine_type',
+          'unit',
+          'quantity',
+          'unit_price',
+          'percent_discount',
+          'cost_subtotal',
+          'cost_discount',
+          'cost_total',
+          'cost',
+          'currency',
+          'is_surge',
+        ]);
         expect(nano(l.cost_subtotal) - nano(l.cost_discount)).toBe(nano(l.cost_total));
       }
     });
@@ -124,14 +149,32 @@ describe('given the fal emulator with 30 days of history', () => {
     });
 
     it('then the app filter matches exact names, search matches substrings, and the summary sums the series', async () => {
-      const pages = await allPages(emu, '/serverless/usage', { ...query, limit: '100', app: 'img-pipeline-prod' }, ADMIN_KEY);
+      const pages = await allPages(
+        emu,
+        '/serverless/usage',
+        { ...query, limit: '100', app: 'img-pipeline-prod' },
+        ADMIN_KEY,
+      );
       const apps = new Set(pages.flatMap((p) => p.time_series ?? []).flatMap((b) => b.results.map((l) => l.app)));
       expect(apps).toEqual(new Set(['img-pipeline-prod']));
-      const searched = await allPages(emu, '/serverless/usage', { ...query, limit: '100', search: 'PIPELINE' }, ADMIN_KEY);
-      expect(new Set(searched.flatMap((p) => p.time_series ?? []).flatMap((b) => b.results.map((l) => l.app)))).toEqual(new Set(['img-pipeline-prod', 'img-pipeline-dev']));
-      const withSummary = (await get(emu, '/serverless/usage', { ...query, limit: '100', expand: 'summary' })).json as unknown as Page;
+      const searched = await allPages(
+        emu,
+        '/serverless/usage',
+        { ...query, limit: '100', search: 'PIPELINE' },
+        ADMIN_KEY,
+      );
+      expect(new Set(searched.flatMap((p) => p.time_series ?? []).flatMap((b) => b.results.map((l) => l.app)))).toEqual(
+        new Set(['img-pipeline-prod', 'img-pipeline-dev']),
+      );
+      const withSummary = (await get(emu, '/serverless/usage', { ...query, limit: '100', expand: 'summary' }))
+        .json as unknown as Page;
       const summaryTotal = (withSummary.summary ?? []).reduce((a, l) => a + nano(l.cost_total), 0n);
-      expect(summaryTotal).toBe([...emu.truth.serverlessNanoByDay('acme-ml', new Date(query.start), new Date(NOW)).values()].reduce((a, b) => a + b, 0n));
+      expect(summaryTotal).toBe(
+        [...emu.truth.serverlessNanoByDay('acme-ml', new Date(query.start), new Date(NOW)).values()].reduce(
+          (a, b) => a + b,
+          0n,
+        ),
+      );
     });
 
     it('then a non-UTC timezone or an expand without time_series or summary answers 400', async () => {
@@ -148,7 +191,9 @@ describe('given the fal emulator with 30 days of history', () => {
       const r = await get(emu, '/organization/teams', {}, ORG_ADMIN_KEY);
       expect(r.status).toBe(200);
       expect(r.json.teams).toEqual(emu.truth.teams('acme'));
-      expect((r.json.teams as { username: string; is_org_root: boolean }[]).map((t) => [t.username, t.is_org_root])).toEqual([
+      expect(
+        (r.json.teams as { username: string; is_org_root: boolean }[]).map((t) => [t.username, t.is_org_root]),
+      ).toEqual([
         ['acme', true],
         ['acme-ml', false],
         ['acme-infra', false],
@@ -160,32 +205,62 @@ describe('given the fal emulator with 30 days of history', () => {
       for (const team of ['acme', 'acme-ml', 'acme-infra']) {
         for (const product of ['model_apis', 'serverless', 'compute'] as const) {
           const got = byDay(pages, 'cost', (l) => l.username === team && l.product === product);
-          expect([...got].sort(), `${team} ${product}`).toEqual([...emu.truth.orgUsageNanoByDay(team, product, new Date(start), new Date(NOW))].sort());
+          expect([...got].sort(), `${team} ${product}`).toEqual(
+            [...emu.truth.orgUsageNanoByDay(team, product, new Date(start), new Date(NOW))].sort(),
+          );
         }
       }
       const own = await allPages(emu, '/models/usage', { ...query, expand: 'time_series' }, ADMIN_KEY);
-      expect(byDay(pages, 'cost', (l) => l.username === 'acme-ml' && l.product === 'model_apis')).toEqual(byDay(own, 'cost_total'));
+      expect(byDay(pages, 'cost', (l) => l.username === 'acme-ml' && l.product === 'model_apis')).toEqual(
+        byDay(own, 'cost_total'),
+      );
       const ownServerless = await allPages(emu, '/serverless/usage', { ...query, expand: 'time_series' }, ADMIN_KEY);
-      expect(byDay(pages, 'cost', (l) => l.username === 'acme-ml' && l.product === 'serverless')).toEqual(byDay(ownServerless, 'cost_total'));
+      expect(byDay(pages, 'cost', (l) => l.username === 'acme-ml' && l.product === 'serverless')).toEqual(
+        byDay(ownServerless, 'cost_total'),
+      );
       // fal's current shape: the discount fields on every line, cost = cost_total, subtotal − discount = total.
       const lines = pages.flatMap((p) => p.time_series ?? []).flatMap((b) => b.results);
       for (const l of lines) {
-        expect(l).toEqual(expect.objectContaining({ percent_discount: expect.any(Number), cost_subtotal: expect.any(Number), cost_discount: expect.any(Number) }));
+        expect(l).toEqual(
+          expect.objectContaining({
+            percent_discount: expect.any(Number),
+            cost_subtotal: expect.any(Number),
+            cost_discount: expect.any(Number),
+          }),
+        );
         expect(l.cost_total).toBe(l.cost);
-        expect(Math.round(Number(l.cost_subtotal) * 1e9) - Math.round(Number(l.cost_discount) * 1e9)).toBe(Math.round(Number(l.cost_total) * 1e9));
+        expect(Math.round(Number(l.cost_subtotal) * 1e9) - Math.round(Number(l.cost_discount) * 1e9)).toBe(
+          Math.round(Number(l.cost_total) * 1e9),
+        );
       }
       expect(lines.some((l) => Number(l.percent_discount) > 0)).toBe(true);
     });
 
     it('then team_username and product filter the lines, an unknown team is a 400, and api_key_id leaves only model lines of that key', async () => {
-      const pages = await allPages(emu, '/organization/usage', { ...query, team_username: 'acme-infra', product: 'compute,serverless' }, ORG_ADMIN_KEY);
+      const pages = await allPages(
+        emu,
+        '/organization/usage',
+        { ...query, team_username: 'acme-infra', product: 'compute,serverless' },
+        ORG_ADMIN_KEY,
+      );
       const lines = pages.flatMap((p) => p.time_series ?? []).flatMap((b) => b.results);
-      expect(new Set(lines.map((l) => `${String(l.username)} ${String(l.product)}`))).toEqual(new Set(['acme-infra compute', 'acme-infra serverless']));
-      expect((await get(emu, '/organization/usage', { ...query, team_username: 'globex' }, ORG_ADMIN_KEY)).status).toBe(400);
+      expect(new Set(lines.map((l) => `${String(l.username)} ${String(l.product)}`))).toEqual(
+        new Set(['acme-infra compute', 'acme-infra serverless']),
+      );
+      expect((await get(emu, '/organization/usage', { ...query, team_username: 'globex' }, ORG_ADMIN_KEY)).status).toBe(
+        400,
+      );
       const keyId = API_KEY.split(':')[0] as string;
-      const byKey = (await allPages(emu, '/organization/usage', { ...query, api_key_id: keyId }, ORG_ADMIN_KEY)).flatMap((p) => p.time_series ?? []).flatMap((b) => b.results);
+      const byKey = (await allPages(emu, '/organization/usage', { ...query, api_key_id: keyId }, ORG_ADMIN_KEY))
+        .flatMap((p) => p.time_series ?? [])
+        .flatMap((b) => b.results);
       expect(byKey.length).toBeGreaterThan(0);
-      for (const l of byKey) expect(l).toMatchObject({ username: 'acme-ml', product: 'model_apis', auth_method_structured: { api_key_id: keyId } });
+      for (const l of byKey)
+        expect(l).toMatchObject({
+          username: 'acme-ml',
+          product: 'model_apis',
+          auth_method_structured: { api_key_id: keyId },
+        });
     });
 
     it('then org billing events page 100 at a time through the union of the teams’ events, each with its username', async () => {
@@ -194,27 +269,51 @@ describe('given the fal emulator with 30 days of history', () => {
       for (const p of pages.slice(0, -1)) expect(p.billing_events).toHaveLength(100);
       const rows = pages.flatMap((p) => p.billing_events ?? []);
       const truth = emu.truth.orgEvents('acme', new Date(q.start), new Date(NOW));
-      expect(rows.map((r) => [r.request_id, r.username, nano(r.cost_total)])).toEqual(truth.map((e) => [e.request_id, e.username, BigInt(e.cost_total_nano)]));
+      expect(rows.map((r) => [r.request_id, r.username, nano(r.cost_total)])).toEqual(
+        truth.map((e) => [e.request_id, e.username, BigInt(e.cost_total_nano)]),
+      );
       for (const r of rows) expect(r.cost_estimate_nano_usd).toBe(Number(nano(r.cost_total)));
-      const mlOnly = (await allPages(emu, '/organization/billing-events', { ...q, team_username: 'acme-ml' }, ORG_ADMIN_KEY)).flatMap((p) => p.billing_events ?? []);
-      expect(mlOnly.map((r) => r.request_id)).toEqual([...emu.truth.events('acme-ml', new Date(q.start), new Date(NOW))].map((e) => e.request_id));
+      const mlOnly = (
+        await allPages(emu, '/organization/billing-events', { ...q, team_username: 'acme-ml' }, ORG_ADMIN_KEY)
+      ).flatMap((p) => p.billing_events ?? []);
+      expect(mlOnly.map((r) => r.request_id)).toEqual(
+        [...emu.truth.events('acme-ml', new Date(q.start), new Date(NOW))].map((e) => e.request_id),
+      );
     });
 
     it('then org billing events refuse more than 100 rows a page and more than 90 days', async () => {
       expect((await get(emu, '/organization/billing-events', { limit: '101' }, ORG_ADMIN_KEY)).status).toBe(400);
-      expect((await get(emu, '/organization/billing-events', { start: iso(nowMs - 91 * DAY), end: NOW }, ORG_ADMIN_KEY)).status).toBe(400);
-      expect((await get(emu, '/organization/billing-events', { start: iso(nowMs - 90 * DAY), end: NOW, limit: '1' }, ORG_ADMIN_KEY)).status).toBe(200);
+      expect(
+        (await get(emu, '/organization/billing-events', { start: iso(nowMs - 91 * DAY), end: NOW }, ORG_ADMIN_KEY))
+          .status,
+      ).toBe(400);
+      expect(
+        (
+          await get(
+            emu,
+            '/organization/billing-events',
+            { start: iso(nowMs - 90 * DAY), end: NOW, limit: '1' },
+            ORG_ADMIN_KEY,
+          )
+        ).status,
+      ).toBe(200);
     });
   });
 
   describe('when prices are asked for', () => {
     it('then known ids get the current list price in request order, duplicates once, comma lists and repeated keys alike', async () => {
       const r = await get(emu, '/models/pricing', { endpoint_id: 'fal-ai/veo3,fal-ai/flux/dev,fal-ai/veo3' }, API_KEY);
-      expect(r.json).toEqual({ prices: [emu.truth.price('fal-ai/veo3'), emu.truth.price('fal-ai/flux/dev')], next_cursor: null, has_more: false });
+      expect(r.json).toEqual({
+        prices: [emu.truth.price('fal-ai/veo3'), emu.truth.price('fal-ai/flux/dev')],
+        next_cursor: null,
+        has_more: false,
+      });
       const u = new URL(`${emu.url}/models/pricing`);
       u.searchParams.append('endpoint_id', 'fal-ai/flux/dev');
       u.searchParams.append('endpoint_id', pricedOnlyId(7));
-      const repeated = (await (await fetch(u, { headers: { authorization: `Key ${API_KEY}` } })).json()) as { prices: { endpoint_id: string }[] };
+      const repeated = (await (await fetch(u, { headers: { authorization: `Key ${API_KEY}` } })).json()) as {
+        prices: { endpoint_id: string }[];
+      };
       expect(repeated.prices.map((p) => p.endpoint_id)).toEqual(['fal-ai/flux/dev', pricedOnlyId(7)]);
     });
 

@@ -5,10 +5,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY, UNKNOWN_KEY } from '../../source-fal/emulator/keys.js';
-import { startEmulator, type BillingEventTruth, type Emulator } from '../../source-fal/emulator/server.js';
+import { type BillingEventTruth, type Emulator, startEmulator } from '../../source-fal/emulator/server.js';
 
 const NOW = '2026-07-26T15:30:00Z';
 const DAY = 86_400_000;
@@ -33,13 +34,25 @@ function urlOf(emu: Emulator, path: string, query: Query = {}): string {
   return u.toString();
 }
 
-async function get(emu: Emulator, path: string, query: Query = {}, key: string | null = ADMIN_KEY, headers: Record<string, string> = {}): Promise<Res> {
+async function get(
+  emu: Emulator,
+  path: string,
+  query: Query = {},
+  key: string | null = ADMIN_KEY,
+  headers: Record<string, string> = {},
+): Promise<Res> {
   const h: Record<string, string> = { ...headers };
   if (key !== null) h.authorization = `Key ${key}`;
   const r = await fetch(urlOf(emu, path, query), { headers: h });
   const text = await r.text();
   const contentType = r.headers.get('content-type') ?? '';
-  return { status: r.status, contentType, headers: r.headers, text, json: contentType.startsWith('application/json') ? (JSON.parse(text) as unknown) : null };
+  return {
+    status: r.status,
+    contentType,
+    headers: r.headers,
+    text,
+    json: contentType.startsWith('application/json') ? (JSON.parse(text) as unknown) : null,
+  };
 }
 
 interface ErrorBody {
@@ -107,7 +120,11 @@ function asApi(e: BillingEventTruth): BillingEvent {
   };
 }
 
-async function allPages<T extends Page>(emu: Emulator, path: string, query: Query): Promise<{ pages: T[]; cursors: (string | null)[] }> {
+async function allPages<T extends Page>(
+  emu: Emulator,
+  path: string,
+  query: Query,
+): Promise<{ pages: T[]; cursors: (string | null)[] }> {
   const pages: T[] = [];
   const cursors: (string | null)[] = [];
   let cursor: string | null = null;
@@ -204,19 +221,31 @@ describe('given the fal emulator with 40 days of seeded history', () => {
 
     it('then a page requested out of order holds the same rows as the sequential walk', async () => {
       const q = { start, end, limit: 50, endpoint_id: 'fal-ai/flux/dev,fal-ai/whisper' };
-      const truth = [...emu.truth.events('acme-ml', new Date(start), new Date(end))].filter((e) => e.endpoint_id === 'fal-ai/flux/dev' || e.endpoint_id === 'fal-ai/whisper');
+      const truth = [...emu.truth.events('acme-ml', new Date(start), new Date(end))].filter(
+        (e) => e.endpoint_id === 'fal-ai/flux/dev' || e.endpoint_id === 'fal-ai/whisper',
+      );
       expect(truth.length).toBeGreaterThan(150);
       for (const page of [4, 2, 1, 4]) {
-        const r = (await get(emu, '/models/billing-events', { ...q, cursor: Buffer.from(String(page)).toString('base64') })).json as EventsPage;
-        expect(r.billing_events.map((e) => e.request_id)).toEqual(truth.slice((page - 1) * 50, page * 50).map((e) => e.request_id));
+        const r = (
+          await get(emu, '/models/billing-events', { ...q, cursor: Buffer.from(String(page)).toString('base64') })
+        ).json as EventsPage;
+        expect(r.billing_events.map((e) => e.request_id)).toEqual(
+          truth.slice((page - 1) * 50, page * 50).map((e) => e.request_id),
+        );
         expect(r.has_more).toBe(page * 50 < truth.length);
       }
-      const beyond = (await get(emu, '/models/billing-events', { ...q, cursor: Buffer.from('999').toString('base64') })).json as EventsPage;
+      const beyond = (await get(emu, '/models/billing-events', { ...q, cursor: Buffer.from('999').toString('base64') }))
+        .json as EventsPage;
       expect(beyond).toEqual({ billing_events: [], next_cursor: null, has_more: false });
     });
 
     it('then the body is canonical JSON and every cost adds up in exact nano-dollars', async () => {
-      const r = await get(emu, '/models/billing-events', { start, end, limit: 10_000, expand: 'auth_method,auth_method_structured' });
+      const r = await get(emu, '/models/billing-events', {
+        start,
+        end,
+        limit: 10_000,
+        expand: 'auth_method,auth_method_structured',
+      });
       expect(JSON.stringify(JSON.parse(r.text))).toBe(r.text);
       const rows = (r.json as EventsPage).billing_events;
       let discounted = 0;
@@ -232,7 +261,9 @@ describe('given the fal emulator with 40 days of seeded history', () => {
         expect(e.auth_method).toBe(e.auth_method_structured?.detail);
       }
       expect(discounted).toBeGreaterThan(0);
-      const sorted = [...rows].sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : a.request_id < b.request_id ? -1 : 1));
+      const sorted = [...rows].sort((a, b) =>
+        a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : a.request_id < b.request_id ? -1 : 1,
+      );
       expect(rows.map((x) => x.request_id)).toEqual(sorted.map((x) => x.request_id));
     });
 
@@ -253,13 +284,25 @@ describe('given the fal emulator with 40 days of seeded history', () => {
       expect(rows.length).toBeGreaterThan(0);
       expect(new Set(rows.map((r) => r.endpoint_id))).toEqual(new Set(ids));
 
-      const login = await get(emu, '/models/billing-events', { start, end, limit: 10_000, login_username: 'alice', expand: 'auth_method_structured' });
+      const login = await get(emu, '/models/billing-events', {
+        start,
+        end,
+        limit: 10_000,
+        login_username: 'alice',
+        expand: 'auth_method_structured',
+      });
       const lr = (login.json as EventsPage).billing_events;
       expect(lr.length).toBeGreaterThan(0);
       for (const e of lr) expect(e.auth_method_structured).toEqual({ detail: 'User token', login_username: 'alice' });
 
       const keyId = API_KEY.split(':')[0] as string;
-      const byKey = await get(emu, '/models/billing-events', { start, end, limit: 10_000, api_key_id: keyId, expand: 'auth_method_structured' });
+      const byKey = await get(emu, '/models/billing-events', {
+        start,
+        end,
+        limit: 10_000,
+        api_key_id: keyId,
+        expand: 'auth_method_structured',
+      });
       const kr = (byKey.json as EventsPage).billing_events;
       expect(kr.length).toBeGreaterThan(0);
       for (const e of kr) expect(e.auth_method_structured?.api_key_id).toBe(keyId);
@@ -276,7 +319,9 @@ describe('given the fal emulator with 40 days of seeded history', () => {
       expect((over.json as ErrorBody).error.message).toContain('10000');
       expect((await get(emu, '/models/billing-events', { limit: 0 })).status).toBe(400);
       expect((await get(emu, '/models/billing-events', { cursor: 'not a cursor' })).status).toBe(400);
-      expect((await get(emu, '/models/billing-events', { cursor: Buffer.from('abc').toString('base64') })).status).toBe(400);
+      expect((await get(emu, '/models/billing-events', { cursor: Buffer.from('abc').toString('base64') })).status).toBe(
+        400,
+      );
     });
 
     it('then a range over 90 days is refused and exactly 90 days is accepted', async () => {
@@ -297,7 +342,11 @@ describe('given the fal emulator with 40 days of seeded history', () => {
 
     it('then date-only and offset date-times select the same instants', async () => {
       const a = await get(emu, '/models/billing-events', { start: '2026-07-24', end: '2026-07-25', limit: 10_000 });
-      const b = await get(emu, '/models/billing-events', { start: '2026-07-24T02:00:00+02:00', end: '2026-07-24T19:00:00-05:00', limit: 10_000 });
+      const b = await get(emu, '/models/billing-events', {
+        start: '2026-07-24T02:00:00+02:00',
+        end: '2026-07-24T19:00:00-05:00',
+        limit: 10_000,
+      });
       expect(a.status).toBe(200);
       expect(a.text).toBe(b.text);
     });
@@ -305,7 +354,14 @@ describe('given the fal emulator with 40 days of seeded history', () => {
 
   describe('when usage is read at day granularity over 30 days', () => {
     const start = '2026-06-26T00:00:00Z';
-    const q = { start, end: NOW, timeframe: 'day', bound_to_timeframe: 'false', timezone: 'UTC', expand: 'time_series,auth_method_structured' };
+    const q = {
+      start,
+      end: NOW,
+      timeframe: 'day',
+      bound_to_timeframe: 'false',
+      timezone: 'UTC',
+      expand: 'time_series,auth_method_structured',
+    };
 
     it('then every UTC day equals the truth to the nano-dollar', async () => {
       const { pages } = await allPages<UsagePage>(emu, '/models/usage', { ...q, limit: 100 });
@@ -329,8 +385,12 @@ describe('given the fal emulator with 40 days of seeded history', () => {
     it('then limit counts line items, so one bucket spans two pages and merges back whole', async () => {
       const whole = await allPages<UsagePage>(emu, '/models/usage', { ...q, limit: 100 });
       const small = await allPages<UsagePage>(emu, '/models/usage', { ...q, limit: 7 });
-      const flatten = (pages: UsagePage[]): [string, UsageLine][] => pages.flatMap((p) => (p.time_series ?? []).flatMap((b) => b.results.map((l): [string, UsageLine] => [b.bucket, l])));
-      for (const p of small.pages.slice(0, -1)) expect((p.time_series ?? []).reduce((n, b) => n + b.results.length, 0)).toBe(7);
+      const flatten = (pages: UsagePage[]): [string, UsageLine][] =>
+        pages.flatMap((p) =>
+          (p.time_series ?? []).flatMap((b) => b.results.map((l): [string, UsageLine] => [b.bucket, l])),
+        );
+      for (const p of small.pages.slice(0, -1))
+        expect((p.time_series ?? []).reduce((n, b) => n + b.results.length, 0)).toBe(7);
       expect(flatten(small.pages)).toEqual(flatten(whole.pages));
       const split = small.pages.some((p, i) => {
         const next = small.pages[i + 1];
@@ -349,7 +409,11 @@ describe('given the fal emulator with 40 days of seeded history', () => {
     });
 
     it('then the summary (first page only) equals the sum of the time series', async () => {
-      const { pages } = await allPages<UsagePage>(emu, '/models/usage', { ...q, expand: 'time_series,summary', limit: 100 });
+      const { pages } = await allPages<UsagePage>(emu, '/models/usage', {
+        ...q,
+        expand: 'time_series,summary',
+        limit: 100,
+      });
       expect(pages[0]?.summary).toBeDefined();
       for (const p of pages.slice(1)) expect(p.summary).toBeUndefined();
       const total = (pages[0]?.summary ?? []).reduce((s, l) => s + nano(l.cost_total), 0n);
@@ -362,27 +426,43 @@ describe('given the fal emulator with 40 days of seeded history', () => {
 
   describe('when a usage window starts at noon', () => {
     const q = { start: '2026-07-20T12:00:00Z', end: '2026-07-21T00:00:00Z', timeframe: 'day', limit: 100 };
-    const total = (p: UsagePage): bigint => (p.time_series ?? []).flatMap((b) => b.results).reduce((s, l) => s + nano(l.cost_total), 0n);
+    const total = (p: UsagePage): bigint =>
+      (p.time_series ?? []).flatMap((b) => b.results).reduce((s, l) => s + nano(l.cost_total), 0n);
 
     it('then bound_to_timeframe=true snaps to the whole day and false keeps only the afternoon, under the same label', async () => {
       const bound = (await get(emu, '/models/usage', { ...q, bound_to_timeframe: 'true' })).json as UsagePage;
       const exact = (await get(emu, '/models/usage', { ...q, bound_to_timeframe: 'false' })).json as UsagePage;
       expect(bound.time_series?.map((b) => b.bucket)).toEqual(['2026-07-20T00:00:00+00:00']);
       expect(exact.time_series?.map((b) => b.bucket)).toEqual(['2026-07-20T00:00:00+00:00']);
-      expect(total(bound)).toBe(emu.truth.totalNano('acme-ml', new Date('2026-07-20T00:00:00Z'), new Date('2026-07-21T00:00:00Z')));
-      expect(total(exact)).toBe(emu.truth.totalNano('acme-ml', new Date('2026-07-20T12:00:00Z'), new Date('2026-07-21T00:00:00Z')));
+      expect(total(bound)).toBe(
+        emu.truth.totalNano('acme-ml', new Date('2026-07-20T00:00:00Z'), new Date('2026-07-21T00:00:00Z')),
+      );
+      expect(total(exact)).toBe(
+        emu.truth.totalNano('acme-ml', new Date('2026-07-20T12:00:00Z'), new Date('2026-07-21T00:00:00Z')),
+      );
       expect(total(exact)).toBeLessThan(total(bound));
     });
 
     it('then without a timeframe a 3-hour window is auto-bucketed by hour', async () => {
-      const r = (await get(emu, '/models/usage', { start: '2026-07-20T12:00:00Z', end: '2026-07-20T15:00:00Z' })).json as UsagePage;
-      expect(r.time_series?.map((b) => b.bucket)).toEqual(['2026-07-20T12:00:00+00:00', '2026-07-20T13:00:00+00:00', '2026-07-20T14:00:00+00:00']);
+      const r = (await get(emu, '/models/usage', { start: '2026-07-20T12:00:00Z', end: '2026-07-20T15:00:00Z' }))
+        .json as UsagePage;
+      expect(r.time_series?.map((b) => b.bucket)).toEqual([
+        '2026-07-20T12:00:00+00:00',
+        '2026-07-20T13:00:00+00:00',
+        '2026-07-20T14:00:00+00:00',
+      ]);
     });
   });
 
   describe('when usage parameters are invalid', () => {
     it('then a non-UTC timezone, an expand without time_series or summary and a limit over 100 answer 400', async () => {
-      const queries: Query[] = [{ timezone: 'America/New_York' }, { expand: 'auth_method' }, { limit: 101 }, { timeframe: 'year' }, { bound_to_timeframe: 'yes' }];
+      const queries: Query[] = [
+        { timezone: 'America/New_York' },
+        { expand: 'auth_method' },
+        { limit: 101 },
+        { timeframe: 'year' },
+        { bound_to_timeframe: 'yes' },
+      ];
       for (const query of queries) {
         const r = await get(emu, '/models/usage', query);
         expect(r.status, JSON.stringify(query)).toBe(400);
@@ -394,7 +474,15 @@ describe('given the fal emulator with 40 days of seeded history', () => {
   describe('when a week spans the price change', () => {
     it('then the same endpoint comes back as separate lines per unit price', async () => {
       const change = emu.truth.priceChangeAt.getTime();
-      const r = (await get(emu, '/models/usage', { start: iso(change - 3 * DAY), end: iso(change + 3 * DAY), timeframe: 'day', endpoint_id: 'fal-ai/veo3', limit: 100 })).json as UsagePage;
+      const r = (
+        await get(emu, '/models/usage', {
+          start: iso(change - 3 * DAY),
+          end: iso(change + 3 * DAY),
+          timeframe: 'day',
+          endpoint_id: 'fal-ai/veo3',
+          limit: 100,
+        })
+      ).json as UsagePage;
       const prices = new Set((r.time_series ?? []).flatMap((b) => b.results.map((l) => l.unit_price)));
       expect(prices).toEqual(new Set([0.75, 0.4]));
     });
@@ -402,9 +490,9 @@ describe('given the fal emulator with 40 days of seeded history', () => {
 
   describe('when the clock moves forward', () => {
     it('then a late event appears in a day that was already read', async () => {
-      const late = [...emu.truth.events('acme-ml', new Date(nowMs - 2 * DAY), new Date(nowMs), new Date(nowMs + 3 * DAY))].find(
-        (e) => e.recordedAtMs > nowMs && e.recordedAtMs - e.timestampMs > 3_600_000,
-      );
+      const late = [
+        ...emu.truth.events('acme-ml', new Date(nowMs - 2 * DAY), new Date(nowMs), new Date(nowMs + 3 * DAY)),
+      ].find((e) => e.recordedAtMs > nowMs && e.recordedAtMs - e.timestampMs > 3_600_000);
       expect(late).toBeDefined();
       const e = late as BillingEventTruth;
       const dayStart = Math.floor(e.timestampMs / DAY) * DAY;
@@ -418,7 +506,8 @@ describe('given the fal emulator with 40 days of seeded history', () => {
       const after = (await get(emu, '/models/billing-events', q)).json as EventsPage;
       expect(after.billing_events.map((x) => x.request_id)).toEqual([e.request_id]);
       const usageAfter = (await get(emu, '/models/usage', usageQ)).json as UsagePage;
-      const sum = (p: UsagePage): bigint => (p.time_series ?? []).flatMap((b) => b.results).reduce((s, l) => s + nano(l.cost_total), 0n);
+      const sum = (p: UsagePage): bigint =>
+        (p.time_series ?? []).flatMap((b) => b.results).reduce((s, l) => s + nano(l.cost_total), 0n);
       expect(sum(usageAfter) - sum(usageBefore)).toBeGreaterThanOrEqual(BigInt(e.cost_total_nano));
       expect(sum(usageAfter)).toBe(emu.truth.totalNano('acme-ml', new Date(dayStart), new Date(dayStart + DAY)));
     });
@@ -428,7 +517,9 @@ describe('given the fal emulator with 40 days of seeded history', () => {
     it('then /account/billing reports the username and, with expand=credits, a two-decimal balance', async () => {
       const plain = (await get(emu, '/account/billing')).json as Record<string, unknown>;
       expect(plain).toEqual({ username: 'acme-ml' });
-      const withCredits = (await get(emu, '/account/billing', { expand: 'credits' })).json as { credits: { current_balance: number; currency: string } };
+      const withCredits = (await get(emu, '/account/billing', { expand: 'credits' })).json as {
+        credits: { current_balance: number; currency: string };
+      };
       expect(withCredits.credits.currency).toBe('USD');
       expect(withCredits.credits.current_balance).toBe(emu.truth.creditBalance('acme-ml'));
       expect(Math.round(withCredits.credits.current_balance * 100) / 100).toBe(withCredits.credits.current_balance);
@@ -441,17 +532,19 @@ describe('given the fal emulator with 40 days of seeded history', () => {
     });
 
     it('then /keys pages through every key id that billing events mention', async () => {
-      const { pages } = await allPages<Page & { keys: { key_id: string; alias: string; scope: string; created_at: string; creator_nickname?: string }[] }>(
-        emu,
-        '/keys',
-        { limit: 1, expand: 'creator_info' },
-      );
+      const { pages } = await allPages<
+        Page & {
+          keys: { key_id: string; alias: string; scope: string; created_at: string; creator_nickname?: string }[];
+        }
+      >(emu, '/keys', { limit: 1, expand: 'creator_info' });
       const keys = pages.flatMap((p) => p.keys);
       expect(keys.length).toBe(4);
       expect(keys[0]?.creator_nickname).toBeTruthy();
       const listed = new Set(keys.map((k) => k.key_id));
       const used = new Set(
-        [...emu.truth.events('acme-ml', new Date(nowMs - 5 * DAY), new Date(nowMs))].flatMap((e) => (e.auth_method_structured.api_key_id ? [e.auth_method_structured.api_key_id] : [])),
+        [...emu.truth.events('acme-ml', new Date(nowMs - 5 * DAY), new Date(nowMs))].flatMap((e) =>
+          e.auth_method_structured.api_key_id ? [e.auth_method_structured.api_key_id] : [],
+        ),
       );
       expect(used.size).toBe(3);
       for (const id of used) expect(listed.has(id)).toBe(true);
@@ -523,7 +616,10 @@ describe('given the fal emulator with 40 days of seeded history', () => {
         kind: 'transform',
         fn: (json) => {
           const page = json as EventsPage;
-          return { ...page, billing_events: page.billing_events.map(({ cost_total: _drop, ...rest }) => ({ ...rest, new_field: 1 })) };
+          return {
+            ...page,
+            billing_events: page.billing_events.map(({ cost_total: _drop, ...rest }) => ({ ...rest, new_field: 1 })),
+          };
         },
       });
       const r = await get(emu, '/models/billing-events', { limit: 3 });
@@ -564,25 +660,32 @@ describe('given the fal emulator with 40 days of seeded history', () => {
 
 describe('given the built standalone emulator CLI', () => {
   const main = fileURLToPath(new URL('../../dist/source-fal/emulator/main.js', import.meta.url));
-  it.skipIf(!existsSync(main))('when started with flags then it prints its URL as one JSON line and serves until SIGTERM', async () => {
-    const child = spawn(process.execPath, [main, '--seed', '3', '--now', NOW, '--history-days', '5', '--events-per-day', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    try {
-      const line = await new Promise<string>((resolve, reject) => {
-        let buf = '';
-        child.stdout.on('data', (b: Buffer) => {
-          buf += b.toString();
-          if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')));
+  it.skipIf(!existsSync(main))(
+    'when started with flags then it prints its URL as one JSON line and serves until SIGTERM',
+    async () => {
+      const child = spawn(
+        process.execPath,
+        [main, '--seed', '3', '--now', NOW, '--history-days', '5', '--events-per-day', '50'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      try {
+        const line = await new Promise<string>((resolve, reject) => {
+          let buf = '';
+          child.stdout.on('data', (b: Buffer) => {
+            buf += b.toString();
+            if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')));
+          });
+          child.once('exit', (code) => reject(new Error(`exited ${String(code)}`)));
         });
-        child.once('exit', (code) => reject(new Error(`exited ${String(code)}`)));
-      });
-      const { url } = JSON.parse(line) as { url: string };
-      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
-      const r = await fetch(`${url}/account/billing`, { headers: { authorization: `Key ${ADMIN_KEY}` } });
-      expect(await r.json()).toEqual({ username: 'acme-ml' });
-    } finally {
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-    }
-  });
+        const { url } = JSON.parse(line) as { url: string };
+        expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+        const r = await fetch(`${url}/account/billing`, { headers: { authorization: `Key ${ADMIN_KEY}` } });
+        expect(await r.json()).toEqual({ username: 'acme-ml' });
+      } finally {
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        child.kill('SIGTERM');
+        expect(await exited).toBe(0);
+      }
+    },
+  );
 });

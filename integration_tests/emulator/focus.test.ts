@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { FOCUS_COLUMNS, nanoToDecimal } from '../../source-fal/emulator/focus.js';
 import { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY } from '../../source-fal/emulator/keys.js';
-import { startEmulator, type Emulator } from '../../source-fal/emulator/server.js';
+import { type Emulator, startEmulator } from '../../source-fal/emulator/server.js';
 
 const NOW = '2026-11-25T12:34:56Z';
 const ACCOUNT = 'acme-ml';
@@ -53,14 +53,21 @@ describe('given the fal emulator with 130 days of history at 2026-11-25', () => 
     it('then an ADMIN key of a FOCUS-disabled account answers 403 naming FOCUS reports, and an API key answers 403 too', async () => {
       const disabled = await focus(emu, { source: 'estimate' }, NOFOCUS_ADMIN_KEY);
       expect(disabled.status).toBe(403);
-      expect(JSON.parse(disabled.text)).toMatchObject({ error: { type: 'authorization_error', message: expect.stringMatching(/FOCUS reports are not enabled/) } });
+      expect(JSON.parse(disabled.text)).toMatchObject({
+        error: { type: 'authorization_error', message: expect.stringMatching(/FOCUS reports are not enabled/) },
+      });
       expect((await focus(emu, { source: 'invoice', billing_month: '2026-11' }, API_KEY)).status).toBe(403);
     });
   });
 
   describe('when parameters are invalid', () => {
     it('then a missing source, an unknown source or a malformed billing_month answer 400 validation_error', async () => {
-      const queries: Record<string, string>[] = [{}, { source: 'bill' }, { source: 'invoice', billing_month: '2026-13' }, { source: 'invoice', billing_month: '2026-1' }];
+      const queries: Record<string, string>[] = [
+        {},
+        { source: 'bill' },
+        { source: 'invoice', billing_month: '2026-13' },
+        { source: 'invoice', billing_month: '2026-1' },
+      ];
       for (const query of queries) {
         const r = await focus(emu, query);
         expect(r.status, JSON.stringify(query)).toBe(400);
@@ -77,7 +84,9 @@ describe('given the fal emulator with 130 days of history at 2026-11-25', () => 
         emu.setNow(new Date(issued.getTime() - 1000));
         const before = await focus(emu, { source: 'invoice', billing_month: '2026-11' });
         expect(before.status).toBe(404);
-        expect(JSON.parse(before.text)).toMatchObject({ error: { type: 'not_found', message: expect.stringContaining('2026-11') } });
+        expect(JSON.parse(before.text)).toMatchObject({
+          error: { type: 'not_found', message: expect.stringContaining('2026-11') },
+        });
         expect(emu.truth.invoice(ACCOUNT, '2026-11')).toBeUndefined();
         emu.setNow(issued);
         const after = await focus(emu, { source: 'invoice', billing_month: '2026-11' });
@@ -115,7 +124,9 @@ describe('given the fal emulator with 130 days of history at 2026-11-25', () => 
       expect(text).toContain('""committed use""');
       expect(text).toContain('"Sales tax, 8.25% of net charges\nCalifornia, US"');
       expect(text).toContain('"Promotional credit ""Builders, welcome"" (applied automatically)"');
-      expect(lines.find((l) => l.ChargeCategory === 'Tax')?.ChargeDescription).toBe('Sales tax, 8.25% of net charges\nCalifornia, US');
+      expect(lines.find((l) => l.ChargeCategory === 'Tax')?.ChargeDescription).toBe(
+        'Sales tax, 8.25% of net charges\nCalifornia, US',
+      );
       expect(JSON.parse(lines[0]?.Tags ?? '')).toEqual({ team: ACCOUNT, 'fal:endpoint': lines[0]?.SkuId });
     });
 
@@ -144,7 +155,9 @@ describe('given the fal emulator with 130 days of history at 2026-11-25', () => 
         const key = `${e.endpoint_id}|${nanoToDecimal(BigInt(e.unit_price_nano))}|${e.percent_discount ?? ''}`;
         byLine.set(key, (byLine.get(key) ?? 0n) + BigInt(e.cost_total_nano));
       }
-      expect(new Map(usage.map((l) => [`${l.SkuId}|${l.ListUnitPrice}|${l.x_PercentDiscount}`, nano(l.BilledCost)]))).toEqual(byLine);
+      expect(
+        new Map(usage.map((l) => [`${l.SkuId}|${l.ListUnitPrice}|${l.x_PercentDiscount}`, nano(l.BilledCost)])),
+      ).toEqual(byLine);
       // The same endpoint at two discounts: SkuId alone does not identify a line.
       expect(new Set(usage.map((l) => l.SkuId)).size).toBeLessThan(usage.length);
     });
@@ -154,19 +167,31 @@ describe('given the fal emulator with 130 days of history at 2026-11-25', () => 
       expect(invoice).toBeDefined();
       expect(invoice?.invoiceId).toBe(lines[0]?.InvoiceId);
       expect(sum(lines.map((l) => nano(l.BilledCost)))).toBe(invoice?.totalNano);
-      expect(invoice?.usageNano).toBe(emu.truth.totalNano(ACCOUNT, new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z')));
-      expect(invoice?.totalNano).toBe((invoice?.usageNano ?? 0n) + (invoice?.taxNano ?? 0n) - (invoice?.creditNano ?? 0n));
+      expect(invoice?.usageNano).toBe(
+        emu.truth.totalNano(ACCOUNT, new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z')),
+      );
+      expect(invoice?.totalNano).toBe(
+        (invoice?.usageNano ?? 0n) + (invoice?.taxNano ?? 0n) - (invoice?.creditNano ?? 0n),
+      );
       expect(invoice?.taxNano).toBe((((invoice?.usageNano ?? 0n) - (invoice?.creditNano ?? 0n)) * 825n) / 10_000n);
     });
 
     it('then an event in the last second of October counts in this invoice and one in the first second of November does not', () => {
       // Month boundaries are UTC: a local-time month would shift a slice of events between invoices.
-      const lastHour = [...emu.truth.events(ACCOUNT, new Date('2026-10-31T23:00:00Z'), new Date('2026-11-01T00:00:00Z'))];
-      const firstHour = [...emu.truth.events(ACCOUNT, new Date('2026-11-01T00:00:00Z'), new Date('2026-11-01T01:00:00Z'))];
+      const lastHour = [
+        ...emu.truth.events(ACCOUNT, new Date('2026-10-31T23:00:00Z'), new Date('2026-11-01T00:00:00Z')),
+      ];
+      const firstHour = [
+        ...emu.truth.events(ACCOUNT, new Date('2026-11-01T00:00:00Z'), new Date('2026-11-01T01:00:00Z')),
+      ];
       expect(lastHour.length).toBeGreaterThan(0);
       expect(firstHour.length).toBeGreaterThan(0);
       const oct = emu.truth.totalNano(ACCOUNT, new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z'));
-      const octPlusHour = emu.truth.totalNano(ACCOUNT, new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T01:00:00Z'));
+      const octPlusHour = emu.truth.totalNano(
+        ACCOUNT,
+        new Date('2026-10-01T00:00:00Z'),
+        new Date('2026-11-01T01:00:00Z'),
+      );
       const usage = sum(lines.filter((l) => l.ChargeCategory === 'Usage').map((l) => nano(l.BilledCost)));
       expect(usage).toBe(oct);
       expect(usage).not.toBe(octPlusHour);
@@ -188,7 +213,9 @@ describe('given the fal emulator with 130 days of history at 2026-11-25', () => 
       const tagged = rows((await focus(emu, { source: 'tagged-estimate', ...query })).text);
       expect(tagged.length).toBe(estimate.length);
       for (const l of tagged) expect(JSON.parse(l.Tags ?? '')).toMatchObject({ team: ACCOUNT });
-      expect((await focus(emu, { source: 'estimate', start: '2026-08-01T00:00:00Z', end: '2026-11-01T00:00:00Z' })).status).toBe(400);
+      expect(
+        (await focus(emu, { source: 'estimate', start: '2026-08-01T00:00:00Z', end: '2026-11-01T00:00:00Z' })).status,
+      ).toBe(400);
     });
   });
 });

@@ -25,7 +25,11 @@ export interface SuiteTest {
   timeout_seconds?: number;
   expect_records?: { path?: string; bypass_reason?: string };
   empty_streams?: { name: string; bypass_reason?: string }[];
-  future_state?: { future_state_path?: string; bypass_reason?: string; missing_streams?: { name: string; bypass_reason?: string }[] };
+  future_state?: {
+    future_state_path?: string;
+    bypass_reason?: string;
+    missing_streams?: { name: string; bypass_reason?: string }[];
+  };
   backward_compatibility_tests_config?: { disable_for_version?: string; previous_connector_version?: string };
   [key: string]: unknown;
 }
@@ -36,7 +40,8 @@ export interface AcceptanceConfig {
   acceptance_tests: Record<string, { tests?: SuiteTest[]; bypass_reason?: string }>;
 }
 
-export const readRepoJson = <T = unknown>(path: string): T => JSON.parse(readFileSync(join(REPO_ROOT, path), 'utf8')) as T;
+export const readRepoJson = <T = unknown>(path: string): T =>
+  JSON.parse(readFileSync(join(REPO_ROOT, path), 'utf8')) as T;
 
 export function acceptanceConfig(): AcceptanceConfig {
   return parseYaml(readFileSync(join(REPO_ROOT, ACCEPTANCE_CONFIG_FILE), 'utf8')) as AcceptanceConfig;
@@ -76,17 +81,24 @@ export interface ConfiguredStream {
 
 /** The incremental suite's configured catalog (integration_tests/configured_catalog.json), optionally narrowed. */
 export function configuredCatalog(names?: readonly string[]): { streams: ConfiguredStream[] } {
-  const catalog = readRepoJson<{ streams: ConfiguredStream[] }>(firstPath('incremental', (t) => t.configured_catalog_path));
+  const catalog = readRepoJson<{ streams: ConfiguredStream[] }>(
+    firstPath('incremental', (t) => t.configured_catalog_path),
+  );
   return { streams: catalog.streams.filter((s) => names === undefined || names.includes(s.stream.name)) };
 }
 
 /** The full_refresh suite's catalog as CAT turns it (full_refresh_only_catalog): sync_mode full_refresh, the rest kept. */
 export function fullRefreshCatalog(): { streams: ConfiguredStream[] } {
-  const catalog = readRepoJson<{ streams: ConfiguredStream[] }>(firstPath('full_refresh', (t) => t.configured_catalog_path));
+  const catalog = readRepoJson<{ streams: ConfiguredStream[] }>(
+    firstPath('full_refresh', (t) => t.configured_catalog_path),
+  );
   return { streams: catalog.streams.map((s) => ({ ...s, sync_mode: 'full_refresh' })) };
 }
 
 /** The incremental suite's far-future state (integration_tests/abnormal_state.json). */
-export function futureState(): { type: 'STREAM'; stream: { stream_descriptor: { name: string }; stream_state: Record<string, unknown> } }[] {
+export function futureState(): {
+  type: 'STREAM';
+  stream: { stream_descriptor: { name: string }; stream_state: Record<string, unknown> };
+}[] {
   return readRepoJson(firstPath('incremental', (t) => t.future_state?.future_state_path));
 }

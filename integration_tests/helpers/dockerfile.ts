@@ -110,7 +110,16 @@ export function words(text: string, vars: ReadonlyMap<string, string> = new Map(
       if (braced) {
         const value = vars.get(braced[1] ?? '');
         const op = braced[2];
-        word += op === '-' ? (value ? value : (braced[3] ?? '')) : op === '+' ? (value ? (braced[3] ?? '') : '') : (value ?? '');
+        word +=
+          op === '-'
+            ? value
+              ? value
+              : (braced[3] ?? '')
+            : op === '+'
+              ? value
+                ? (braced[3] ?? '')
+                : ''
+              : (value ?? '');
         i += braced[0].length - 1;
         inWord = true;
         continue;
@@ -142,7 +151,10 @@ export function keyValues(raw: string, vars: ReadonlyMap<string, string>): [stri
   const first = tokens[0] ?? '';
   if (!first.includes('=')) {
     const key = first;
-    const rest = raw.trim().slice(raw.trim().indexOf(key) + key.length).trim();
+    const rest = raw
+      .trim()
+      .slice(raw.trim().indexOf(key) + key.length)
+      .trim();
     return [[key, words(rest, vars).join(' ')]];
   }
   return tokens.map((token) => {
@@ -235,7 +247,14 @@ export function parseDockerfile(text: string): Dockerfile {
         const dest = paths.at(-1) ?? '';
         const resolved = posix.resolve(stage.workdir, dest) + (dest.endsWith('/') ? '/' : '');
         const from = flags.from;
-        stage.copies.push({ from: typeof from === 'string' ? from : undefined, flags, sources: paths.slice(0, -1), dest, resolvedDest: resolved, line: instruction.line });
+        stage.copies.push({
+          from: typeof from === 'string' ? from : undefined,
+          flags,
+          sources: paths.slice(0, -1),
+          dest,
+          resolvedDest: resolved,
+          line: instruction.line,
+        });
         break;
       }
       default:
@@ -264,10 +283,17 @@ export function isDockerIgnored(path: string, dockerignore: string): boolean {
     .filter((line) => line !== '' && !line.startsWith('#'))
     .map((line) => {
       const negate = line.startsWith('!');
-      const pattern = posix.normalize((negate ? line.slice(1) : line).trim()).replace(/^\/+/, '').replace(/\/+$/, '');
+      const pattern = posix
+        .normalize((negate ? line.slice(1) : line).trim())
+        .replace(/^\/+/, '')
+        .replace(/\/+$/, '');
       return { negate, regex: globToRegex(pattern) };
     });
-  const parts = posix.normalize(path).replace(/^\.?\/+/, '').replace(/\/+$/, '').split('/');
+  const parts = posix
+    .normalize(path)
+    .replace(/^\.?\/+/, '')
+    .replace(/\/+$/, '')
+    .split('/');
   let ignored = false;
   for (let depth = 1; depth <= parts.length; depth++) {
     const prefix = parts.slice(0, depth).join('/');

@@ -39,7 +39,11 @@ export interface FalMock {
    * Answers the next GET of `path` (or every one, with `persist`). A path ending in `?` matches that path with any
    * query; otherwise the request must have exactly that path and no query. `answer` may depend on the query.
    */
-  reply(path: string, answer: FalAnswer | ((query: URLSearchParams) => FalAnswer), options?: { persist?: boolean }): void;
+  reply(
+    path: string,
+    answer: FalAnswer | ((query: URLSearchParams) => FalAnswer),
+    options?: { persist?: boolean },
+  ): void;
 }
 
 /**
@@ -68,20 +72,32 @@ export function useFalMock(options: { now: number; startDate?: string }): FalMoc
   });
 
   function currentAgent(): MockAgent {
-    if (agent === undefined) throw new Error('useFalMock: the fal double is only there inside a test (use it from it(), not at load time)');
+    if (agent === undefined)
+      throw new Error('useFalMock: the fal double is only there inside a test (use it from it(), not at load time)');
     return agent;
   }
 
   function context(raw: Partial<RawConfig> = {}, now = options.now): StreamContext {
-    const defaults = options.startDate === undefined ? { api_key: API_KEY } : { api_key: API_KEY, start_date: options.startDate };
+    const defaults =
+      options.startDate === undefined ? { api_key: API_KEY } : { api_key: API_KEY, start_date: options.startDate };
     const config = parseConfig({ ...defaults, ...raw }, now);
     // No real sleeps between retries, and a fixed jitter, so retry paths are fast and repeatable.
-    const client = new FalClient({ baseUrl: config.baseUrl, apiKey: config.apiKey, dispatcher: currentAgent(), sleep: async () => undefined, random: () => 1 });
+    const client = new FalClient({
+      baseUrl: config.baseUrl,
+      apiKey: config.apiKey,
+      dispatcher: currentAgent(),
+      sleep: async () => undefined,
+      random: () => 1,
+    });
     const log: Logger = { log: (level, message) => logs.push(`${level} ${message}`) };
     return { config, client, log, signal: new AbortController().signal };
   }
 
-  function reply(path: string, answer: FalAnswer | ((query: URLSearchParams) => FalAnswer), replyOptions: { persist?: boolean } = {}): void {
+  function reply(
+    path: string,
+    answer: FalAnswer | ((query: URLSearchParams) => FalAnswer),
+    replyOptions: { persist?: boolean } = {},
+  ): void {
     const matches = path.endsWith('?') ? (p: string) => p.startsWith(path) : (p: string) => p === path;
     const interceptor = currentAgent()
       .get(FAL_ORIGIN)

@@ -1,7 +1,7 @@
 /** Shared test vocabulary: a pinned clock, config and catalog builders, an emulator per test file. */
 import { ADMIN_KEY } from '../../source-fal/emulator/keys.js';
-import { findStream, ALL_STREAMS } from '../../source-fal/streams/index.js';
 import { catalogEntry } from '../../source-fal/source.js';
+import { ALL_STREAMS, findStream } from '../../source-fal/streams/index.js';
 
 /** Every whole-connector test runs at this instant, in the emulator and in the CLI (SOURCE_FAL_NOW). */
 export const FIXED_NOW = '2026-11-25T12:34:56Z';
@@ -23,7 +23,10 @@ export function configFor(baseUrl: string, overrides: ConfigOverrides = {}): Rec
 export type Mode = 'full_refresh' | 'incremental';
 
 /** A ConfiguredAirbyteCatalog for the named streams (default: every registered stream). */
-export function catalogFor(names: readonly string[] = ALL_STREAMS.map((s) => s.name), mode: Mode = 'incremental'): Record<string, unknown> {
+export function catalogFor(
+  names: readonly string[] = ALL_STREAMS.map((s) => s.name),
+  mode: Mode = 'incremental',
+): Record<string, unknown> {
   return {
     streams: names.map((name) => {
       const stream = findStream(name);

@@ -10,12 +10,17 @@ import { parseConfig } from '../../source-fal/config.js';
 import type { FalClient } from '../../source-fal/http/client.js';
 import type { LogLevel } from '../../source-fal/log.js';
 import { read, type Selection } from '../../source-fal/source.js';
-import type { IncrementalStream, SnapshotStream, StreamContext, StreamRecord } from '../../source-fal/streams/stream.js';
-import { formatInstant, type Window } from '../../source-fal/time.js';
+import type {
+  IncrementalStream,
+  SnapshotStream,
+  StreamContext,
+  StreamRecord,
+} from '../../source-fal/streams/stream.js';
 import { planTable, type TablePlan } from '../../source-fal/sync/columns.js';
 import type { Destination } from '../../source-fal/sync/destination.js';
 import { WarehouseLoader } from '../../source-fal/sync/loader.js';
 import { createProgress } from '../../source-fal/sync/progress.js';
+import { formatInstant, type Window } from '../../source-fal/time.js';
 
 const DAY = 86_400_000;
 const T0 = Date.parse('2026-11-01T00:00:00Z');
@@ -37,7 +42,10 @@ function dailyStream(days: number, pages: (window: Window) => StreamRecord[][] |
     cursorField: 'day',
     requires: 'admin',
     docsUrl: '',
-    windows: (_ctx, saved) => Array.from({ length: days }, (_, i) => ({ start: T0 + i * DAY, end: T0 + (i + 1) * DAY })).filter((w) => saved === undefined || w.start >= saved),
+    windows: (_ctx, saved) =>
+      Array.from({ length: days }, (_, i) => ({ start: T0 + i * DAY, end: T0 + (i + 1) * DAY })).filter(
+        (w) => saved === undefined || w.start >= saved,
+      ),
     cursorAfter: (_ctx, window) => window.end,
     async *readWindow(_ctx, window) {
       const result = pages(window);
@@ -63,7 +71,12 @@ function snapshotStream(rows: () => StreamRecord[]): SnapshotStream {
   };
 }
 
-const row = (id: string, dayOffset: number, amount: number | string | null, extra: StreamRecord = {}): StreamRecord => ({
+const row = (
+  id: string,
+  dayOffset: number,
+  amount: number | string | null,
+  extra: StreamRecord = {},
+): StreamRecord => ({
   id,
   day: formatInstant(T0 + dayOffset * DAY),
   amount,
@@ -84,24 +97,38 @@ export function loaderScenarios(label: string, open: (log: LogSink) => Promise<D
     };
     const ctx = (): StreamContext => ({
       // The loader's scenarios order reads and commits by hand: one window at a time from the source.
-      config: parseConfig({ api_key: 'test-key:0123456789abcdef', start_date: '2026-11-01', max_concurrent_requests: 1 }, T0 + 30 * DAY),
+      config: parseConfig(
+        { api_key: 'test-key:0123456789abcdef', start_date: '2026-11-01', max_concurrent_requests: 1 },
+        T0 + 30 * DAY,
+      ),
       client: {} as FalClient,
       log: { log: () => undefined },
       signal: new AbortController().signal,
     });
 
-    async function sync(stream: IncrementalStream | SnapshotStream, schema: Record<string, unknown> = SCHEMA, into: Destination = db, maxHeldRows?: number) {
+    async function sync(
+      stream: IncrementalStream | SnapshotStream,
+      schema: Record<string, unknown> = SCHEMA,
+      into: Destination = db,
+      maxHeldRows?: number,
+    ) {
       const plan: TablePlan = planTable(stream, schema);
       await into.prepare([plan]);
       const states = await into.readStates();
       const p = progress();
       const loader = new WarehouseLoader(into, new Map([[plan.stream, plan]]), p, p, maxHeldRows);
-      const selections: Selection[] = [{ stream, mode: stream.kind === 'incremental' ? 'incremental' : 'full_refresh' }];
+      const selections: Selection[] = [
+        { stream, mode: stream.kind === 'incremental' ? 'incremental' : 'full_refresh' },
+      ];
       const failed = await read(ctx(), selections, states, loader);
       return { failed, summary: loader.results()[0] };
     }
     const rows = async (table: string) =>
-      (await db.query(`SELECT id, CAST(amount AS VARCHAR) AS amount, CAST(_extra AS VARCHAR) AS extra FROM fal.${table} ORDER BY id`)).map((r) => ({
+      (
+        await db.query(
+          `SELECT id, CAST(amount AS VARCHAR) AS amount, CAST(_extra AS VARCHAR) AS extra FROM fal.${table} ORDER BY id`,
+        )
+      ).map((r) => ({
         id: r.id,
         amount: r.amount,
         extra: r.extra === null ? null : (JSON.parse(String(r.extra)) as unknown),
@@ -117,7 +144,13 @@ export function loaderScenarios(label: string, open: (log: LogSink) => Promise<D
 
     describe('when the second window fails after its first page was staged', () => {
       it('then the first window and its state landed and nothing of the second did', async () => {
-        const stream = dailyStream(3, (w) => (w.start === T0 ? [[row('a', 0, 1.5)]] : w.start === T0 + DAY ? [[row('b', 1, 2)], [{ throw: 'boom' }]] : [[row('c', 2, 3)]]));
+        const stream = dailyStream(3, (w) =>
+          w.start === T0
+            ? [[row('a', 0, 1.5)]]
+            : w.start === T0 + DAY
+              ? [[row('b', 1, 2)], [{ throw: 'boom' }]]
+              : [[row('c', 2, 3)]],
+        );
         const { failed, summary } = await sync(stream);
         expect(failed).toEqual(['ledger']);
         expect(summary?.outcome).toBe('failed');
@@ -130,7 +163,9 @@ export function loaderScenarios(label: string, open: (log: LogSink) => Promise<D
     describe('when a window fails to commit while the next one is already being read', () => {
       it('then the stream fails with the database error, the window before it and its state stay, and nothing after it lands', async () => {
         // A null key passes staging but breaks the insert's NOT NULL constraint, at commit time.
-        const stream = dailyStream(3, (w) => [[row(w.start === T0 + DAY ? (null as unknown as string) : `k${(w.start - T0) / DAY}`, 0, 1)]]);
+        const stream = dailyStream(3, (w) => [
+          [row(w.start === T0 + DAY ? (null as unknown as string) : `k${(w.start - T0) / DAY}`, 0, 1)],
+        ]);
         const { failed, summary } = await sync(stream);
         expect(failed).toEqual(['ledger']);
         expect(summary).toMatchObject({ outcome: 'failed', windows: 1, inserted: 1 });
@@ -172,7 +207,9 @@ export function loaderScenarios(label: string, open: (log: LogSink) => Promise<D
           query: (sql) => db.query(sql),
           close: () => db.close(),
         };
-        const stream = dailyStream(2, (w) => (w.start === T0 ? [[row('a', 0, 1)]] : [[row('b', 1, 2)], [row('c', 1, 3)], [row('d', 1, 4)]]));
+        const stream = dailyStream(2, (w) =>
+          w.start === T0 ? [[row('a', 0, 1)]] : [[row('b', 1, 2)], [row('c', 1, 3)], [row('d', 1, 4)]],
+        );
         const inner = stream.readWindow;
         stream.readWindow = async function* (ctx, window) {
           let page = 0;
@@ -201,7 +238,9 @@ export function loaderScenarios(label: string, open: (log: LogSink) => Promise<D
     describe('when a window is read again with changed amounts (the lookback)', () => {
       it('then existing keys are updated, new keys inserted, and the summary counts each', async () => {
         let amount = 1;
-        const stream = dailyStream(2, (w) => (w.start === T0 ? [[row('a', 0, amount), ...(amount > 1 ? [row('b', 0, 9)] : [])]] : []));
+        const stream = dailyStream(2, (w) =>
+          w.start === T0 ? [[row('a', 0, amount), ...(amount > 1 ? [row('b', 0, 9)] : [])]] : [],
+        );
         await sync(stream);
         amount = 5;
         await db.query(`DELETE FROM fal._source_fal_state`);
@@ -225,8 +264,12 @@ export function loaderScenarios(label: string, open: (log: LogSink) => Promise<D
     describe('when a saved state row was broken by hand', () => {
       it('then reading the states names the stream and the fix', async () => {
         await sync(dailyStream(1, () => []));
-        await db.query(`UPDATE fal._source_fal_state SET state = CAST('[1]' AS ${db.dialect === 'duckdb' ? 'JSON' : 'JSONB'}) WHERE stream = 'ledger'`);
-        await expect(db.readStates()).rejects.toThrow(/saved state of stream ledger in fal\._source_fal_state is not a JSON object .* Delete that row/);
+        await db.query(
+          `UPDATE fal._source_fal_state SET state = CAST('[1]' AS ${db.dialect === 'duckdb' ? 'JSON' : 'JSONB'}) WHERE stream = 'ledger'`,
+        );
+        await expect(db.readStates()).rejects.toThrow(
+          /saved state of stream ledger in fal\._source_fal_state is not a JSON object .* Delete that row/,
+        );
       });
     });
 
@@ -278,9 +321,18 @@ export function loaderScenarios(label: string, open: (log: LogSink) => Promise<D
         await sync(dailyStream(1, () => [[row('a', 0, 1)]]));
         const retyped = { properties: { ...SCHEMA.properties, amount: { type: ['null', 'string'] } } };
         await db.query(`DELETE FROM fal._source_fal_state`);
-        const { summary } = await sync(dailyStream(1, () => [[row('a', 0, '7.25')]]), retyped);
+        const { summary } = await sync(
+          dailyStream(1, () => [[row('a', 0, '7.25')]]),
+          retyped,
+        );
         expect(summary?.outcome).toBe('complete');
-        expect(logs.some((l) => l.level === 'WARN' && /fal\.ledger\.amount is (DECIMAL|numeric)\(38,9\) but the schema says (VARCHAR|TEXT)/.test(l.message))).toBe(true);
+        expect(
+          logs.some(
+            (l) =>
+              l.level === 'WARN' &&
+              /fal\.ledger\.amount is (DECIMAL|numeric)\(38,9\) but the schema says (VARCHAR|TEXT)/.test(l.message),
+          ),
+        ).toBe(true);
         expect((await rows('ledger'))[0]?.amount).toBe('7.250000000');
       });
     });

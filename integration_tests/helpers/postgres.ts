@@ -33,12 +33,23 @@ export const PASSWORD_ROLE = 'source_fal_pw';
 
 export async function startTestPostgres(): Promise<TestPostgres> {
   const fromEnv = process.env.SOURCE_FAL_TEST_PG_URL;
-  if (fromEnv) return announce({ url: fromEnv, source: 'env', description: `PostgreSQL from SOURCE_FAL_TEST_PG_URL (${await serverVersion(fromEnv)})`, stop: async () => undefined });
+  if (fromEnv)
+    return announce({
+      url: fromEnv,
+      source: 'env',
+      description: `PostgreSQL from SOURCE_FAL_TEST_PG_URL (${await serverVersion(fromEnv)})`,
+      stop: async () => undefined,
+    });
   if (await dockerAnswers()) {
     const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
     const container = await new PostgreSqlContainer('postgres:16-alpine').start();
     const url = container.getConnectionUri();
-    return announce({ url, source: 'testcontainers', description: `PostgreSQL in a testcontainers postgres:16-alpine container (${await serverVersion(url)})`, stop: async () => void (await container.stop()) });
+    return announce({
+      url,
+      source: 'testcontainers',
+      description: `PostgreSQL in a testcontainers postgres:16-alpine container (${await serverVersion(url)})`,
+      stop: async () => void (await container.stop()),
+    });
   }
   return announce(await startLocalServer());
 }
@@ -61,11 +72,17 @@ async function serverVersion(url: string): Promise<string> {
 
 /** Quick: only when a Docker socket or host is configured, and only if it answers within a few seconds. */
 async function dockerAnswers(): Promise<boolean> {
-  const sockets = ['/var/run/docker.sock', join(homedir(), '.docker', 'run', 'docker.sock'), process.env.XDG_RUNTIME_DIR ? join(process.env.XDG_RUNTIME_DIR, 'docker.sock') : ''];
+  const sockets = [
+    '/var/run/docker.sock',
+    join(homedir(), '.docker', 'run', 'docker.sock'),
+    process.env.XDG_RUNTIME_DIR ? join(process.env.XDG_RUNTIME_DIR, 'docker.sock') : '',
+  ];
   if (!process.env.DOCKER_HOST && !sockets.some((s) => s !== '' && existsSync(s))) return false;
   try {
     const { getContainerRuntimeClient } = await import('testcontainers');
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('docker probe timed out')), 5000).unref());
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('docker probe timed out')), 5000).unref(),
+    );
     await Promise.race([getContainerRuntimeClient(), timeout]);
     return true;
   } catch {
@@ -162,7 +179,12 @@ export async function freshDatabase(adminUrl: string, name: string): Promise<str
 }
 
 /** Runs one query on a database, in UTC (or `timeZone`), and closes the connection (so nothing holds locks between syncs). */
-export async function pgQuery<T extends Record<string, unknown> = Record<string, unknown>>(url: string, sql: string, values?: unknown[], timeZone = 'UTC'): Promise<T[]> {
+export async function pgQuery<T extends Record<string, unknown> = Record<string, unknown>>(
+  url: string,
+  sql: string,
+  values?: unknown[],
+  timeZone = 'UTC',
+): Promise<T[]> {
   const client = new pg.Client({ connectionString: url, options: `-c TimeZone=${timeZone}` });
   await client.connect();
   try {

@@ -45,7 +45,9 @@ export function protocolValidator(definition: string): ValidateFunction {
 export function assertAirbyteMessage(message: unknown): void {
   const validate = protocolValidator('AirbyteMessage');
   if (!validate(message)) {
-    throw new Error(`not a valid AirbyteMessage: ${JSON.stringify(validate.errors)}\n${JSON.stringify(message).slice(0, 500)}`);
+    throw new Error(
+      `not a valid AirbyteMessage: ${JSON.stringify(validate.errors)}\n${JSON.stringify(message).slice(0, 500)}`,
+    );
   }
 }
 
@@ -63,5 +65,8 @@ export function streamSchemaValidator(stream: string): ValidateFunction {
 
 export function assertRecordMatchesSchema(stream: string, data: unknown): void {
   const validate = streamSchemaValidator(stream);
-  if (!validate(data)) throw new Error(`record of ${stream} does not match schemas/${stream}.json: ${JSON.stringify(validate.errors)}\n${JSON.stringify(data)}`);
+  if (!validate(data))
+    throw new Error(
+      `record of ${stream} does not match schemas/${stream}.json: ${JSON.stringify(validate.errors)}\n${JSON.stringify(data)}`,
+    );
 }

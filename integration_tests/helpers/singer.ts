@@ -18,8 +18,10 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})
 const REPLICATION_METHODS = ['FULL_TABLE', 'INCREMENTAL', 'LOG_BASED'];
 const INCLUSIONS = ['available', 'automatic', 'unsupported'];
 
-const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
-const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+const isStringArray = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((v) => typeof v === 'string');
 
 function newAjv(): Ajv {
   // Stream schemas carry extension keywords (airbyte_type); a Singer target ignores unknown keywords.
@@ -89,18 +91,27 @@ export function validateSingerMessages(messages: readonly unknown[], options: Va
         if (typeof stream !== 'string' || stream === '') fail(where, 'SCHEMA needs a non-empty "stream"');
         if (!isObject(schema)) fail(where, `SCHEMA of ${stream} needs an object "schema"`);
         if (!isObjectSchema(schema)) fail(where, `SCHEMA of ${stream}: the schema's type must be object`);
-        if (!isStringArray(keys)) fail(where, `SCHEMA of ${stream} needs "key_properties", an array of strings (may be empty)`);
+        if (!isStringArray(keys))
+          fail(where, `SCHEMA of ${stream} needs "key_properties", an array of strings (may be empty)`);
         const properties = propertiesOf(schema);
-        for (const key of keys) if (!(key in properties)) fail(where, `SCHEMA of ${stream}: key property ${key} is not in the schema's properties`);
+        for (const key of keys)
+          if (!(key in properties))
+            fail(where, `SCHEMA of ${stream}: key property ${key} is not in the schema's properties`);
         if (bookmarks !== undefined) {
-          if (!isStringArray(bookmarks)) fail(where, `SCHEMA of ${stream}: "bookmark_properties" must be an array of strings`);
-          for (const key of bookmarks) if (!(key in properties)) fail(where, `SCHEMA of ${stream}: bookmark property ${key} is not in the schema's properties`);
+          if (!isStringArray(bookmarks))
+            fail(where, `SCHEMA of ${stream}: "bookmark_properties" must be an array of strings`);
+          for (const key of bookmarks)
+            if (!(key in properties))
+              fail(where, `SCHEMA of ${stream}: bookmark property ${key} is not in the schema's properties`);
         }
         let validate: ValidateFunction;
         try {
           validate = ajv.compile(schema);
         } catch (error) {
-          fail(where, `SCHEMA of ${stream} does not compile: ${error instanceof Error ? error.message : String(error)}`);
+          fail(
+            where,
+            `SCHEMA of ${stream} does not compile: ${error instanceof Error ? error.message : String(error)}`,
+          );
         }
         summary.schemas.set(stream, { schema, key_properties: keys, bookmark_properties: bookmarks, validate });
         summary.order.push({ type, stream });
@@ -112,11 +123,16 @@ export function validateSingerMessages(messages: readonly unknown[], options: Va
         const declared = summary.schemas.get(stream);
         if (!declared) fail(where, `RECORD of ${stream} before any SCHEMA of that stream`);
         if (!isObject(record)) fail(where, `RECORD of ${stream} needs an object "record"`);
-        if (!declared.validate(record)) fail(where, `RECORD of ${stream} does not match its SCHEMA: ${JSON.stringify(declared.validate.errors)}`);
+        if (!declared.validate(record))
+          fail(where, `RECORD of ${stream} does not match its SCHEMA: ${JSON.stringify(declared.validate.errors)}`);
         for (const key of declared.key_properties) {
-          if (record[key] === undefined || record[key] === null) fail(where, `RECORD of ${stream} has no value for key property ${key}`);
+          if (record[key] === undefined || record[key] === null)
+            fail(where, `RECORD of ${stream} has no value for key property ${key}`);
         }
-        if (extracted !== undefined && (typeof extracted !== 'string' || !RFC3339.test(extracted) || Number.isNaN(Date.parse(extracted)))) {
+        if (
+          extracted !== undefined &&
+          (typeof extracted !== 'string' || !RFC3339.test(extracted) || Number.isNaN(Date.parse(extracted)))
+        ) {
           fail(where, `RECORD of ${stream}: time_extracted ${JSON.stringify(extracted)} is not RFC 3339`);
         }
         const rows = summary.records.get(stream) ?? [];
@@ -130,7 +146,8 @@ export function validateSingerMessages(messages: readonly unknown[], options: Va
         if (requireBookmarks) {
           const value = message.value;
           if (!isObject(value) || !isObject(value.bookmarks)) fail(where, 'STATE value must be {"bookmarks": {...}}');
-          for (const [stream, bookmark] of Object.entries(value.bookmarks)) if (!isObject(bookmark)) fail(where, `STATE bookmark of ${stream} is not an object`);
+          for (const [stream, bookmark] of Object.entries(value.bookmarks))
+            if (!isObject(bookmark)) fail(where, `STATE bookmark of ${stream} is not an object`);
         }
         summary.states.push(message.value);
         summary.order.push({ type });
@@ -171,35 +188,46 @@ export function validateSingerCatalog(catalog: unknown): void {
     const properties = propertiesOf(entry.schema);
     if (!Array.isArray(entry.metadata)) fail(where, `${id} needs a metadata array`);
     const top = entry.metadata.filter((m) => isObject(m) && Array.isArray(m.breadcrumb) && m.breadcrumb.length === 0);
-    if (top.length !== 1) fail(where, `${id} needs exactly one stream-level metadata entry (breadcrumb []), has ${top.length}`);
+    if (top.length !== 1)
+      fail(where, `${id} needs exactly one stream-level metadata entry (breadcrumb []), has ${top.length}`);
     const md = (top[0] as { metadata?: unknown }).metadata;
     if (!isObject(md)) fail(where, `${id}: stream-level metadata must be an object`);
     const keys = md['table-key-properties'];
     if (!isStringArray(keys)) fail(where, `${id}: table-key-properties must be an array of strings`);
-    for (const key of keys) if (!(key in properties)) fail(where, `${id}: table-key-property ${key} is not in the schema`);
+    for (const key of keys)
+      if (!(key in properties)) fail(where, `${id}: table-key-property ${key} is not in the schema`);
     const replicationKeys = md['valid-replication-keys'];
     if (replicationKeys !== undefined) {
       if (!isStringArray(replicationKeys)) fail(where, `${id}: valid-replication-keys must be an array of strings`);
-      for (const key of replicationKeys) if (!(key in properties)) fail(where, `${id}: replication key ${key} is not in the schema`);
+      for (const key of replicationKeys)
+        if (!(key in properties)) fail(where, `${id}: replication key ${key} is not in the schema`);
     }
     for (const field of ['forced-replication-method', 'replication-method']) {
-      if (md[field] !== undefined && !REPLICATION_METHODS.includes(String(md[field]))) fail(where, `${id}: ${field} ${JSON.stringify(md[field])} is not one of ${REPLICATION_METHODS.join(', ')}`);
+      if (md[field] !== undefined && !REPLICATION_METHODS.includes(String(md[field])))
+        fail(where, `${id}: ${field} ${JSON.stringify(md[field])} is not one of ${REPLICATION_METHODS.join(', ')}`);
     }
-    if (md['replication-key'] !== undefined && !(isStringArray(replicationKeys) && replicationKeys.includes(String(md['replication-key'])))) {
+    if (
+      md['replication-key'] !== undefined &&
+      !(isStringArray(replicationKeys) && replicationKeys.includes(String(md['replication-key'])))
+    ) {
       fail(where, `${id}: replication-key is not among valid-replication-keys`);
     }
     if (md.selected !== undefined && typeof md.selected !== 'boolean') fail(where, `${id}: selected must be a boolean`);
     const fieldInclusion = new Map<string, unknown>();
     for (const item of entry.metadata) {
-      if (!isObject(item) || !isStringArray(item.breadcrumb) || !isObject(item.metadata)) fail(where, `${id}: every metadata entry needs a breadcrumb array and a metadata object`);
+      if (!isObject(item) || !isStringArray(item.breadcrumb) || !isObject(item.metadata))
+        fail(where, `${id}: every metadata entry needs a breadcrumb array and a metadata object`);
       if (item.breadcrumb.length === 0) continue;
       const [kind, name] = item.breadcrumb;
-      if (item.breadcrumb.length !== 2 || kind !== 'properties' || name === undefined || !(name in properties)) fail(where, `${id}: breadcrumb ${JSON.stringify(item.breadcrumb)} names no top-level property`);
-      if (item.metadata.inclusion !== undefined && !INCLUSIONS.includes(String(item.metadata.inclusion))) fail(where, `${id}: inclusion ${JSON.stringify(item.metadata.inclusion)} of ${name}`);
+      if (item.breadcrumb.length !== 2 || kind !== 'properties' || name === undefined || !(name in properties))
+        fail(where, `${id}: breadcrumb ${JSON.stringify(item.breadcrumb)} names no top-level property`);
+      if (item.metadata.inclusion !== undefined && !INCLUSIONS.includes(String(item.metadata.inclusion)))
+        fail(where, `${id}: inclusion ${JSON.stringify(item.metadata.inclusion)} of ${name}`);
       fieldInclusion.set(name, item.metadata.inclusion);
     }
     for (const key of keys) {
-      if (fieldInclusion.has(key) && fieldInclusion.get(key) !== 'automatic') fail(where, `${id}: key property ${key} must be inclusion automatic`);
+      if (fieldInclusion.has(key) && fieldInclusion.get(key) !== 'automatic')
+        fail(where, `${id}: key property ${key} must be inclusion automatic`);
     }
   });
 }
@@ -213,10 +241,16 @@ export interface TapResult {
 }
 
 /** Runs the built tap (or `node main.js --singer …` with `viaSourceFal`) and collects its output. */
-export function runTap(args: readonly string[], options: { env?: Record<string, string>; viaSourceFal?: boolean } = {}): Promise<TapResult> {
+export function runTap(
+  args: readonly string[],
+  options: { env?: Record<string, string>; viaSourceFal?: boolean } = {},
+): Promise<TapResult> {
   const entry = options.viaSourceFal ? [join(REPO_ROOT, 'dist', 'source-fal', 'main.js'), '--singer'] : [TAP];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...entry, ...args], { env: { PATH: process.env.PATH ?? '', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...entry, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
@@ -225,9 +259,12 @@ export function runTap(args: readonly string[], options: { env?: Record<string, 
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      let messages: Record<string, unknown>[] = [];
+      let messages: Record<string, unknown>[];
       try {
-        messages = stdout.split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
+        messages = stdout
+          .split('\n')
+          .filter((line) => line.trim() !== '')
+          .map((line) => JSON.parse(line) as Record<string, unknown>);
       } catch {
         messages = [];
       }

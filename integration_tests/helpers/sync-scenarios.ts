@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ADMIN_KEY } from '../../source-fal/emulator/keys.js';
-import { startEmulator, type Emulator } from '../../source-fal/emulator/server.js';
+import { type Emulator, startEmulator } from '../../source-fal/emulator/server.js';
 import { tempDir, writeJson } from './cli.js';
 import { cliEnv, configFor, FIXED_NOW } from './fixtures.js';
 import { decimalToNano, runSync, type SyncResult, type SyncRunOptions, type TestWarehouse } from './sync.js';
@@ -19,7 +19,8 @@ const now = Date.parse(FIXED_NOW);
 const startDate = new Date(now - 120 * DAY).toISOString().slice(0, 10);
 const startMs = Date.parse(`${startDate}T00:00:00Z`);
 
-const sorted = (m: Map<string, bigint>): [string, string][] => [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, v.toString()]);
+const sorted = (m: Map<string, bigint>): [string, string][] =>
+  [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, v.toString()]);
 
 /** Per UTC day: the BIGINT nano column's sum, after checking that the DECIMAL column sums to exactly the same amount. */
 async function warehouseNanoByDay(wh: TestWarehouse, destination: string): Promise<Map<string, bigint>> {
@@ -30,7 +31,9 @@ async function warehouseNanoByDay(wh: TestWarehouse, destination: string): Promi
   const days = new Map<string, bigint>();
   for (const row of rows) {
     const nano = BigInt(row.nano ?? '0');
-    expect(decimalToNano(row.usd ?? '0'), `DECIMAL cost_total of ${row.day} sums exactly to the nano column`).toBe(nano);
+    expect(decimalToNano(row.usd ?? '0'), `DECIMAL cost_total of ${row.day} sums exactly to the nano column`).toBe(
+      nano,
+    );
     days.set(String(row.day), nano);
   }
   return days;
@@ -41,8 +44,15 @@ async function duplicateKeys(wh: TestWarehouse, destination: string): Promise<nu
   return Number(row?.dup);
 }
 
-async function savedState(wh: TestWarehouse, destination: string, stream = 'usage'): Promise<Record<string, unknown> | undefined> {
-  const [row] = await wh.query(destination, `SELECT CAST(state AS TEXT) AS state FROM fal._source_fal_state WHERE stream = '${stream}'`);
+async function savedState(
+  wh: TestWarehouse,
+  destination: string,
+  stream = 'usage',
+): Promise<Record<string, unknown> | undefined> {
+  const [row] = await wh.query(
+    destination,
+    `SELECT CAST(state AS TEXT) AS state FROM fal._source_fal_state WHERE stream = '${stream}'`,
+  );
   return row?.state ? (JSON.parse(row.state) as Record<string, unknown>) : undefined;
 }
 
@@ -59,12 +69,27 @@ export function syncScenarios(warehouse: () => TestWarehouse): void {
       await emu.close();
     });
 
-    const sync = (destination: string, clock: string = FIXED_NOW, options: Omit<SyncRunOptions, 'env'> = {}): Promise<SyncResult> =>
-      runSync(['--config', writeJson(dir, 'config.json', configFor(emu.url, { start_date: startDate })), '--destination', destination, '--streams', 'usage'], {
-        env: cliEnv(clock),
-        ...options,
-      });
-    const truth = (asOf: string): Map<string, bigint> => emu.truth.usageNanoByDay(ACCOUNT, new Date(startMs), new Date(asOf), new Date(asOf));
+    const sync = (
+      destination: string,
+      clock: string = FIXED_NOW,
+      options: Omit<SyncRunOptions, 'env'> = {},
+    ): Promise<SyncResult> =>
+      runSync(
+        [
+          '--config',
+          writeJson(dir, 'config.json', configFor(emu.url, { start_date: startDate })),
+          '--destination',
+          destination,
+          '--streams',
+          'usage',
+        ],
+        {
+          env: cliEnv(clock),
+          ...options,
+        },
+      );
+    const truth = (asOf: string): Map<string, bigint> =>
+      emu.truth.usageNanoByDay(ACCOUNT, new Date(startMs), new Date(asOf), new Date(asOf));
 
     describe('when sync loads usage into a new warehouse', () => {
       let destination: string;
@@ -85,7 +110,15 @@ export function syncScenarios(warehouse: () => TestWarehouse): void {
         const types = await warehouse().columnTypes(destination);
         const decimal = /^(DECIMAL|numeric)\(38,9\)$/i;
         const timestamptz = /^timestamp with time zone$/i;
-        for (const column of ['cost_total', 'cost_subtotal', 'cost_discount', 'unit_price', 'quantity', 'percent_discount']) expect(types.get(`usage.${column}`), column).toMatch(decimal);
+        for (const column of [
+          'cost_total',
+          'cost_subtotal',
+          'cost_discount',
+          'unit_price',
+          'quantity',
+          'percent_discount',
+        ])
+          expect(types.get(`usage.${column}`), column).toMatch(decimal);
         expect(types.get('usage.cost_total_nano_usd')).toMatch(/^bigint$/i);
         expect(types.get('usage.bucket')).toMatch(timestamptz);
         expect(types.get('usage._synced_at')).toMatch(timestamptz);
@@ -103,7 +136,10 @@ export function syncScenarios(warehouse: () => TestWarehouse): void {
 
       it('then the state row is the start of the still-open UTC day and every row has _synced_at', async () => {
         expect(await savedState(warehouse(), destination)).toEqual({ bucket: '2026-11-25T00:00:00Z' });
-        const [row] = await warehouse().query(destination, `SELECT CAST(count(*) AS TEXT) AS missing FROM fal.usage WHERE _synced_at IS NULL`);
+        const [row] = await warehouse().query(
+          destination,
+          `SELECT CAST(count(*) AS TEXT) AS missing FROM fal.usage WHERE _synced_at IS NULL`,
+        );
         expect(row?.missing).toBe('0');
       });
 
@@ -115,7 +151,10 @@ export function syncScenarios(warehouse: () => TestWarehouse): void {
           `SELECT CAST(count(*) AS TEXT) AS n FROM fal.usage WHERE CAST(_extra AS TEXT) LIKE '%${secret}%' OR api_key_id LIKE '%${secret}%'`,
         );
         expect(row?.n).toBe('0');
-        const [state] = await warehouse().query(destination, `SELECT CAST(count(*) AS TEXT) AS n FROM fal._source_fal_state WHERE CAST(state AS TEXT) LIKE '%${secret}%'`);
+        const [state] = await warehouse().query(
+          destination,
+          `SELECT CAST(count(*) AS TEXT) AS n FROM fal._source_fal_state WHERE CAST(state AS TEXT) LIKE '%${secret}%'`,
+        );
         expect(state?.n).toBe('0');
       });
 
@@ -185,15 +224,25 @@ export function syncScenarios(warehouse: () => TestWarehouse): void {
         const destination = await warehouse().fresh('bad-state');
         expect((await sync(destination)).code).toBe(0);
         const json = warehouse().dialect === 'duckdb' ? 'JSON' : 'JSONB';
-        await warehouse().query(destination, `UPDATE fal._source_fal_state SET state = CAST('{"bucket": "yesterday"}' AS ${json}) WHERE stream = 'usage'`);
+        await warehouse().query(
+          destination,
+          `UPDATE fal._source_fal_state SET state = CAST('{"bucket": "yesterday"}' AS ${json}) WHERE stream = 'usage'`,
+        );
         const before = emu.requests.length;
         const result = await sync(destination);
         expect(result.code).toBe(1);
-        expect(result.stderr).toMatch(/The state of stream usage in fal\._source_fal_state \((DuckDB|PostgreSQL) [^)]*\) has bucket = "yesterday", which is not an RFC 3339 timestamp/);
-        expect(result.stderr).toMatch(/Correct that stream's row in fal\._source_fal_state, or delete it to read the stream again from start_date\./);
+        expect(result.stderr).toMatch(
+          /The state of stream usage in fal\._source_fal_state \((DuckDB|PostgreSQL) [^)]*\) has bucket = "yesterday", which is not an RFC 3339 timestamp/,
+        );
+        expect(result.stderr).toMatch(
+          /Correct that stream's row in fal\._source_fal_state, or delete it to read the stream again from start_date\./,
+        );
         expect(result.stderr).not.toMatch(/state file/);
         // Only the account check (whose account these tables hold) asks fal anything; no data is read.
-        expect(emu.requests.slice(before).map((r) => r.path), 'requests to fal').toEqual(['/v1/account/billing']);
+        expect(
+          emu.requests.slice(before).map((r) => r.path),
+          'requests to fal',
+        ).toEqual(['/v1/account/billing']);
       });
     });
 
@@ -220,7 +269,9 @@ export function syncScenarios(warehouse: () => TestWarehouse): void {
         });
         emu.faults.clear();
         stateAfterKill = await savedState(warehouse(), destination);
-        maxBucketAfterKill = (await warehouse().query(destination, `SELECT CAST(max(bucket) AS TEXT) AS b FROM fal.usage`))[0]?.b;
+        maxBucketAfterKill = (
+          await warehouse().query(destination, `SELECT CAST(max(bucket) AS TEXT) AS b FROM fal.usage`)
+        )[0]?.b;
         daysAfterKill = await warehouseNanoByDay(warehouse(), destination);
         rerun = await sync(destination);
       });

@@ -66,7 +66,20 @@ export interface TestWarehouse {
 }
 
 const asText = (rows: Record<string, unknown>[]): Record<string, string | null>[] =>
-  rows.map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : typeof v === 'object' ? JSON.stringify(v) : String(v)])));
+  rows.map((row) =>
+    Object.fromEntries(
+      Object.entries(row).map(([k, v]) => [
+        k,
+        v === null || v === undefined
+          ? null
+          : v instanceof Date
+            ? v.toISOString()
+            : typeof v === 'object'
+              ? JSON.stringify(v)
+              : String(v),
+      ]),
+    ),
+  );
 
 export function duckdbWarehouse(dir: string): TestWarehouse {
   return {
@@ -85,7 +98,10 @@ export function duckdbWarehouse(dir: string): TestWarehouse {
       }
     },
     async columnTypes(destination) {
-      const rows = await this.query(destination, `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'fal'`);
+      const rows = await this.query(
+        destination,
+        `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'fal'`,
+      );
       return new Map(rows.map((r) => [`${r.table_name}.${r.column_name}`, String(r.data_type)]));
     },
   };

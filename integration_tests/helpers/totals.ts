@@ -8,11 +8,16 @@ export function upsert(rows: readonly Record<string, unknown>[], key: string): R
 }
 
 /** Sum of an integer nano-USD column per UTC day of a timestamp column (first 10 characters of RFC 3339). */
-export function nanoByDay(rows: readonly Record<string, unknown>[], dayField: string, nanoField: string): Map<string, bigint> {
+export function nanoByDay(
+  rows: readonly Record<string, unknown>[],
+  dayField: string,
+  nanoField: string,
+): Map<string, bigint> {
   const days = new Map<string, bigint>();
   for (const row of rows) {
     const nano = row[nanoField];
-    if (typeof nano !== 'number' || !Number.isInteger(nano)) throw new Error(`${nanoField} is not an integer: ${JSON.stringify(row)}`);
+    if (typeof nano !== 'number' || !Number.isInteger(nano))
+      throw new Error(`${nanoField} is not an integer: ${JSON.stringify(row)}`);
     const day = String(row[dayField]).slice(0, 10);
     days.set(day, (days.get(day) ?? 0n) + BigInt(nano));
   }

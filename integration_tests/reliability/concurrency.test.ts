@@ -66,57 +66,72 @@ describe('given fal answers each page after 80 ms', () => {
     await s.close();
   });
 
-  it('when windows are read four at a time then the records, the states and the daily totals are those of the serial read, and fal saw up to four requests at once', { timeout: LONG_TEST_MS }, async () => {
-    s.emu.requests.length = 0;
-    const r = await s.read({ config: { max_concurrent_requests: 4 } });
-    expect(r.code, r.stderr).toBe(0);
-    expect([...upsert(usageRecords(r))]).toEqual([...upsert(usageRecords(serial))]);
-    // Records arrive window by window in the same order, and each STATE follows its own window's records.
-    expect(usageRecords(r).map((row) => row.id)).toEqual(usageRecords(serial).map((row) => row.id));
-    expect(cursors(r)).toEqual(cursors(serial));
-    expect(nanoByDay(usageRecords(r))).toEqual(s.truth());
-    expect(streamRequests(s.emu)).toHaveLength(serialRequests);
-    const inFlight = maxInFlight(streamRequests(s.emu));
-    expect(inFlight).toBeGreaterThan(1);
-    expect(inFlight).toBeLessThanOrEqual(4);
-  });
-
-  it('when every request of the third window fails then the two windows before it are checkpointed, nothing read ahead is emitted, and a rerun from the state completes the data', { timeout: LONG_TEST_MS }, async () => {
-    s.emu.requests.length = 0;
-    const third = cursors(serial)[1] ?? '';
-    expect(third).toMatch(/^2026-11-22T00:00:00/);
-    s.emu.faults.add({ path: STREAM_PATH, query: { start: third }, times: Infinity, kind: 'status', status: 500 });
-    try {
-      const failed = await s.read({ config: { max_concurrent_requests: 4, max_retry_seconds: 0 } });
-      expect(failed.code).toBe(1);
-      expect(statuses(failed, STREAM).at(-1)).toBe('INCOMPLETE');
-      expect(errorTraces(failed)).toHaveLength(1);
-      expect(lastCursor(failed)).toBe(third);
-      // Windows after the failed one were read ahead (fal saw them) but none of their records went out.
-      expect(streamRequests(s.emu).some((req) => (req.query.start?.[0] ?? '') > third)).toBe(true);
-      expect(usageRecords(failed).every((row) => String(row.bucket) < third)).toBe(true);
-
-      s.emu.faults.clear();
-      const rerun = await s.read({ config: { max_concurrent_requests: 4, lookback_days: 0 }, state: resumeState(failed) });
-      expect(rerun.code, rerun.stderr).toBe(0);
-      expect(nanoByDay([...usageRecords(failed), ...usageRecords(rerun)])).toEqual(s.truth());
-    } finally {
-      s.emu.faults.clear();
-    }
-  });
-
-  it('when the first six requests are rate limited (429) then each costs exactly one retry, not more, and the records equal the truth', { timeout: LONG_TEST_MS }, async () => {
-    s.emu.requests.length = 0;
-    s.emu.faults.add({ path: STREAM_PATH, times: 6, kind: 'status', status: 429 });
-    try {
+  it(
+    'when windows are read four at a time then the records, the states and the daily totals are those of the serial read, and fal saw up to four requests at once',
+    { timeout: LONG_TEST_MS },
+    async () => {
+      s.emu.requests.length = 0;
       const r = await s.read({ config: { max_concurrent_requests: 4 } });
       expect(r.code, r.stderr).toBe(0);
-      expect(streamRequests(s.emu).filter((req) => req.status === 429)).toHaveLength(6);
-      expect(streamRequests(s.emu)).toHaveLength(serialRequests + 6);
-      expect(nanoByDay(usageRecords(r))).toEqual(s.truth());
+      expect([...upsert(usageRecords(r))]).toEqual([...upsert(usageRecords(serial))]);
+      // Records arrive window by window in the same order, and each STATE follows its own window's records.
+      expect(usageRecords(r).map((row) => row.id)).toEqual(usageRecords(serial).map((row) => row.id));
       expect(cursors(r)).toEqual(cursors(serial));
-    } finally {
-      s.emu.faults.clear();
-    }
-  });
+      expect(nanoByDay(usageRecords(r))).toEqual(s.truth());
+      expect(streamRequests(s.emu)).toHaveLength(serialRequests);
+      const inFlight = maxInFlight(streamRequests(s.emu));
+      expect(inFlight).toBeGreaterThan(1);
+      expect(inFlight).toBeLessThanOrEqual(4);
+    },
+  );
+
+  it(
+    'when every request of the third window fails then the two windows before it are checkpointed, nothing read ahead is emitted, and a rerun from the state completes the data',
+    { timeout: LONG_TEST_MS },
+    async () => {
+      s.emu.requests.length = 0;
+      const third = cursors(serial)[1] ?? '';
+      expect(third).toMatch(/^2026-11-22T00:00:00/);
+      s.emu.faults.add({ path: STREAM_PATH, query: { start: third }, times: Infinity, kind: 'status', status: 500 });
+      try {
+        const failed = await s.read({ config: { max_concurrent_requests: 4, max_retry_seconds: 0 } });
+        expect(failed.code).toBe(1);
+        expect(statuses(failed, STREAM).at(-1)).toBe('INCOMPLETE');
+        expect(errorTraces(failed)).toHaveLength(1);
+        expect(lastCursor(failed)).toBe(third);
+        // Windows after the failed one were read ahead (fal saw them) but none of their records went out.
+        expect(streamRequests(s.emu).some((req) => (req.query.start?.[0] ?? '') > third)).toBe(true);
+        expect(usageRecords(failed).every((row) => String(row.bucket) < third)).toBe(true);
+
+        s.emu.faults.clear();
+        const rerun = await s.read({
+          config: { max_concurrent_requests: 4, lookback_days: 0 },
+          state: resumeState(failed),
+        });
+        expect(rerun.code, rerun.stderr).toBe(0);
+        expect(nanoByDay([...usageRecords(failed), ...usageRecords(rerun)])).toEqual(s.truth());
+      } finally {
+        s.emu.faults.clear();
+      }
+    },
+  );
+
+  it(
+    'when the first six requests are rate limited (429) then each costs exactly one retry, not more, and the records equal the truth',
+    { timeout: LONG_TEST_MS },
+    async () => {
+      s.emu.requests.length = 0;
+      s.emu.faults.add({ path: STREAM_PATH, times: 6, kind: 'status', status: 429 });
+      try {
+        const r = await s.read({ config: { max_concurrent_requests: 4 } });
+        expect(r.code, r.stderr).toBe(0);
+        expect(streamRequests(s.emu).filter((req) => req.status === 429)).toHaveLength(6);
+        expect(streamRequests(s.emu)).toHaveLength(serialRequests + 6);
+        expect(nanoByDay(usageRecords(r))).toEqual(s.truth());
+        expect(cursors(r)).toEqual(cursors(serial));
+      } finally {
+        s.emu.faults.clear();
+      }
+    },
+  );
 });

@@ -7,9 +7,19 @@
  * stream registry, so nothing here hard-codes a grain.
  */
 import { ADMIN_KEY } from '../../source-fal/emulator/keys.js';
-import { startEmulator, type Emulator, type EmulatorOptions } from '../../source-fal/emulator/server.js';
+import { type Emulator, type EmulatorOptions, startEmulator } from '../../source-fal/emulator/server.js';
 import { findStream } from '../../source-fal/streams/index.js';
-import { records, runCli, states, tempDir, traces, writeJson, type CliResult, type Message, type RunOptions } from '../helpers/cli.js';
+import {
+  type CliResult,
+  type Message,
+  records,
+  runCli,
+  type RunOptions,
+  states,
+  tempDir,
+  traces,
+  writeJson,
+} from '../helpers/cli.js';
 import { catalogFor, cliEnv, FIXED_NOW } from '../helpers/fixtures.js';
 
 export const ACCOUNT = 'acme-ml';
@@ -69,7 +79,15 @@ export async function scenario(options: ScenarioOptions = {}): Promise<Scenario>
       // One request at a time unless a scenario asks for more: the fault cases target requests by their position
       // ("the second window's first page"), which only a serial reader makes deterministic. concurrency.test.ts
       // runs the same oracles with windows read concurrently.
-      const cfg = { api_key: ADMIN_KEY, base_url: emu.url, start_date: startDate, max_retry_seconds: 30, max_concurrent_requests: 1, ...config, ...opts.config };
+      const cfg = {
+        api_key: ADMIN_KEY,
+        base_url: emu.url,
+        start_date: startDate,
+        max_retry_seconds: 30,
+        max_concurrent_requests: 1,
+        ...config,
+        ...opts.config,
+      };
       const args = opts.args ?? [
         'read',
         '--config',
@@ -139,10 +157,12 @@ export function resumeState(r: CliResult): unknown {
 }
 
 /** Requests the emulator saw for the target stream, in arrival order. */
-export const streamRequests = (emu: Emulator): Emulator['requests'] => emu.requests.filter((r) => r.path === STREAM_PATH);
+export const streamRequests = (emu: Emulator): Emulator['requests'] =>
+  emu.requests.filter((r) => r.path === STREAM_PATH);
 
 /** `start/end` of a logged request, to tell retries of one page apart from the next page. */
-export const windowOf = (request: Emulator['requests'][number]): string => `${request.query.start?.[0]}/${request.query.end?.[0]}`;
+export const windowOf = (request: Emulator['requests'][number]): string =>
+  `${request.query.start?.[0]}/${request.query.end?.[0]}`;
 
 /** The "window <start>/<end>" a TRACE message names. */
 export const windowInMessage = (message: string): string | undefined => /window (\S+\/\S+?)[;\]]/.exec(message)?.[1];

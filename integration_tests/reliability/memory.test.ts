@@ -43,7 +43,10 @@ interface Measured {
 function status(pid: number): { rssKb: number; hwmKb: number } | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return { rssKb: Number(/VmRSS:\s+(\d+) kB/.exec(text)?.[1] ?? 0), hwmKb: Number(/VmHWM:\s+(\d+) kB/.exec(text)?.[1] ?? 0) };
+    return {
+      rssKb: Number(/VmRSS:\s+(\d+) kB/.exec(text)?.[1] ?? 0),
+      hwmKb: Number(/VmHWM:\s+(\d+) kB/.exec(text)?.[1] ?? 0),
+    };
   } catch {
     return undefined;
   }
@@ -53,7 +56,10 @@ function readSlowly(args: string[], requests: () => number): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const before = requests();
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...cliEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...cliEnv() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const pid = child.pid ?? 0;
     let peakKb = 0;
     let phase: 'starting' | 'settling' | 'held' | 'flowing' = 'starting';
@@ -115,7 +121,10 @@ function readSlowly(args: string[], requests: () => number): Promise<Measured> {
       partial += chunk;
       let newline: number;
       while ((newline = partial.indexOf('\n')) >= 0) {
-        const message = JSON.parse(partial.slice(0, newline)) as { type: string; record?: { data: Record<string, unknown> } };
+        const message = JSON.parse(partial.slice(0, newline)) as {
+          type: string;
+          record?: { data: Record<string, unknown> };
+        };
         partial = partial.slice(newline + 1);
         if (message.type === 'RECORD' && message.record) {
           const { pad: _pad, ...data } = message.record.data;
@@ -130,46 +139,73 @@ function readSlowly(args: string[], requests: () => number): Promise<Measured> {
       if (partial !== '') reject(new Error(`partial line at exit: ${partial.slice(0, 100)}`));
       else if (code !== 0) reject(new Error(`exit ${code}: ${stderr}`));
       else if (requestsWhileHeld < 0) reject(new Error(`the run ended before the hold was over (phase ${phase})`));
-      else resolve({ peakKb, heldGrowthKb: heldMaxKb - heldFromKb, requestsWhileHeld, requests: requests() - before, bytes, records, elapsedMs: Date.now() - started });
+      else
+        resolve({
+          peakKb,
+          heldGrowthKb: heldMaxKb - heldFromKb,
+          requestsWhileHeld,
+          requests: requests() - before,
+          bytes,
+          records,
+          elapsedMs: Date.now() - started,
+        });
     });
   });
 }
 
-describe.skipIf(!existsSync('/proc/self/status'))('given a read writing ~95 MB to a consumer that stops reading for a while', () => {
-  it('when the consumer does not read, then sips, then reads then the connector waits without fetching ahead, its memory does not grow while it waits, and every record arrives', { timeout: LONG_TEST_MS }, async () => {
-    const s = await scenario({ historyDays: 62, startDate: '2026-09-26', config: { usage_granularity: 'hour' } });
-    try {
-      s.emu.faults.add({
-        path: STREAM_PATH,
-        times: Infinity,
-        kind: 'transform',
-        fn: (json) => {
-          const page = json as { time_series: { results: Record<string, unknown>[] }[] };
-          for (const bucket of page.time_series) for (const line of bucket.results) line.pad = PAD;
-          return page;
-        },
-      });
-      const config = { api_key: ADMIN_KEY, base_url: s.emu.url, start_date: s.startDate, usage_granularity: 'hour' };
-      const args = ['read', '--config', writeJson(s.dir, 'config.json', config), '--catalog', writeJson(s.dir, 'catalog.json', catalogFor(['usage']))];
+describe.skipIf(!existsSync('/proc/self/status'))(
+  'given a read writing ~95 MB to a consumer that stops reading for a while',
+  () => {
+    it(
+      'when the consumer does not read, then sips, then reads then the connector waits without fetching ahead, its memory does not grow while it waits, and every record arrives',
+      { timeout: LONG_TEST_MS },
+      async () => {
+        const s = await scenario({ historyDays: 62, startDate: '2026-09-26', config: { usage_granularity: 'hour' } });
+        try {
+          s.emu.faults.add({
+            path: STREAM_PATH,
+            times: Infinity,
+            kind: 'transform',
+            fn: (json) => {
+              const page = json as { time_series: { results: Record<string, unknown>[] }[] };
+              for (const bucket of page.time_series) for (const line of bucket.results) line.pad = PAD;
+              return page;
+            },
+          });
+          const config = {
+            api_key: ADMIN_KEY,
+            base_url: s.emu.url,
+            start_date: s.startDate,
+            usage_granularity: 'hour',
+          };
+          const args = [
+            'read',
+            '--config',
+            writeJson(s.dir, 'config.json', config),
+            '--catalog',
+            writeJson(s.dir, 'catalog.json', catalogFor(['usage'])),
+          ];
 
-      const slow = await readSlowly(args, () => streamRequests(s.emu).length);
-      console.log(
-        `slow consumer: ${(slow.bytes / MB).toFixed(1)} MB written in ${slow.requests} pages; while unread for ${HOLD_MS} ms: ${slow.requestsWhileHeld} requests, RSS +${(slow.heldGrowthKb / 1024).toFixed(1)} MB; peak RSS over the run ${(slow.peakKb / 1024).toFixed(1)} MB`,
-      );
+          const slow = await readSlowly(args, () => streamRequests(s.emu).length);
+          console.log(
+            `slow consumer: ${(slow.bytes / MB).toFixed(1)} MB written in ${slow.requests} pages; while unread for ${HOLD_MS} ms: ${slow.requestsWhileHeld} requests, RSS +${(slow.heldGrowthKb / 1024).toFixed(1)} MB; peak RSS over the run ${(slow.peakKb / 1024).toFixed(1)} MB`,
+          );
 
-      // Every record, whole, and exactly the truth.
-      expect(nanoByDay(slow.records)).toEqual(s.truth());
-      expect(slow.bytes).toBeGreaterThan(80 * MB);
-      expect(slow.requests).toBeGreaterThan(50);
-      // It waited: while nobody read it sent at most the one request already under way, and its resident memory grew
-      // by no more than one more page can take (pages are fetched one at a time). Measured: 0 requests and +0.1 MB
-      // (+24 MB on a machine so busy that a page was still being parsed during the hold); with writes that do not wait for 'drain', 53 requests and
-      // +81 MB on Node 20, 65 requests and +203 MB on Node 24.
-      expect(slow.requestsWhileHeld).toBeLessThanOrEqual(1);
-      expect(slow.heldGrowthKb * 1024).toBeLessThan(48 * MB);
-      expect(slow.elapsedMs).toBeGreaterThan(HOLD_MS + SIPS_MS);
-    } finally {
-      await s.close();
-    }
-  });
-});
+          // Every record, whole, and exactly the truth.
+          expect(nanoByDay(slow.records)).toEqual(s.truth());
+          expect(slow.bytes).toBeGreaterThan(80 * MB);
+          expect(slow.requests).toBeGreaterThan(50);
+          // It waited: while nobody read it sent at most the one request already under way, and its resident memory grew
+          // by no more than one more page can take (pages are fetched one at a time). Measured: 0 requests and +0.1 MB
+          // (+24 MB on a machine so busy that a page was still being parsed during the hold); with writes that do not wait for 'drain', 53 requests and
+          // +81 MB on Node 20, 65 requests and +203 MB on Node 24.
+          expect(slow.requestsWhileHeld).toBeLessThanOrEqual(1);
+          expect(slow.heldGrowthKb * 1024).toBeLessThan(48 * MB);
+          expect(slow.elapsedMs).toBeGreaterThan(HOLD_MS + SIPS_MS);
+        } finally {
+          await s.close();
+        }
+      },
+    );
+  },
+);

@@ -18,6 +18,7 @@ import {
   LONG_TEST_MS,
   nanoByDay,
   resumeState,
+  type Scenario,
   scenario,
   STACK_FRAME,
   STREAM,
@@ -26,7 +27,6 @@ import {
   usageRecords,
   windowInMessage,
   windowOf,
-  type Scenario,
 } from './harness.js';
 
 const WINDOW_2 = '2026-11-18T00:00:00Z/2026-11-25T00:00:00Z';
@@ -42,10 +42,13 @@ async function withScenario<T>(options: Parameters<typeof scenario>[0], body: (s
 }
 
 const warnings = (r: { messages: { type: string; log?: unknown }[] }): string[] =>
-  r.messages.filter((m) => m.type === 'LOG' && (m.log as { level: string }).level === 'WARN').map((m) => (m.log as { message: string }).message);
+  r.messages
+    .filter((m) => m.type === 'LOG' && (m.log as { level: string }).level === 'WARN')
+    .map((m) => (m.log as { message: string }).message);
 
 describe.concurrent('given a transient failure on one page mid-window', () => {
-  const onePage = (fault: Partial<FaultRule> & Pick<FaultRule, 'kind'>): FaultRule => ({ path: STREAM_PATH, after: 1, times: 1, ...fault }) as FaultRule;
+  const onePage = (fault: Partial<FaultRule> & Pick<FaultRule, 'kind'>): FaultRule =>
+    ({ path: STREAM_PATH, after: 1, times: 1, ...fault }) as FaultRule;
   it.for<[string, FaultRule, RegExp]>([
     ['HTTP 408', onePage({ kind: 'status', status: 408 }), /HTTP 408/],
     ['HTTP 429 without a wait header', onePage({ kind: 'status', status: 429 }), /HTTP 429 rate_limited/],
@@ -55,25 +58,34 @@ describe.concurrent('given a transient failure on one page mid-window', () => {
     ['HTTP 504 (gateway HTML)', onePage({ kind: 'status', status: 504 }), /HTTP 504/],
     ['a connection reset', onePage({ kind: 'reset' }), /ECONNRESET|socket|other side closed/i],
     ['a body cut off mid-way', onePage({ kind: 'truncate' }), /terminated|socket|content-length|not complete JSON/i],
-    ['a 200 whose body is not JSON', onePage({ kind: 'body', body: '{"time_series":[{"bucket":' }), /not complete JSON/],
-  ])('when %s is met then the page is fetched again and the records equal the truth', async ([_label, fault, reason], { expect }) => {
-    await withScenario({}, async (s) => {
-      s.emu.faults.add(fault);
-      const r = await s.read();
+    [
+      'a 200 whose body is not JSON',
+      onePage({ kind: 'body', body: '{"time_series":[{"bucket":' }),
+      /not complete JSON/,
+    ],
+  ])(
+    'when %s is met then the page is fetched again and the records equal the truth',
+    async ([_label, fault, reason], { expect }) => {
+      await withScenario({}, async (s) => {
+        s.emu.faults.add(fault);
+        const r = await s.read();
 
-      expect(r.code, r.stderr).toBe(0);
-      expect(nanoByDay(usageRecords(r))).toEqual(s.truth());
-      const requests = streamRequests(s.emu);
-      // The failed page and its retry ask for the same window and cursor; nothing else repeats.
-      expect(requests).toHaveLength(6 + 1);
-      expect(windowOf(requests[1]!)).toBe(windowOf(requests[2]!));
-      expect(requests[1]?.query.cursor).toEqual(requests[2]?.query.cursor);
-      expect(warnings(r).join('\n')).toMatch(reason);
-      expect(errorTraces(r)).toEqual([]);
-    });
-  });
+        expect(r.code, r.stderr).toBe(0);
+        expect(nanoByDay(usageRecords(r))).toEqual(s.truth());
+        const requests = streamRequests(s.emu);
+        // The failed page and its retry ask for the same window and cursor; nothing else repeats.
+        expect(requests).toHaveLength(6 + 1);
+        expect(windowOf(requests[1]!)).toBe(windowOf(requests[2]!));
+        expect(requests[1]?.query.cursor).toEqual(requests[2]?.query.cursor);
+        expect(warnings(r).join('\n')).toMatch(reason);
+        expect(errorTraces(r)).toEqual([]);
+      });
+    },
+  );
 
-  it('when a burst of 500, 502, a reset and a truncated body hits one page in a row then it keeps retrying and the records equal the truth', async ({ expect }) => {
+  it('when a burst of 500, 502, a reset and a truncated body hits one page in a row then it keeps retrying and the records equal the truth', async ({
+    expect,
+  }) => {
     await withScenario({}, async (s) => {
       s.emu.faults.add({ path: STREAM_PATH, after: 1, times: 1, kind: 'status', status: 500 });
       s.emu.faults.add({ path: STREAM_PATH, after: 2, times: 1, kind: 'status', status: 502 });
@@ -98,29 +110,41 @@ describe.concurrent('given fal rate-limits a page and announces when to come bac
     ['Retry-After as an HTTP date', () => ({ 'retry-after': httpDateIn(3_000) }), 0],
     ['x-ratelimit-reset in seconds', () => ({ 'x-ratelimit-reset': '2' }), 2_000],
     ['both headers, x-ratelimit-reset the longer', () => ({ 'retry-after': '1', 'x-ratelimit-reset': '2' }), 2_000],
-  ])('when it answers 429 with %s then no request at all reaches fal before that time, and the records equal the truth', async ([_label, headers, seconds], { expect }) => {
-    await withScenario({}, async (s) => {
-      const h = headers();
-      s.emu.faults.add({ path: STREAM_PATH, after: 1, times: 1, kind: 'status', status: 429, headers: h });
-      const r = await s.read();
+  ])(
+    'when it answers 429 with %s then no request at all reaches fal before that time, and the records equal the truth',
+    async ([_label, headers, seconds], { expect }) => {
+      await withScenario({}, async (s) => {
+        const h = headers();
+        s.emu.faults.add({ path: STREAM_PATH, after: 1, times: 1, kind: 'status', status: 429, headers: h });
+        const r = await s.read();
 
-      expect(r.code, r.stderr).toBe(0);
-      expect(nanoByDay(usageRecords(r))).toEqual(s.truth());
-      const limited = s.emu.requests.findIndex((q) => q.status === 429);
-      expect(limited).toBeGreaterThanOrEqual(0);
-      const at = s.emu.requests[limited]!.receivedAt;
-      // The announced instant: a delay counted from the 429, or the HTTP date itself.
-      const notBefore = seconds > 0 ? at + seconds : Date.parse(h['retry-after'] ?? '');
-      const next = s.emu.requests[limited + 1];
-      expect(next?.receivedAt).toBeGreaterThanOrEqual(notBefore);
-      expect(windowOf(next!)).toBe(windowOf(s.emu.requests[limited]!));
-      expect(warnings(r).join('\n')).toMatch(/wait announced by fal/);
-    });
-  });
+        expect(r.code, r.stderr).toBe(0);
+        expect(nanoByDay(usageRecords(r))).toEqual(s.truth());
+        const limited = s.emu.requests.findIndex((q) => q.status === 429);
+        expect(limited).toBeGreaterThanOrEqual(0);
+        const at = s.emu.requests[limited]!.receivedAt;
+        // The announced instant: a delay counted from the 429, or the HTTP date itself.
+        const notBefore = seconds > 0 ? at + seconds : Date.parse(h['retry-after'] ?? '');
+        const next = s.emu.requests[limited + 1];
+        expect(next?.receivedAt).toBeGreaterThanOrEqual(notBefore);
+        expect(windowOf(next!)).toBe(windowOf(s.emu.requests[limited]!));
+        expect(warnings(r).join('\n')).toMatch(/wait announced by fal/);
+      });
+    },
+  );
 
-  it('when the announced wait is longer than max_retry_seconds then the stream fails at once with transient_error and nothing more is sent', async ({ expect }) => {
+  it('when the announced wait is longer than max_retry_seconds then the stream fails at once with transient_error and nothing more is sent', async ({
+    expect,
+  }) => {
     await withScenario({ config: { max_retry_seconds: 20 } }, async (s) => {
-      s.emu.faults.add({ path: STREAM_PATH, after: PAGES_OF_WINDOW_1, times: 1, kind: 'status', status: 429, headers: { 'retry-after': '120' } });
+      s.emu.faults.add({
+        path: STREAM_PATH,
+        after: PAGES_OF_WINDOW_1,
+        times: 1,
+        kind: 'status',
+        status: 429,
+        headers: { 'retry-after': '120' },
+      });
       const r = await s.read();
 
       expect(r.code).toBe(1);
@@ -141,7 +165,9 @@ describe.concurrent('given fal rate-limits a page and announces when to come bac
 });
 
 describe.concurrent('given a request that hangs', () => {
-  it('when fal answers one page only after 4 s and the request timeout is 1 s then the attempt is abandoned, retried, and the records equal the truth', async ({ expect }) => {
+  it('when fal answers one page only after 4 s and the request timeout is 1 s then the attempt is abandoned, retried, and the records equal the truth', async ({
+    expect,
+  }) => {
     await withScenario({}, async (s) => {
       s.emu.faults.add({ path: STREAM_PATH, after: 1, times: 1, kind: 'latency', ms: 4_000 });
       const r = await s.read({ env: { SOURCE_FAL_REQUEST_TIMEOUT_SECONDS: '1' } });
@@ -156,7 +182,9 @@ describe.concurrent('given a request that hangs', () => {
     });
   });
 
-  it('when fal never answers after the first window then the run gives up within max_retry_seconds plus one timeout, transient_error, exit 1', async ({ expect }) => {
+  it('when fal never answers after the first window then the run gives up within max_retry_seconds plus one timeout, transient_error, exit 1', async ({
+    expect,
+  }) => {
     await withScenario({ config: { max_retry_seconds: 2 } }, async (s) => {
       s.emu.faults.add({ path: STREAM_PATH, after: PAGES_OF_WINDOW_1, times: Infinity, kind: 'latency', ms: 60_000 });
       const r = await s.read({ env: { SOURCE_FAL_REQUEST_TIMEOUT_SECONDS: '1' } });
@@ -177,10 +205,20 @@ describe.concurrent('given a request that hangs', () => {
 
 describe.concurrent('given a long outage from the second window on', () => {
   it.for<[string, FaultRule, string]>([
-    ['503 gateway pages (request id only in the header)', { kind: 'status', status: 503, headers: { 'x-fal-request-id': 'req-gateway-503' } }, 'req-gateway-503'],
+    [
+      '503 gateway pages (request id only in the header)',
+      { kind: 'status', status: 503, headers: { 'x-fal-request-id': 'req-gateway-503' } },
+      'req-gateway-503',
+    ],
     [
       "500 with fal's error envelope",
-      { kind: 'status', status: 500, body: JSON.stringify({ error: { type: 'server_error', message: 'database unavailable', request_id: 'req-envelope-500' } }) },
+      {
+        kind: 'status',
+        status: 500,
+        body: JSON.stringify({
+          error: { type: 'server_error', message: 'database unavailable', request_id: 'req-envelope-500' },
+        }),
+      },
       'req-envelope-500',
     ],
   ])(
@@ -215,12 +253,20 @@ describe.concurrent('given a long outage from the second window on', () => {
         const resumed = await s.read({ state: resumeState(failed) });
         expect(resumed.code, resumed.stderr).toBe(0);
         expect(nanoByDay([...usageRecords(failed), ...usageRecords(resumed)])).toEqual(s.truth());
-        expect(Math.min(...streamRequests(s.emu).slice(-3).map((q) => Date.parse(q.query.start?.[0] ?? '')))).toBe(Date.parse('2026-11-15T00:00:00Z'));
+        expect(
+          Math.min(
+            ...streamRequests(s.emu)
+              .slice(-3)
+              .map((q) => Date.parse(q.query.start?.[0] ?? '')),
+          ),
+        ).toBe(Date.parse('2026-11-15T00:00:00Z'));
       });
     },
   );
 
-  it('when every usage request fails and max_retry_seconds is 0 then it fails on the first failure, without a retry', async ({ expect }) => {
+  it('when every usage request fails and max_retry_seconds is 0 then it fails on the first failure, without a retry', async ({
+    expect,
+  }) => {
     await withScenario({ config: { max_retry_seconds: 0 } }, async (s) => {
       s.emu.faults.add({ path: STREAM_PATH, times: Infinity, kind: 'status', status: 503 });
       const r = await s.read();
@@ -238,18 +284,21 @@ describe.concurrent('given an error that retrying cannot fix', () => {
     ['a bad request', 400, 'system_error', /fal answered GET \/models\/usage with HTTP 400/],
     ['a revoked key', 401, 'config_error', /fal rejected the API key \(401\)/],
     ['a key without the scope', 403, 'config_error', /ADMIN-scope key/],
-  ])('when a page answers %s (HTTP %i) then the stream fails at once with %s, without a retry', async ([_label, status, failureType, message], { expect }) => {
-    await withScenario({}, async (s) => {
-      s.emu.faults.add({ path: STREAM_PATH, after: PAGES_OF_WINDOW_1, times: Infinity, kind: 'status', status });
-      const r = await s.read();
+  ])(
+    'when a page answers %s (HTTP %i) then the stream fails at once with %s, without a retry',
+    async ([_label, status, failureType, message], { expect }) => {
+      await withScenario({}, async (s) => {
+        s.emu.faults.add({ path: STREAM_PATH, after: PAGES_OF_WINDOW_1, times: Infinity, kind: 'status', status });
+        const r = await s.read();
 
-      expect(r.code).toBe(1);
-      expect(streamRequests(s.emu)).toHaveLength(PAGES_OF_WINDOW_1 + 1);
-      const errors = errorTraces(r);
-      expect(errors.map((e) => e.failure_type)).toEqual([failureType]);
-      expect(errors[0]?.message).toMatch(message);
-      expect(traces(r, 'STREAM_STATUS').length).toBeGreaterThan(0);
-      expect(lastCursor(r)).toBe('2026-11-18T00:00:00Z');
-    });
-  });
+        expect(r.code).toBe(1);
+        expect(streamRequests(s.emu)).toHaveLength(PAGES_OF_WINDOW_1 + 1);
+        const errors = errorTraces(r);
+        expect(errors.map((e) => e.failure_type)).toEqual([failureType]);
+        expect(errors[0]?.message).toMatch(message);
+        expect(traces(r, 'STREAM_STATUS').length).toBeGreaterThan(0);
+        expect(lastCursor(r)).toBe('2026-11-18T00:00:00Z');
+      });
+    },
+  );
 });

@@ -9,7 +9,7 @@ import type { FaultRule } from '../../source-fal/emulator/faults.js';
 import { ADMIN_KEY } from '../../source-fal/emulator/keys.js';
 import { runCli, writeJson } from '../helpers/cli.js';
 import { catalogFor, cliEnv } from '../helpers/fixtures.js';
-import { allOutput, errorTraces, scenario, STREAM_PATH, usageRecords, type Scenario } from './harness.js';
+import { allOutput, errorTraces, type Scenario, scenario, STREAM_PATH, usageRecords } from './harness.js';
 
 const SECRET_HALF = ADMIN_KEY.slice(ADMIN_KEY.indexOf(':') + 1);
 
@@ -23,7 +23,9 @@ const echo = (status: number, type: string): FaultRule => ({
   times: Infinity,
   kind: 'status',
   status,
-  body: JSON.stringify({ error: { type, message: `Key ${ADMIN_KEY} was refused (secret ${SECRET_HALF})`, request_id: 'req-echo' } }),
+  body: JSON.stringify({
+    error: { type, message: `Key ${ADMIN_KEY} was refused (secret ${SECRET_HALF})`, request_id: 'req-echo' },
+  }),
 });
 
 async function withScenario(body: (s: Scenario) => Promise<void>, config: Record<string, unknown> = {}): Promise<void> {
@@ -36,14 +38,22 @@ async function withScenario(body: (s: Scenario) => Promise<void>, config: Record
 }
 
 describe.concurrent('given a read with --debug request logging', () => {
-  it('when it reads, retries a page and finishes then no output carries the key, though the debug logs and records are there', async ({ expect }) => {
+  it('when it reads, retries a page and finishes then no output carries the key, though the debug logs and records are there', async ({
+    expect,
+  }) => {
     await withScenario(async (s) => {
       s.emu.faults.add({ path: STREAM_PATH, after: 1, times: 1, kind: 'status', status: 503 });
       const r = await s.read({ extraArgs: ['--debug'] });
 
       expect(r.code, r.stderr).toBe(0);
       const logs = r.messages.filter((m) => m.type === 'LOG').map((m) => m.log as { level: string; message: string });
-      expect(logs.filter((l) => l.level === 'DEBUG' && /^GET \/models\/usage\?.* -> HTTP 200 in \d+ ms \(fal request id \S+\)$/.test(l.message)).length).toBeGreaterThan(3);
+      expect(
+        logs.filter(
+          (l) =>
+            l.level === 'DEBUG' &&
+            /^GET \/models\/usage\?.* -> HTTP 200 in \d+ ms \(fal request id \S+\)$/.test(l.message),
+        ).length,
+      ).toBeGreaterThan(3);
       expect(logs.some((l) => l.level === 'DEBUG' && / -> HTTP 503 /.test(l.message))).toBe(true);
       expect(leaks(allOutput(r))).toEqual([]);
       // The warehouse: records carry the public key id (to join with api_keys), never the secret.
@@ -60,19 +70,22 @@ describe.concurrent('given fal echoes the key back in its error message', () => 
     ['a 400', 400, 'validation_error'],
     ['a 401', 401, 'authorization_error'],
     ['a 429', 429, 'rate_limited'],
-  ] as const)('when a read meets %s then the TRACE, the retry warnings and stderr show **** instead', async ([, status, type], { expect }) => {
-    await withScenario(
-      async (s) => {
-        s.emu.faults.add(echo(status, type));
-        const r = await s.read({ extraArgs: ['--debug'] });
+  ] as const)(
+    'when a read meets %s then the TRACE, the retry warnings and stderr show **** instead',
+    async ([, status, type], { expect }) => {
+      await withScenario(
+        async (s) => {
+          s.emu.faults.add(echo(status, type));
+          const r = await s.read({ extraArgs: ['--debug'] });
 
-        expect(r.code).toBe(1);
-        expect(leaks(allOutput(r))).toEqual([]);
-        expect(errorTraces(r)[0]?.message).toContain('Key **** was refused (secret ****)');
-      },
-      { max_retry_seconds: 1 },
-    );
-  });
+          expect(r.code).toBe(1);
+          expect(leaks(allOutput(r))).toEqual([]);
+          expect(errorTraces(r)[0]?.message).toContain('Key **** was refused (secret ****)');
+        },
+        { max_retry_seconds: 1 },
+      );
+    },
+  );
 
   it('when check meets a 401 quoting the key then CONNECTION_STATUS FAILED shows **** instead', async ({ expect }) => {
     await withScenario(async (s) => {
@@ -81,7 +94,10 @@ describe.concurrent('given fal echoes the key back in its error message', () => 
       const r = await runCli(['check', '--config', config, '--debug'], { env: cliEnv() });
 
       expect(r.code).toBe(0);
-      const status = r.messages.find((m) => m.type === 'CONNECTION_STATUS')?.connectionStatus as { status: string; message: string };
+      const status = r.messages.find((m) => m.type === 'CONNECTION_STATUS')?.connectionStatus as {
+        status: string;
+        message: string;
+      };
       expect(status.status).toBe('FAILED');
       expect(status.message).toContain('Key **** was refused');
       expect(leaks(allOutput(r))).toEqual([]);
@@ -91,22 +107,49 @@ describe.concurrent('given fal echoes the key back in its error message', () => 
 
 describe.concurrent('given undici fails the request itself', () => {
   it.for([
-    ['the connection is refused', (s: Scenario) => ({ base_url: `http://127.0.0.1:1/v1`, start_date: s.startDate }), undefined, /ECONNREFUSED/],
-    ['every connection is reset', () => ({}), { path: STREAM_PATH, times: Infinity, kind: 'reset' } as FaultRule, /ECONNRESET|other side closed|socket/i],
-    ['every response is cut off', () => ({}), { path: STREAM_PATH, times: Infinity, kind: 'truncate' } as FaultRule, /terminated|socket|content-length|not complete JSON/i],
-    ['every request times out', () => ({}), { path: STREAM_PATH, times: Infinity, kind: 'latency', ms: 30_000 } as FaultRule, /UND_ERR_HEADERS_TIMEOUT/],
-  ] as const)('when %s then the transient_error and the warnings name the cause, never the key', async ([, config, fault, cause], { expect }) => {
-    await withScenario(async (s) => {
-      if (fault) s.emu.faults.add(fault);
-      const r = await s.read({ config: { max_retry_seconds: 1, ...config(s) }, extraArgs: ['--debug'], env: { SOURCE_FAL_REQUEST_TIMEOUT_SECONDS: '0.5' } });
+    [
+      'the connection is refused',
+      (s: Scenario) => ({ base_url: `http://127.0.0.1:1/v1`, start_date: s.startDate }),
+      undefined,
+      /ECONNREFUSED/,
+    ],
+    [
+      'every connection is reset',
+      () => ({}),
+      { path: STREAM_PATH, times: Infinity, kind: 'reset' } as FaultRule,
+      /ECONNRESET|other side closed|socket/i,
+    ],
+    [
+      'every response is cut off',
+      () => ({}),
+      { path: STREAM_PATH, times: Infinity, kind: 'truncate' } as FaultRule,
+      /terminated|socket|content-length|not complete JSON/i,
+    ],
+    [
+      'every request times out',
+      () => ({}),
+      { path: STREAM_PATH, times: Infinity, kind: 'latency', ms: 30_000 } as FaultRule,
+      /UND_ERR_HEADERS_TIMEOUT/,
+    ],
+  ] as const)(
+    'when %s then the transient_error and the warnings name the cause, never the key',
+    async ([, config, fault, cause], { expect }) => {
+      await withScenario(async (s) => {
+        if (fault) s.emu.faults.add(fault);
+        const r = await s.read({
+          config: { max_retry_seconds: 1, ...config(s) },
+          extraArgs: ['--debug'],
+          env: { SOURCE_FAL_REQUEST_TIMEOUT_SECONDS: '0.5' },
+        });
 
-      expect(r.code).toBe(1);
-      const errors = errorTraces(r);
-      expect(errors.map((e) => e.failure_type)).toEqual(['transient_error']);
-      expect(`${errors[0]?.message} ${errors[0]?.internal_message}`).toMatch(cause);
-      expect(leaks(allOutput(r))).toEqual([]);
-    });
-  });
+        expect(r.code).toBe(1);
+        const errors = errorTraces(r);
+        expect(errors.map((e) => e.failure_type)).toEqual(['transient_error']);
+        expect(`${errors[0]?.message} ${errors[0]?.internal_message}`).toMatch(cause);
+        expect(leaks(allOutput(r))).toEqual([]);
+      });
+    },
+  );
 });
 
 describe.concurrent('given a config mistake around the key', () => {
@@ -119,7 +162,10 @@ describe.concurrent('given a config mistake around the key', () => {
   ] as const)('when read and check run with %s then the error never quotes the key', async ([, config], { expect }) => {
     await withScenario(async (s) => {
       const path = writeJson(s.dir, `mistake-${Math.random().toString(36).slice(2)}.json`, config);
-      const read = await runCli(['read', '--config', path, '--catalog', writeJson(s.dir, 'c.json', catalogFor(['usage'])), '--debug'], { env: cliEnv() });
+      const read = await runCli(
+        ['read', '--config', path, '--catalog', writeJson(s.dir, 'c.json', catalogFor(['usage'])), '--debug'],
+        { env: cliEnv() },
+      );
       const check = await runCli(['check', '--config', path, '--debug'], { env: cliEnv() });
 
       expect(read.code).toBe(1);
@@ -136,7 +182,10 @@ describe.concurrent('given a read stopped by SIGTERM', () => {
   it('when it stops mid-window with --debug on then stdout and stderr carry no key', async ({ expect }) => {
     await withScenario(async (s) => {
       s.emu.faults.add({ path: STREAM_PATH, times: Infinity, kind: 'latency', ms: 300 });
-      const r = await s.read({ extraArgs: ['--debug'], killWhen: { signal: 'SIGTERM', when: (messages) => messages.some((m) => m.type === 'STATE') } });
+      const r = await s.read({
+        extraArgs: ['--debug'],
+        killWhen: { signal: 'SIGTERM', when: (messages) => messages.some((m) => m.type === 'STATE') },
+      });
 
       expect(r.code).toBe(143);
       expect(leaks(allOutput(r))).toEqual([]);

@@ -157,22 +157,80 @@ export interface EndpointDef {
 
 /** The model endpoints the emulator bills. Index in this array = endpoint index in generated data. */
 export const ENDPOINTS: readonly EndpointDef[] = [
-  { endpointId: 'fal-ai/flux/dev', unit: 'image', unitDenominator: 1, listPriceNano: 25_000_000, kValues: [1, 2, 3, 4], kWeights: [60, 20, 8, 12] },
-  { endpointId: 'fal-ai/flux-pro/v1.1', unit: 'image', unitDenominator: 1, listPriceNano: 40_000_000, kValues: [1, 2, 4], kWeights: [70, 20, 10] },
-  { endpointId: 'fal-ai/fast-sdxl', unit: 'image', unitDenominator: 1, listPriceNano: 2_500_000, kValues: [1, 2, 3, 4, 5, 6, 7, 8], kWeights: [30, 15, 10, 20, 5, 5, 5, 10] },
+  {
+    endpointId: 'fal-ai/flux/dev',
+    unit: 'image',
+    unitDenominator: 1,
+    listPriceNano: 25_000_000,
+    kValues: [1, 2, 3, 4],
+    kWeights: [60, 20, 8, 12],
+  },
+  {
+    endpointId: 'fal-ai/flux-pro/v1.1',
+    unit: 'image',
+    unitDenominator: 1,
+    listPriceNano: 40_000_000,
+    kValues: [1, 2, 4],
+    kWeights: [70, 20, 10],
+  },
+  {
+    endpointId: 'fal-ai/fast-sdxl',
+    unit: 'image',
+    unitDenominator: 1,
+    listPriceNano: 2_500_000,
+    kValues: [1, 2, 3, 4, 5, 6, 7, 8],
+    kWeights: [30, 15, 10, 20, 5, 5, 5, 10],
+  },
   // seconds of video, in multiples of 0.5 s (k = half-seconds)
-  { endpointId: 'fal-ai/kling-video/v2/master', unit: 'second', unitDenominator: 2, listPriceNano: 280_000_000, kValues: [10, 20, 11], kWeights: [65, 30, 5] },
-  { endpointId: 'fal-ai/veo3', unit: 'second', unitDenominator: 2, listPriceNano: 750_000_000, changedPriceNano: 400_000_000, kValues: [8, 9, 12, 15, 16], kWeights: [10, 5, 15, 5, 65] },
-  { endpointId: 'fal-ai/whisper', unit: 'request', unitDenominator: 1, listPriceNano: 1_500_000, kValues: [1], kWeights: [1] },
+  {
+    endpointId: 'fal-ai/kling-video/v2/master',
+    unit: 'second',
+    unitDenominator: 2,
+    listPriceNano: 280_000_000,
+    kValues: [10, 20, 11],
+    kWeights: [65, 30, 5],
+  },
+  {
+    endpointId: 'fal-ai/veo3',
+    unit: 'second',
+    unitDenominator: 2,
+    listPriceNano: 750_000_000,
+    changedPriceNano: 400_000_000,
+    kValues: [8, 9, 12, 15, 16],
+    kWeights: [10, 5, 15, 5, 65],
+  },
+  {
+    endpointId: 'fal-ai/whisper',
+    unit: 'request',
+    unitDenominator: 1,
+    listPriceNano: 1_500_000,
+    kValues: [1],
+    kWeights: [1],
+  },
   // an odd price, so percentage discounts need flooring
-  { endpointId: 'fal-ai/clarity-upscaler', unit: 'megapixel', unitDenominator: 1, listPriceNano: 3_333_333, kValues: [1, 2, 4, 6, 8, 12, 16], kWeights: [10, 20, 30, 10, 15, 10, 5] },
-  { endpointId: 'fal-ai/minimax/video-01', unit: 'video', unitDenominator: 1, listPriceNano: 500_000_000, kValues: [1], kWeights: [1] },
+  {
+    endpointId: 'fal-ai/clarity-upscaler',
+    unit: 'megapixel',
+    unitDenominator: 1,
+    listPriceNano: 3_333_333,
+    kValues: [1, 2, 4, 6, 8, 12, 16],
+    kWeights: [10, 20, 30, 10, 15, 10, 5],
+  },
+  {
+    endpointId: 'fal-ai/minimax/video-01',
+    unit: 'video',
+    unitDenominator: 1,
+    listPriceNano: 500_000_000,
+    kValues: [1],
+    kWeights: [1],
+  },
 ];
 
 /** Every k (output_units × unitDenominator) is below this. */
 export const MAX_K = 64;
 for (const e of ENDPOINTS) {
-  if (e.kValues.some((k) => !Number.isInteger(k) || k < 1 || k >= MAX_K)) throw new Error(`emulator data: ${e.endpointId} k out of range`);
+  if (e.kValues.some((k) => !Number.isInteger(k) || k < 1 || k >= MAX_K))
+    throw new Error(`emulator data: ${e.endpointId} k out of range`);
   if (e.listPriceNano % e.unitDenominator !== 0 || (e.changedPriceNano ?? 0) % e.unitDenominator !== 0) {
     throw new Error(`emulator data: ${e.endpointId} price not divisible by its unit denominator`);
   }
@@ -287,7 +345,12 @@ export const ACCOUNTS: readonly AccountDef[] = [
     focusEnabled: true,
     organization: 'Acme Inc',
     isOrgRoot: false,
-    endpointWeights: { 'fal-ai/whisper': 40, 'fal-ai/kling-video/v2/master': 20, 'fal-ai/clarity-upscaler': 30, 'fal-ai/minimax/video-01': 10 },
+    endpointWeights: {
+      'fal-ai/whisper': 40,
+      'fal-ai/kling-video/v2/master': 20,
+      'fal-ai/clarity-upscaler': 30,
+      'fal-ai/minimax/video-01': 10,
+    },
     identities: [
       { kind: 'key', alias: 'Infra Key', weight: 50 },
       { kind: 'key', alias: 'CI Key', weight: 40 },
@@ -446,7 +509,9 @@ function ridGreater(a: number, b: number, w0: Uint32Array, rid: Uint8Array): boo
 
 const K_CUMS: readonly number[][] = ENDPOINTS.map((e) => cumulative(e.kWeights));
 
-const HOUR_CUM: number[] = cumulative(Array.from({ length: 24 }, (_, h) => 1 + 0.8 * Math.cos((2 * Math.PI * (h - 16)) / 24)));
+const HOUR_CUM: number[] = cumulative(
+  Array.from({ length: 24 }, (_, h) => 1 + 0.8 * Math.cos((2 * Math.PI * (h - 16)) / 24)),
+);
 
 export interface WorldConfig {
   seed: number;
@@ -502,7 +567,9 @@ export class World {
     const accounts = new Map<string, AccountModel>();
     for (const def of ACCOUNTS) accounts.set(def.username, compileAccount(def));
     this.accounts = accounts;
-    this.priceNano = ENDPOINTS.map((e) => (e.changedPriceNano === undefined ? [e.listPriceNano] : [e.listPriceNano, e.changedPriceNano]));
+    this.priceNano = ENDPOINTS.map((e) =>
+      e.changedPriceNano === undefined ? [e.listPriceNano] : [e.listPriceNano, e.changedPriceNano],
+    );
     this.priceJson = this.priceNano.map((ps) => ps.map((p) => String(p / NANO_PER_USD)));
     this.endpointJson = ENDPOINTS.map((e) => JSON.stringify(e.endpointId));
   }
@@ -608,7 +675,13 @@ export class World {
       const t = ts[i]!;
       const lr = rng.next();
       const lv = rng.next();
-      rec[i] = t + (lr < 0.9 ? Math.floor(lv * 300) : lr < 0.99 ? 3600 + Math.floor(lv * 11 * 3600) : 3600 + Math.floor(lv * 69 * 3600));
+      rec[i] =
+        t +
+        (lr < 0.9
+          ? Math.floor(lv * 300)
+          : lr < 0.99
+            ? 3600 + Math.floor(lv * 11 * 3600)
+            : 3600 + Math.floor(lv * 69 * 3600));
       const e = acct.endpointIdx[pick(acct.endpointCum, rng.next())]!;
       const def = ENDPOINTS[e]!;
       const kk = def.kValues[pick(K_CUMS[e]!, rng.next())]!;
@@ -635,16 +708,36 @@ export class World {
     //    the small groups of equal timestamps, swapping every column.
     const swap = (x: number, y: number): void => {
       let t: number;
-      t = rec[x]!; rec[x] = rec[y]!; rec[y] = t;
-      t = ep[x]!; ep[x] = ep[y]!; ep[y] = t;
-      t = k[x]!; k[x] = k[y]!; k[y] = t;
-      t = auth[x]!; auth[x] = auth[y]!; auth[y] = t;
-      t = pv[x]!; pv[x] = pv[y]!; pv[y] = t;
-      t = pct[x]!; pct[x] = pct[y]!; pct[y] = t;
-      t = subNano[x]!; subNano[x] = subNano[y]!; subNano[y] = t;
-      t = discNano[x]!; discNano[x] = discNano[y]!; discNano[y] = t;
-      t = totNano[x]!; totNano[x] = totNano[y]!; totNano[y] = t;
-      t = w0[x]!; w0[x] = w0[y]!; w0[y] = t;
+      t = rec[x]!;
+      rec[x] = rec[y]!;
+      rec[y] = t;
+      t = ep[x]!;
+      ep[x] = ep[y]!;
+      ep[y] = t;
+      t = k[x]!;
+      k[x] = k[y]!;
+      k[y] = t;
+      t = auth[x]!;
+      auth[x] = auth[y]!;
+      auth[y] = t;
+      t = pv[x]!;
+      pv[x] = pv[y]!;
+      pv[y] = t;
+      t = pct[x]!;
+      pct[x] = pct[y]!;
+      pct[y] = t;
+      t = subNano[x]!;
+      subNano[x] = subNano[y]!;
+      subNano[y] = t;
+      t = discNano[x]!;
+      discNano[x] = discNano[y]!;
+      discNano[y] = t;
+      t = totNano[x]!;
+      totNano[x] = totNano[y]!;
+      totNano[y] = t;
+      t = w0[x]!;
+      w0[x] = w0[y]!;
+      w0[y] = t;
       const rx = x * RID_LEN;
       const ry = y * RID_LEN;
       for (let z = 0; z < RID_LEN; z++) {
@@ -699,7 +792,9 @@ export class World {
     const def = ENDPOINTS[e] as EndpointDef;
     const id = acct.identities[dd.auth[i] as number] as AuthIdentity;
     const structured: AuthMethodStructured =
-      id.kind === 'key' ? { detail: id.detail, api_key_id: id.apiKeyId as string } : { detail: id.detail, login_username: id.loginUsername as string };
+      id.kind === 'key'
+        ? { detail: id.detail, api_key_id: id.apiKeyId as string }
+        : { detail: id.detail, login_username: id.loginUsername as string };
     const p = dd.pct[i] as number;
     return {
       account: acct.username,

@@ -13,7 +13,7 @@
  *
  * Text fields deliberately hold commas, double quotes and a newline, so a reader that splits lines breaks.
  */
-import { DAY_MS, ENDPOINTS, NANO_PER_USD, hash32, type AccountModel, type EndpointDef, type World } from './data.js';
+import { type AccountModel, DAY_MS, type EndpointDef, ENDPOINTS, hash32, NANO_PER_USD, type World } from './data.js';
 import { ApiError, DOCS_BASE } from './params.js';
 import { compileFilter, type QueryEngine, type UsageLine } from './query.js';
 
@@ -151,10 +151,22 @@ export function renderCsv(rows: readonly FocusRow[]): string {
 function accountColumns(acct: AccountModel): FocusRow {
   // A name with a comma, so BillingAccountName needs quoting.
   const name = acct.def.organization ? `${acct.def.organization}, team ${acct.username}` : acct.username;
-  return { BillingAccountId: acct.username, BillingAccountName: name, BillingAccountType: 'Team', BillingCurrency: 'USD' };
+  return {
+    BillingAccountId: acct.username,
+    BillingAccountName: name,
+    BillingAccountType: 'Team',
+    BillingCurrency: 'USD',
+  };
 }
 
-function usageRow(world: World, acct: AccountModel, line: UsageLine, period: { start: number; end: number }, billing: { start: number; end: number }, tags: boolean): FocusRow {
+function usageRow(
+  world: World,
+  acct: AccountModel,
+  line: UsageLine,
+  period: { start: number; end: number },
+  billing: { start: number; end: number },
+  tags: boolean,
+): FocusRow {
   const def = ENDPOINTS[line.ep] as EndpointDef;
   const priceNano = BigInt(world.priceNano[line.ep]![line.pv]!);
   const price = nanoToDecimal(priceNano);
@@ -189,7 +201,14 @@ function usageRow(world: World, acct: AccountModel, line: UsageLine, period: { s
   };
 }
 
-function adjustmentRow(acct: AccountModel, invoiceId: string, billing: { start: number; end: number }, category: 'Tax' | 'Credit', nano: bigint, description: string): FocusRow {
+function adjustmentRow(
+  acct: AccountModel,
+  invoiceId: string,
+  billing: { start: number; end: number },
+  category: 'Tax' | 'Credit',
+  nano: bigint,
+  description: string,
+): FocusRow {
   const amount = nanoToDecimal(nano);
   return {
     ...accountColumns(acct),
@@ -212,7 +231,14 @@ function adjustmentRow(acct: AccountModel, invoiceId: string, billing: { start: 
 }
 
 /** Aggregated lines of the visible events in [startMs, endMs), by endpoint × price × discount (no auth), per `timeframe` bucket. */
-function aggregate(engine: QueryEngine, acct: AccountModel, startMs: number, endMs: number, asOfMs: number, timeframe: 'day' | 'month') {
+function aggregate(
+  engine: QueryEngine,
+  acct: AccountModel,
+  startMs: number,
+  endMs: number,
+  asOfMs: number,
+  timeframe: 'day' | 'month',
+) {
   return engine.usage(acct, {
     loSec: Math.ceil(startMs / 1000),
     hiSec: Math.ceil(endMs / 1000),
@@ -224,7 +250,12 @@ function aggregate(engine: QueryEngine, acct: AccountModel, startMs: number, end
 }
 
 /** The invoice of `billingMonth` as issued (regardless of the clock); undefined when its charge month lies wholly before the history. */
-export function buildInvoice(world: World, engine: QueryEngine, acct: AccountModel, billingMonth: string): Invoice | undefined {
+export function buildInvoice(
+  world: World,
+  engine: QueryEngine,
+  acct: AccountModel,
+  billingMonth: string,
+): Invoice | undefined {
   const billingStart = parseMonth(billingMonth);
   if (billingStart === undefined) throw new Error(`emulator: not a month: ${billingMonth}`);
   const chargeStartMs = addMonths(billingStart, -1);
@@ -241,9 +272,27 @@ export function buildInvoice(world: World, engine: QueryEngine, acct: AccountMod
   }
   const creditNano = usageNano < MONTHLY_CREDIT_NANO ? usageNano : MONTHLY_CREDIT_NANO;
   const taxNano = ((usageNano - creditNano) * TAX_RATE_BP) / 10_000n;
-  rows.push(adjustmentRow(acct, invoiceId, period, 'Tax', taxNano, `Sales tax, ${Number(TAX_RATE_BP) / 100}% of net charges\nCalifornia, US`));
+  rows.push(
+    adjustmentRow(
+      acct,
+      invoiceId,
+      period,
+      'Tax',
+      taxNano,
+      `Sales tax, ${Number(TAX_RATE_BP) / 100}% of net charges\nCalifornia, US`,
+    ),
+  );
   if (creditNano > 0n) {
-    rows.push(adjustmentRow(acct, invoiceId, period, 'Credit', -creditNano, 'Promotional credit "Builders, welcome" (applied automatically)'));
+    rows.push(
+      adjustmentRow(
+        acct,
+        invoiceId,
+        period,
+        'Credit',
+        -creditNano,
+        'Promotional credit "Builders, welcome" (applied automatically)',
+      ),
+    );
   }
   return {
     account: acct.username,
@@ -278,10 +327,21 @@ export interface FocusRequest {
 
 export function focusReport(ctx: FocusRequest): { body: string; contentType: string } {
   if (!ctx.account.def.focusEnabled) {
-    throw new ApiError(403, 'authorization_error', 'FOCUS reports are not enabled for this account. FOCUS billing exports are an enterprise feature: contact fal to enable them.', FOCUS_DOCS);
+    throw new ApiError(
+      403,
+      'authorization_error',
+      'FOCUS reports are not enabled for this account. FOCUS billing exports are an enterprise feature: contact fal to enable them.',
+      FOCUS_DOCS,
+    );
   }
   const source = ctx.params.enumSingle('source', ['invoice', 'estimate', 'tagged-estimate'] as const);
-  if (source === undefined) throw new ApiError(400, 'validation_error', 'source is required: one of invoice, estimate, tagged-estimate', FOCUS_DOCS);
+  if (source === undefined)
+    throw new ApiError(
+      400,
+      'validation_error',
+      'source is required: one of invoice, estimate, tagged-estimate',
+      FOCUS_DOCS,
+    );
   if (source === 'invoice') return { body: invoiceCsv(ctx), contentType: CSV_TYPE };
   return { body: estimateCsv(ctx, source === 'tagged-estimate'), contentType: CSV_TYPE };
 }
@@ -291,7 +351,8 @@ function invoiceCsv(ctx: FocusRequest): string {
     const text = ctx.params.single(name);
     if (text === undefined) return undefined;
     const ms = parseMonth(text);
-    if (ms === undefined) throw new ApiError(400, 'validation_error', `Invalid ${name} '${text}': expected YYYY-MM`, FOCUS_DOCS);
+    if (ms === undefined)
+      throw new ApiError(400, 'validation_error', `Invalid ${name} '${text}': expected YYYY-MM`, FOCUS_DOCS);
     return ms;
   };
   const billing = monthParam('billing_month');
@@ -310,14 +371,16 @@ function estimateCsv(ctx: FocusRequest, tagged: boolean): string {
   const startMs = ctx.params.instant('start') ?? ctx.nowMs - DAY_MS;
   const endMs = ctx.params.instant('end') ?? ctx.nowMs;
   if (startMs >= endMs) throw new ApiError(400, 'validation_error', 'start must be before end', FOCUS_DOCS);
-  if (endMs - startMs > MAX_ESTIMATE_RANGE_MS) throw new ApiError(400, 'validation_error', 'Date range cannot exceed 90 days', FOCUS_DOCS);
+  if (endMs - startMs > MAX_ESTIMATE_RANGE_MS)
+    throw new ApiError(400, 'validation_error', 'Date range cannot exceed 90 days', FOCUS_DOCS);
   const result = aggregate(ctx.engine, ctx.account, startMs, endMs, ctx.nowMs, 'day');
   const rows: FocusRow[] = [];
   for (const bucket of result.buckets) {
     const dayMs = bucket.bucketSec * 1000;
     const monthStart = addMonths(dayMs, 0);
     const billing = { start: monthStart, end: addMonths(monthStart, 1) };
-    for (const line of bucket.lines) rows.push(usageRow(ctx.world, ctx.account, line, { start: dayMs, end: dayMs + DAY_MS }, billing, tagged));
+    for (const line of bucket.lines)
+      rows.push(usageRow(ctx.world, ctx.account, line, { start: dayMs, end: dayMs + DAY_MS }, billing, tagged));
   }
   return renderCsv(rows);
 }

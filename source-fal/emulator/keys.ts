@@ -44,7 +44,16 @@ function fixture(
   creatorNickname: string,
 ): FixtureKey {
   const keyId = key.slice(0, key.indexOf(':'));
-  return { key, keyId, account, scope, alias, createdAt, creatorNickname, creatorEmail: `${creatorNickname}@example.com` };
+  return {
+    key,
+    keyId,
+    account,
+    scope,
+    alias,
+    createdAt,
+    creatorNickname,
+    creatorEmail: `${creatorNickname}@example.com`,
+  };
 }
 
 /** Every key the emulator accepts, in /v1/keys listing order per account (created_at, then key_id). */
@@ -52,20 +61,83 @@ export const FIXTURE_KEYS: readonly FixtureKey[] = [
   // acme-ml
   fixture(ADMIN_KEY, 'acme-ml', 'ADMIN', 'Warehouse Sync', '2025-01-10T09:00:00Z', 'alice'),
   fixture(API_KEY, 'acme-ml', 'API', 'Production Key', '2025-01-12T10:30:00Z', 'alice'),
-  fixture('851a5d27-cc65-4e00-b45c-73fd68538e11:25ae478ab5f38969b271334d682423e9', 'acme-ml', 'API', 'Batch Jobs', '2025-02-03T14:05:00Z', 'bob'),
-  fixture('81052ab2-6259-441d-aa66-2ac807f38907:fd74e7dbe146aca00bd2e2b57b623487', 'acme-ml', 'API', 'Staging', '2025-03-21T08:45:00Z', 'bob'),
+  fixture(
+    '851a5d27-cc65-4e00-b45c-73fd68538e11:25ae478ab5f38969b271334d682423e9',
+    'acme-ml',
+    'API',
+    'Batch Jobs',
+    '2025-02-03T14:05:00Z',
+    'bob',
+  ),
+  fixture(
+    '81052ab2-6259-441d-aa66-2ac807f38907:fd74e7dbe146aca00bd2e2b57b623487',
+    'acme-ml',
+    'API',
+    'Staging',
+    '2025-03-21T08:45:00Z',
+    'bob',
+  ),
   // solo-dev
   fixture(NOFOCUS_ADMIN_KEY, 'solo-dev', 'ADMIN', 'Admin', '2025-02-01T12:00:00Z', 'sam'),
-  fixture('f041d10b-da87-4821-8b37-9afa195ab198:e1f857dc8637cd7eb650ce46ac244bb5', 'solo-dev', 'API', 'Default Key', '2025-02-01T12:05:00Z', 'sam'),
-  fixture('5e36115d-ec74-428d-8800-f014dc51408e:8fa120891f9356a56bde37c3118f48c2', 'solo-dev', 'API', 'Laptop', '2025-04-18T19:20:00Z', 'sam'),
+  fixture(
+    'f041d10b-da87-4821-8b37-9afa195ab198:e1f857dc8637cd7eb650ce46ac244bb5',
+    'solo-dev',
+    'API',
+    'Default Key',
+    '2025-02-01T12:05:00Z',
+    'sam',
+  ),
+  fixture(
+    '5e36115d-ec74-428d-8800-f014dc51408e:8fa120891f9356a56bde37c3118f48c2',
+    'solo-dev',
+    'API',
+    'Laptop',
+    '2025-04-18T19:20:00Z',
+    'sam',
+  ),
   // acme (organization root team)
   fixture(ORG_ADMIN_KEY, 'acme', 'ADMIN', 'Org Admin', '2025-01-05T09:00:00Z', 'carol'),
-  fixture('1661732a-6d8f-4b10-b82a-41438742d8f8:e5f88e68d5ee2d8f7049657c5f91e3fc', 'acme', 'API', 'Org Production', '2025-01-06T11:00:00Z', 'carol'),
-  fixture('b5e852d4-4908-4c6c-927f-75b1b508f7f5:57f246825c5feecf6a83936aa6008738', 'acme', 'API', 'Org Research', '2025-02-14T16:40:00Z', 'alice'),
+  fixture(
+    '1661732a-6d8f-4b10-b82a-41438742d8f8:e5f88e68d5ee2d8f7049657c5f91e3fc',
+    'acme',
+    'API',
+    'Org Production',
+    '2025-01-06T11:00:00Z',
+    'carol',
+  ),
+  fixture(
+    'b5e852d4-4908-4c6c-927f-75b1b508f7f5:57f246825c5feecf6a83936aa6008738',
+    'acme',
+    'API',
+    'Org Research',
+    '2025-02-14T16:40:00Z',
+    'alice',
+  ),
   // acme-infra
-  fixture('ed50e1f1-810d-4354-b583-645934d32545:cf3561e6e6b821cffdb66e390df0f9b3', 'acme-infra', 'ADMIN', 'Infra Admin', '2025-01-08T09:30:00Z', 'dave'),
-  fixture('10ea4ed9-1c5f-4ad5-84b0-440d0ac40b44:cd64f15a27ba693744278921b49304a9', 'acme-infra', 'API', 'Infra Key', '2025-01-08T09:35:00Z', 'dave'),
-  fixture('acfd06fe-ca40-4936-b49e-f43764c3a098:e4dd547fb289cc775527287923c7ba05', 'acme-infra', 'API', 'CI Key', '2025-05-02T07:15:00Z', 'dave'),
+  fixture(
+    'ed50e1f1-810d-4354-b583-645934d32545:cf3561e6e6b821cffdb66e390df0f9b3',
+    'acme-infra',
+    'ADMIN',
+    'Infra Admin',
+    '2025-01-08T09:30:00Z',
+    'dave',
+  ),
+  fixture(
+    '10ea4ed9-1c5f-4ad5-84b0-440d0ac40b44:cd64f15a27ba693744278921b49304a9',
+    'acme-infra',
+    'API',
+    'Infra Key',
+    '2025-01-08T09:35:00Z',
+    'dave',
+  ),
+  fixture(
+    'acfd06fe-ca40-4936-b49e-f43764c3a098:e4dd547fb289cc775527287923c7ba05',
+    'acme-infra',
+    'API',
+    'CI Key',
+    '2025-05-02T07:15:00Z',
+    'dave',
+  ),
 ];
 
 const BY_SECRET = new Map<string, FixtureKey>(FIXTURE_KEYS.map((k) => [k.key, k]));

@@ -7,7 +7,8 @@
  * Prints one JSON line {"url":"http://127.0.0.1:PORT/v1"} on stdout, then serves until SIGTERM/SIGINT.
  */
 import { parseArgs } from 'node:util';
-import { startEmulator, type EmulatorOptions } from './server.js';
+
+import { type EmulatorOptions, startEmulator } from './server.js';
 
 function intArg(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -30,7 +31,9 @@ async function main(): Promise<void> {
     strict: true,
   });
   if (values.help) {
-    process.stderr.write('usage: main.js [--port N] [--seed N] [--events-per-day N] [--history-days N] [--now ISO] [--latency-ms N] [--latency-per-mib-ms N]\n');
+    process.stderr.write(
+      'usage: main.js [--port N] [--seed N] [--events-per-day N] [--history-days N] [--now ISO] [--latency-ms N] [--latency-per-mib-ms N]\n',
+    );
     return;
   }
   const opts: EmulatorOptions = {};
@@ -45,7 +48,8 @@ async function main(): Promise<void> {
   if (values.now !== undefined) opts.now = values.now;
   const latencyMs = intArg('latency-ms', values['latency-ms']);
   const perMiBMs = intArg('latency-per-mib-ms', values['latency-per-mib-ms']);
-  if (latencyMs !== undefined || perMiBMs !== undefined) opts.latency = { fixedMs: latencyMs ?? 0, perMiBMs: perMiBMs ?? 0 };
+  if (latencyMs !== undefined || perMiBMs !== undefined)
+    opts.latency = { fixedMs: latencyMs ?? 0, perMiBMs: perMiBMs ?? 0 };
   const emu = await startEmulator(opts);
   const stop = (): void => {
     void emu.close().then(() => process.exit(0));

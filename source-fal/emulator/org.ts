@@ -15,18 +15,34 @@
  *    only here.
  *  - billing events are the union of the teams' own /models/billing-events, each with the team's `username`.
  */
-import { DAY_MS, DAY_SEC, ENDPOINTS, NANO_PER_USD, ORGANIZATIONS, dayLabel, type AccountModel, type BillingEventTruth, type EndpointDef, type OrganizationDef, type World } from './data.js';
+import {
+  type AccountModel,
+  type BillingEventTruth,
+  DAY_MS,
+  DAY_SEC,
+  dayLabel,
+  type EndpointDef,
+  ENDPOINTS,
+  NANO_PER_USD,
+  type OrganizationDef,
+  ORGANIZATIONS,
+  type World,
+} from './data.js';
 import { ApiError, DOCS_BASE, encodeCursor } from './params.js';
 import { compileFilter, periodStart, type Timeframe } from './query.js';
 import type { Route, RouteContext } from './routes.js';
-import { Lru, requestWindow, seriesPage, seriesRequest, type SeriesRequest } from './series.js';
+import { Lru, requestWindow, seriesPage, type SeriesRequest, seriesRequest } from './series.js';
 import { serverlessOf } from './serverless.js';
 
 export type Product = 'model_apis' | 'serverless' | 'compute';
 export const PRODUCTS: readonly Product[] = ['model_apis', 'serverless', 'compute'];
 
 /** Display names of the teams (GET /organization/teams `name`). */
-const TEAM_NAMES: Readonly<Record<string, string>> = { acme: 'Acme Inc', 'acme-ml': 'Acme ML', 'acme-infra': 'Acme Infrastructure' };
+const TEAM_NAMES: Readonly<Record<string, string>> = {
+  acme: 'Acme Inc',
+  'acme-ml': 'Acme ML',
+  'acme-infra': 'Acme Infrastructure',
+};
 
 export interface TeamJson {
   username: string;
@@ -45,8 +61,17 @@ interface ComputeDef {
 
 /** Dedicated compute per team: billed per hour, only visible through the organization usage endpoint. */
 const COMPUTE: Readonly<Record<string, readonly ComputeDef[]>> = {
-  'acme-infra': [{ endpointId: 'type: gpu_1x_h100_sxm5 (trainer, prod)', unit: 'hour', priceNano: 2_490_000_000, runs: () => true }],
-  acme: [{ endpointId: 'type: cpu_8x (notebooks, dev)', unit: 'hour', priceNano: 120_000_000, runs: (dow, hour) => dow >= 1 && dow <= 5 && hour >= 9 && hour < 18 }],
+  'acme-infra': [
+    { endpointId: 'type: gpu_1x_h100_sxm5 (trainer, prod)', unit: 'hour', priceNano: 2_490_000_000, runs: () => true },
+  ],
+  acme: [
+    {
+      endpointId: 'type: cpu_8x (notebooks, dev)',
+      unit: 'hour',
+      priceNano: 120_000_000,
+      runs: (dow, hour) => dow >= 1 && dow <= 5 && hour >= 9 && hour < 18,
+    },
+  ],
 };
 /** A compute hour becomes visible this long after it ends. */
 const COMPUTE_LAG_SEC = 15 * 60;
@@ -83,7 +108,13 @@ function selectTeams(ctx: RouteContext, org: OrganizationDef, docsUrl: string): 
   const wanted = ctx.params.multi('team_username');
   if (wanted === undefined) return org.teams;
   const unknown = wanted.filter((t) => !org.teams.includes(t));
-  if (unknown.length > 0) throw new ApiError(400, 'validation_error', `Unknown team_username for this organization: ${unknown.join(', ')}`, docsUrl);
+  if (unknown.length > 0)
+    throw new ApiError(
+      400,
+      'validation_error',
+      `Unknown team_username for this organization: ${unknown.join(', ')}`,
+      docsUrl,
+    );
   return org.teams.filter((t) => wanted.includes(t));
 }
 
@@ -101,13 +132,22 @@ function orgAuth(acct: AccountModel, identity: number): OrgAuth {
   if (!id) return NO_AUTH;
   if (id.kind === 'key') {
     const key = acct.keys.find((k) => k.keyId === id.apiKeyId);
-    return { label: `${id.detail} (owner: ${key?.creatorNickname ?? acct.username})`, apiKeyId: id.apiKeyId, login: null, sortKey: id.sortKey };
+    return {
+      label: `${id.detail} (owner: ${key?.creatorNickname ?? acct.username})`,
+      apiKeyId: id.apiKeyId,
+      login: null,
+      sortKey: id.sortKey,
+    };
   }
   const login = id.loginUsername as string;
   return { label: `${login} <${login}@example.com>`, apiKeyId: null, login, sortKey: id.sortKey };
 }
 
-function authJson(auth: OrgAuth, withAuth: boolean, withStructured: boolean): { auth_method?: string; auth_method_structured?: Record<string, string> } {
+function authJson(
+  auth: OrgAuth,
+  withAuth: boolean,
+  withStructured: boolean,
+): { auth_method?: string; auth_method_structured?: Record<string, string> } {
   const out: { auth_method?: string; auth_method_structured?: Record<string, string> } = {};
   if (withAuth) out.auth_method = auth.label;
   if (withStructured) {
@@ -128,7 +168,13 @@ interface ComputeHour {
   readonly def: ComputeDef;
 }
 
-function* computeHours(world: World, team: string, loSec: number, hiSec: number, nowSec: number): Generator<ComputeHour> {
+function* computeHours(
+  world: World,
+  team: string,
+  loSec: number,
+  hiSec: number,
+  nowSec: number,
+): Generator<ComputeHour> {
   const defs = COMPUTE[team] ?? [];
   if (defs.length === 0) return;
   const from = Math.max(Math.ceil(loSec / 3600) * 3600, world.config.historyStartDay * DAY_SEC);
@@ -204,7 +250,14 @@ function orgUsageLines(ctx: RouteContext, q: OrgUsageQuery): { bucketSec: number
     const acct = ctx.world.requireAccount(team);
     if (q.products.includes('model_apis')) {
       const filter = compileFilter(acct, { endpointIds: q.endpointIds, apiKeyIds: q.apiKeyIds });
-      const usage = ctx.engine.usage(acct, { loSec: q.loSec, hiSec: q.hiSec, nowSec: q.nowSec, timeframe: q.timeframe, filter, byAuth: q.byAuth });
+      const usage = ctx.engine.usage(acct, {
+        loSec: q.loSec,
+        hiSec: q.hiSec,
+        nowSec: q.nowSec,
+        timeframe: q.timeframe,
+        filter,
+        byAuth: q.byAuth,
+      });
       for (const { bucketSec, line } of usage.flat) {
         const def = ENDPOINTS[line.ep] as EndpointDef;
         add(bucketSec, {
@@ -226,7 +279,13 @@ function orgUsageLines(ctx: RouteContext, q: OrgUsageQuery): { bucketSec: number
     // Serverless and compute usage is not made with an API key, so an api_key_id filter excludes it.
     if (q.apiKeyIds !== undefined) continue;
     if (q.products.includes('serverless')) {
-      for (const { bucketSec, line } of serverlessOf(ctx.world).aggregate(team, q.loSec, q.hiSec, q.nowSec, q.timeframe)) {
+      for (const { bucketSec, line } of serverlessOf(ctx.world).aggregate(
+        team,
+        q.loSec,
+        q.hiSec,
+        q.nowSec,
+        q.timeframe,
+      )) {
         const endpointId = `sdk: ${line.machineType} (${line.app ?? 'unattributed'}${line.environment === null ? '' : `, ${line.environment}`})`;
         if (!endpointOk(endpointId)) continue;
         add(bucketSec, {
@@ -271,7 +330,15 @@ function orgUsageLines(ctx: RouteContext, q: OrgUsageQuery): { bucketSec: number
 }
 
 function orgKey(line: OrgAgg, legacy: boolean): string {
-  return JSON.stringify([line.username, line.product, line.endpointId, line.unit, line.unitPriceNano, legacy ? 0 : line.pct, line.auth.sortKey]);
+  return JSON.stringify([
+    line.username,
+    line.product,
+    line.endpointId,
+    line.unit,
+    line.unitPriceNano,
+    legacy ? 0 : line.pct,
+    line.auth.sortKey,
+  ]);
 }
 
 function mergeInto(into: OrgAgg, line: OrgAgg): void {
@@ -284,7 +351,12 @@ function mergeInto(into: OrgAgg, line: OrgAgg): void {
 function orgLineJson(l: OrgAgg, withAuth: boolean, withStructured: boolean, legacy: boolean): Record<string, unknown> {
   const discounts = legacy
     ? {}
-    : { percent_discount: l.pct, cost_subtotal: l.subNano / NANO_PER_USD, cost_discount: l.discNano / NANO_PER_USD, cost_total: l.costNano / NANO_PER_USD };
+    : {
+        percent_discount: l.pct,
+        cost_subtotal: l.subNano / NANO_PER_USD,
+        cost_discount: l.discNano / NANO_PER_USD,
+        cost_total: l.costNano / NANO_PER_USD,
+      };
   return {
     username: l.username,
     product: l.product,
@@ -306,7 +378,12 @@ const orgUsageCache = new WeakMap<World, Lru<{ bucketSec: number; line: OrgAgg }
 
 function orgUsage(ctx: RouteContext): string {
   const org = requireOrgRoot(ctx, ORG_USAGE_DOCS);
-  const req: SeriesRequest<(typeof ORG_USAGE_EXPAND)[number]> = seriesRequest(ctx.params, ctx.nowMs, ORG_USAGE_DOCS, ORG_USAGE_EXPAND);
+  const req: SeriesRequest<(typeof ORG_USAGE_EXPAND)[number]> = seriesRequest(
+    ctx.params,
+    ctx.nowMs,
+    ORG_USAGE_DOCS,
+    ORG_USAGE_EXPAND,
+  );
   const withAuth = req.expand.includes('auth_method');
   const withStructured = req.expand.includes('auth_method_structured');
   const q: OrgUsageQuery = {
@@ -357,13 +434,23 @@ export interface OrgBillingEventTruth extends BillingEventTruth {
 }
 
 /** The teams' visible events with start <= timestamp < end, as one list sorted by (timestamp, request_id). */
-export function orgEvents(world: World, teams: readonly string[], startMs: number, endMs: number, asOfMs: number): OrgBillingEventTruth[] {
+export function orgEvents(
+  world: World,
+  teams: readonly string[],
+  startMs: number,
+  endMs: number,
+  asOfMs: number,
+): OrgBillingEventTruth[] {
   const out: OrgBillingEventTruth[] = [];
   for (const team of teams) {
     const acct = world.requireAccount(team);
     const labels = acct.identities.map((_, i) => orgAuth(acct, i).label);
     for (const e of world.events(team, startMs, endMs, asOfMs)) {
-      const identity = acct.identities.findIndex((id) => id.apiKeyId === (e.auth_method_structured.api_key_id ?? null) && id.loginUsername === (e.auth_method_structured.login_username ?? null));
+      const identity = acct.identities.findIndex(
+        (id) =>
+          id.apiKeyId === (e.auth_method_structured.api_key_id ?? null) &&
+          id.loginUsername === (e.auth_method_structured.login_username ?? null),
+      );
       out.push({ ...e, username: team, org_auth_method: labels[identity] ?? 'None' });
     }
   }
@@ -376,7 +463,8 @@ function orgBillingEvents(ctx: RouteContext): string {
   const org = requireOrgRoot(ctx, ORG_EVENTS_DOCS);
   const p = ctx.params;
   const { startMs, endMs } = requestWindow(p, ctx.nowMs, ORG_EVENTS_DOCS);
-  if (endMs - startMs > MAX_RANGE_MS) throw new ApiError(400, 'validation_error', 'Date range cannot exceed 90 days', ORG_EVENTS_DOCS);
+  if (endMs - startMs > MAX_RANGE_MS)
+    throw new ApiError(400, 'validation_error', 'Date range cannot exceed 90 days', ORG_EVENTS_DOCS);
   const limit = p.limit(ORG_EVENTS_MAX_LIMIT, ORG_EVENTS_MAX_LIMIT);
   const page = p.page();
   const expand = p.enumMulti('expand', ['auth_method', 'auth_method_structured'] as const) ?? [];
@@ -392,7 +480,9 @@ function orgBillingEvents(ctx: RouteContext): string {
       (e) =>
         (endpointIds === undefined || endpointIds.includes(e.endpoint_id)) &&
         (requestIds === undefined || requestIds.includes(e.request_id)) &&
-        (apiKeyIds === undefined || (e.auth_method_structured.api_key_id !== undefined && apiKeyIds.includes(e.auth_method_structured.api_key_id))),
+        (apiKeyIds === undefined ||
+          (e.auth_method_structured.api_key_id !== undefined &&
+            apiKeyIds.includes(e.auth_method_structured.api_key_id))),
     ),
   );
   const offset = (page - 1) * limit;
@@ -412,12 +502,21 @@ function orgBillingEvents(ctx: RouteContext): string {
     cost_estimate_nano_usd: e.cost_total_nano,
     username: e.username,
     ...authJson(
-      { label: e.org_auth_method, apiKeyId: e.auth_method_structured.api_key_id ?? null, login: e.auth_method_structured.login_username ?? null, sortKey: '' },
+      {
+        label: e.org_auth_method,
+        apiKeyId: e.auth_method_structured.api_key_id ?? null,
+        login: e.auth_method_structured.login_username ?? null,
+        sortKey: '',
+      },
       withAuth,
       withStructured,
     ),
   }));
-  return JSON.stringify({ billing_events: rows, next_cursor: hasMore ? encodeCursor(page + 1) : null, has_more: hasMore });
+  return JSON.stringify({
+    billing_events: rows,
+    next_cursor: hasMore ? encodeCursor(page + 1) : null,
+    has_more: hasMore,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -435,11 +534,24 @@ function teams(ctx: RouteContext): string {
 // ---------------------------------------------------------------------------------------------
 
 /** Sum of org `cost` (nano-USD) per UTC day for one team and product, as /organization/usage reports it. */
-export function orgUsageNanoByDay(world: World, team: string, product: Product, startMs: number, endMs: number, asOfMs: number): Map<string, bigint> {
+export function orgUsageNanoByDay(
+  world: World,
+  team: string,
+  product: Product,
+  startMs: number,
+  endMs: number,
+  asOfMs: number,
+): Map<string, bigint> {
   if (product === 'model_apis') return world.usageNanoByDay(team, startMs, endMs, asOfMs);
   if (product === 'serverless') return serverlessOf(world).nanoByDay(team, startMs, endMs, asOfMs);
   const out = new Map<string, bigint>();
-  for (const { tsSec, def } of computeHours(world, team, Math.ceil(startMs / 1000), Math.ceil(endMs / 1000), Math.floor(asOfMs / 1000))) {
+  for (const { tsSec, def } of computeHours(
+    world,
+    team,
+    Math.ceil(startMs / 1000),
+    Math.ceil(endMs / 1000),
+    Math.floor(asOfMs / 1000),
+  )) {
     const day = dayLabel(Math.floor(tsSec / DAY_SEC));
     out.set(day, (out.get(day) ?? 0n) + BigInt(def.priceNano));
   }

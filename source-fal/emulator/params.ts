@@ -2,7 +2,8 @@
  * Query-parameter parsing and the fal error envelope (fal-api.md §2.2–§2.4).
  */
 
-export type ErrorType = 'authorization_error' | 'validation_error' | 'not_found' | 'rate_limited' | 'server_error' | 'not_implemented';
+export type ErrorType =
+  'authorization_error' | 'validation_error' | 'not_found' | 'rate_limited' | 'server_error' | 'not_implemented';
 
 export class ApiError extends Error {
   constructor(

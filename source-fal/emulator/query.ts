@@ -2,7 +2,16 @@
  * Queries over the generated data: filters, time buckets, billing-event pages and usage aggregation.
  * Windows are half-open [loSec, hiSec) in unix seconds; `nowSec` is the emulator clock (visibility).
  */
-import { DAY_SEC, ENDPOINTS, MAX_LAG_SEC, type AccountModel, type AuthIdentity, type DayData, type EndpointDef, type World } from './data.js';
+import {
+  type AccountModel,
+  type AuthIdentity,
+  DAY_SEC,
+  type DayData,
+  type EndpointDef,
+  ENDPOINTS,
+  MAX_LAG_SEC,
+  type World,
+} from './data.js';
 
 export type Timeframe = 'minute' | 'hour' | 'day' | 'week' | 'month';
 export const TIMEFRAMES: readonly Timeframe[] = ['minute', 'hour', 'day', 'week', 'month'];
@@ -118,7 +127,12 @@ export function compileFilter(acct: AccountModel, f: EventFilter): CompiledFilte
   }
   const requestIds = f.requestIds ? new Set(f.requestIds) : null;
   const sorted = (xs: readonly string[] | undefined): string[] | null => (xs ? [...new Set(xs)].sort() : null);
-  const sig = JSON.stringify([sorted(f.endpointIds), sorted(f.requestIds), sorted(f.apiKeyIds), sorted(f.loginUsernames)]);
+  const sig = JSON.stringify([
+    sorted(f.endpointIds),
+    sorted(f.requestIds),
+    sorted(f.apiKeyIds),
+    sorted(f.loginUsernames),
+  ]);
   return { epMask, authMask, requestIds, sig, matchesNothing: nothing };
 }
 
@@ -310,7 +324,14 @@ export class QueryEngine {
     return { chunks, hasMore: false };
   }
 
-  private dayAgg(acct: AccountModel, dd: DayData, a: number, b: number, q: UsageQuery, gran: 'minute' | 'hour' | 'day'): DayAgg {
+  private dayAgg(
+    acct: AccountModel,
+    dd: DayData,
+    a: number,
+    b: number,
+    q: UsageQuery,
+    gran: 'minute' | 'hour' | 'day',
+  ): DayAgg {
     const full = q.loSec <= dd.dayStartSec && q.hiSec >= dd.dayStartSec + DAY_SEC;
     const closed = q.nowSec >= dd.dayStartSec + DAY_SEC + MAX_LAG_SEC;
     const cacheKey = full && closed ? `${acct.username}|${dd.day}|${gran}|${q.byAuth ? 1 : 0}|${q.filter.sig}` : null;
@@ -385,7 +406,13 @@ export class QueryEngine {
               line.disc += BigInt(acc.disc);
               line.tot += BigInt(acc.tot);
             } else {
-              m.set(key, { ...decodeKey(key), k: acc.k, sub: BigInt(acc.sub), disc: BigInt(acc.disc), tot: BigInt(acc.tot) });
+              m.set(key, {
+                ...decodeKey(key),
+                k: acc.k,
+                sub: BigInt(acc.sub),
+                disc: BigInt(acc.disc),
+                tot: BigInt(acc.tot),
+              });
             }
           }
         }

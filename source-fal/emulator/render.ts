@@ -6,7 +6,7 @@
  *   Z","output_units":…,"cost_estimate_nano_usd":…[,"auth_method"…]}         (per price/units/discount/auth combination)
  * The output is byte-for-byte what JSON.stringify would give for the same object.
  */
-import { DAY_SEC, ENDPOINTS, MAX_K, RID_LEN, hms, type AccountModel, type DayData, type World } from './data.js';
+import { type AccountModel, DAY_SEC, type DayData, ENDPOINTS, hms, MAX_K, RID_LEN, type World } from './data.js';
 
 const OPEN = Buffer.from('{"request_id":"', 'latin1');
 const OPEN_LEN = OPEN.length;
@@ -59,7 +59,15 @@ export class BillingEventRenderer {
   }
 
   /** The text after the timestamp's HH:MM:SS: `Z"`, the cost fields, the auth fields, `}`. */
-  private buildTail(acct: AccountModel, ep: number, pv: number, k: number, pct: number, auth: number, mode: AuthMode): Buffer {
+  private buildTail(
+    acct: AccountModel,
+    ep: number,
+    pv: number,
+    k: number,
+    pct: number,
+    auth: number,
+    mode: AuthMode,
+  ): Buffer {
     let s = 'Z"' + this.world.costFragment(ep, pv, k, pct);
     const id = acct.identities[auth]!;
     if (mode & 1) s += ',"auth_method":' + id.authMethodJson;
@@ -71,7 +79,13 @@ export class BillingEventRenderer {
    * `head` + events joined by commas + `tail`. `body` is a view of `backing`; pass `backing` to
    * release() when the body is no longer needed, or drop it.
    */
-  render(acct: AccountModel, chunks: readonly Chunk[], mode: AuthMode, head: string, tail: string): { body: Buffer; backing: Buffer } {
+  render(
+    acct: AccountModel,
+    chunks: readonly Chunk[],
+    mode: AuthMode,
+    head: string,
+    tail: string,
+  ): { body: Buffer; backing: Buffer } {
     let total = 0;
     for (const c of chunks) total += c.idx.length;
     const headB = Buffer.from(head, 'utf8');
@@ -83,7 +97,9 @@ export class BillingEventRenderer {
     const nAuth = acct.identities.length;
     let first = true;
     for (const { dd, idx } of chunks) {
-      const mids = this.world.endpointJson.map((e) => Buffer.from(`","endpoint_id":${e},"timestamp":"${dd.datePrefix}`, 'utf8'));
+      const mids = this.world.endpointJson.map((e) =>
+        Buffer.from(`","endpoint_id":${e},"timestamp":"${dd.datePrefix}`, 'utf8'),
+      );
       const { ts, ep, k, pv, pct, auth, ridBytes, dayStartSec } = dd;
       for (const i of idx) {
         const e = ep[i]!;

@@ -2,14 +2,31 @@
  * The emulated fal Platform API endpoints. Each handler gets the caller's account and parsed query,
  * and returns a JSON body (text); errors are thrown as ApiError.
  */
-import { DAY_MS, ENDPOINTS, NANO_PER_USD, bucketLabel, type AccountModel, type AuthIdentity, type EndpointDef, type World } from './data.js';
-import type { FixtureKey, KeyScope } from './keys.js';
-import { ApiError, DOCS_BASE, Params, encodeCursor } from './params.js';
-import type { AuthMode, BillingEventRenderer } from './render.js';
+import {
+  type AccountModel,
+  type AuthIdentity,
+  bucketLabel,
+  DAY_MS,
+  type EndpointDef,
+  ENDPOINTS,
+  NANO_PER_USD,
+  type World,
+} from './data.js';
 import { FOCUS_DOCS, focusReport } from './focus.js';
-import { TIMEFRAMES, autoTimeframe, compileFilter, snapEndMs, snapStartMs, type QueryEngine, type UsageLine } from './query.js';
+import type { FixtureKey, KeyScope } from './keys.js';
 import { ORG_ROUTES } from './org.js';
+import { ApiError, DOCS_BASE, encodeCursor, type Params } from './params.js';
 import { PRICING_ROUTES } from './pricing.js';
+import {
+  autoTimeframe,
+  compileFilter,
+  type QueryEngine,
+  snapEndMs,
+  snapStartMs,
+  TIMEFRAMES,
+  type UsageLine,
+} from './query.js';
+import type { AuthMode, BillingEventRenderer } from './render.js';
 import { SERVERLESS_ROUTES } from './serverless.js';
 
 export interface RouteContext {
@@ -28,7 +45,9 @@ export interface Route {
   readonly scope: KeyScope;
   readonly docsUrl: string;
   /** The JSON body of a 200 response, or a body with its callback to run once sent and/or its content type (default JSON). */
-  readonly handler: (ctx: RouteContext) => string | { body: Buffer | string; onSent?: () => void; contentType?: string };
+  readonly handler: (
+    ctx: RouteContext,
+  ) => string | { body: Buffer | string; onSent?: () => void; contentType?: string };
 }
 
 const MAX_BILLING_RANGE_MS = 90 * DAY_MS;
@@ -37,7 +56,12 @@ function window(ctx: RouteContext, docsUrl: string): { startMs: number; endMs: n
   const startMs = ctx.params.instant('start') ?? ctx.nowMs - DAY_MS;
   const endMs = ctx.params.instant('end') ?? ctx.nowMs;
   if (startMs >= endMs) {
-    throw new ApiError(400, 'validation_error', `start (${new Date(startMs).toISOString()}) must be before end (${new Date(endMs).toISOString()})`, docsUrl);
+    throw new ApiError(
+      400,
+      'validation_error',
+      `start (${new Date(startMs).toISOString()}) must be before end (${new Date(endMs).toISOString()})`,
+      docsUrl,
+    );
   }
   return { startMs, endMs };
 }
@@ -77,8 +101,15 @@ function billingEvents(ctx: RouteContext): { body: Buffer; onSent: () => void } 
     offset: Number.isSafeInteger(offset) ? offset : Number.MAX_SAFE_INTEGER,
     limit,
   });
-  const mode = ((expand.includes('auth_method') ? 1 : 0) | (expand.includes('auth_method_structured') ? 2 : 0)) as AuthMode;
-  const { body, backing } = ctx.renderer.render(ctx.account, res.chunks, mode, '{"billing_events":[', '],' + nextCursor(page, res.hasMore) + '}');
+  const mode = ((expand.includes('auth_method') ? 1 : 0) |
+    (expand.includes('auth_method_structured') ? 2 : 0)) as AuthMode;
+  const { body, backing } = ctx.renderer.render(
+    ctx.account,
+    res.chunks,
+    mode,
+    '{"billing_events":[',
+    '],' + nextCursor(page, res.hasMore) + '}',
+  );
   return { body, onSent: () => ctx.renderer.release(backing) };
 }
 
@@ -104,7 +135,13 @@ export interface UsageLineJson {
   auth_method_structured?: { detail: string; api_key_id?: string; login_username?: string };
 }
 
-function usageLineJson(world: World, acct: AccountModel, l: UsageLine, withAuth: boolean, withStructured: boolean): UsageLineJson {
+function usageLineJson(
+  world: World,
+  acct: AccountModel,
+  l: UsageLine,
+  withAuth: boolean,
+  withStructured: boolean,
+): UsageLineJson {
   const def = ENDPOINTS[l.ep] as EndpointDef;
   const total = Number(l.tot) / NANO_PER_USD;
   const out: UsageLineJson = {
@@ -124,7 +161,9 @@ function usageLineJson(world: World, acct: AccountModel, l: UsageLine, withAuth:
     if (withAuth) out.auth_method = id.detail;
     if (withStructured) {
       out.auth_method_structured =
-        id.kind === 'key' ? { detail: id.detail, api_key_id: id.apiKeyId as string } : { detail: id.detail, login_username: id.loginUsername as string };
+        id.kind === 'key'
+          ? { detail: id.detail, api_key_id: id.apiKeyId as string }
+          : { detail: id.detail, login_username: id.loginUsername as string };
     }
   }
   return out;
@@ -141,7 +180,12 @@ function usage(ctx: RouteContext): string {
   const { startMs, endMs } = window(ctx, USAGE_DOCS);
   const tz = p.single('timezone');
   if (tz !== undefined && tz !== 'UTC') {
-    throw new ApiError(400, 'validation_error', `Unsupported timezone '${tz}': the emulator only supports UTC`, USAGE_DOCS);
+    throw new ApiError(
+      400,
+      'validation_error',
+      `Unsupported timezone '${tz}': the emulator only supports UTC`,
+      USAGE_DOCS,
+    );
   }
   const timeframe = p.enumSingle('timeframe', TIMEFRAMES) ?? autoTimeframe(endMs - startMs);
   const bound = p.enumSingle('bound_to_timeframe', ['true', 'false'] as const) ?? 'true';
@@ -151,7 +195,12 @@ function usage(ctx: RouteContext): string {
   const withSeries = expand.includes('time_series');
   const withSummary = expand.includes('summary');
   if (!withSeries && !withSummary) {
-    throw new ApiError(400, 'validation_error', 'expand must include at least one of time_series or summary', USAGE_DOCS);
+    throw new ApiError(
+      400,
+      'validation_error',
+      'expand must include at least one of time_series or summary',
+      USAGE_DOCS,
+    );
   }
   const withAuth = expand.includes('auth_method');
   const withStructured = expand.includes('auth_method_structured');
@@ -204,7 +253,9 @@ const BILLING_DOCS = `${DOCS_BASE}/account/billing`;
 
 function accountBilling(ctx: RouteContext): string {
   const expand = ctx.params.enumMulti('expand', ['credits'] as const) ?? [];
-  const out: { username: string; credits?: { current_balance: number; currency: string } } = { username: ctx.account.username };
+  const out: { username: string; credits?: { current_balance: number; currency: string } } = {
+    username: ctx.account.username,
+  };
   if (expand.includes('credits')) {
     out.credits = { current_balance: ctx.world.creditsCents(ctx.account.username) / 100, currency: 'USD' };
   }
@@ -227,7 +278,14 @@ function keys(ctx: RouteContext): string {
   const slice = all.slice(offset, offset + limit);
   const hasMore = offset + limit < all.length;
   const rows = slice.map((k) => {
-    const row: { key_id: string; alias: string; scope: string; created_at: string; creator_nickname?: string; creator_email?: string } = {
+    const row: {
+      key_id: string;
+      alias: string;
+      scope: string;
+      created_at: string;
+      creator_nickname?: string;
+      creator_email?: string;
+    } = {
       key_id: k.keyId,
       alias: k.alias,
       scope: k.scope,

@@ -3,16 +3,21 @@
  * (/serverless/usage, /organization/usage): the same window, timezone, timeframe, bound_to_timeframe and
  * line-item pagination semantics as /models/usage (routes.ts), so every usage-type endpoint behaves alike.
  */
-import { DAY_MS, bucketLabel } from './data.js';
+import { bucketLabel, DAY_MS } from './data.js';
 import { ApiError, encodeCursor, type Params } from './params.js';
-import { TIMEFRAMES, autoTimeframe, snapEndMs, snapStartMs, type Timeframe } from './query.js';
+import { autoTimeframe, snapEndMs, snapStartMs, type Timeframe, TIMEFRAMES } from './query.js';
 
 /** `start`/`end` with fal's defaults (last 24 h, end exclusive); start at or after end is a 400. */
 export function requestWindow(params: Params, nowMs: number, docsUrl: string): { startMs: number; endMs: number } {
   const startMs = params.instant('start') ?? nowMs - DAY_MS;
   const endMs = params.instant('end') ?? nowMs;
   if (startMs >= endMs) {
-    throw new ApiError(400, 'validation_error', `start (${new Date(startMs).toISOString()}) must be before end (${new Date(endMs).toISOString()})`, docsUrl);
+    throw new ApiError(
+      400,
+      'validation_error',
+      `start (${new Date(startMs).toISOString()}) must be before end (${new Date(endMs).toISOString()})`,
+      docsUrl,
+    );
   }
   return { startMs, endMs };
 }
@@ -30,11 +35,21 @@ export interface SeriesRequest<E extends string> {
 }
 
 /** Parses the parameters every usage-type endpoint shares. `expandAllowed` must include time_series and summary. */
-export function seriesRequest<E extends string>(params: Params, nowMs: number, docsUrl: string, expandAllowed: readonly E[]): SeriesRequest<E> {
+export function seriesRequest<E extends string>(
+  params: Params,
+  nowMs: number,
+  docsUrl: string,
+  expandAllowed: readonly E[],
+): SeriesRequest<E> {
   const { startMs, endMs } = requestWindow(params, nowMs, docsUrl);
   const tz = params.single('timezone');
   if (tz !== undefined && tz !== 'UTC') {
-    throw new ApiError(400, 'validation_error', `Unsupported timezone '${tz}': the emulator only supports UTC`, docsUrl);
+    throw new ApiError(
+      400,
+      'validation_error',
+      `Unsupported timezone '${tz}': the emulator only supports UTC`,
+      docsUrl,
+    );
   }
   const timeframe = params.enumSingle('timeframe', TIMEFRAMES) ?? autoTimeframe(endMs - startMs);
   const bound = params.enumSingle('bound_to_timeframe', ['true', 'false'] as const) ?? 'true';
@@ -48,14 +63,27 @@ export function seriesRequest<E extends string>(params: Params, nowMs: number, d
   }
   const lo = bound === 'true' ? snapStartMs(timeframe, startMs) : startMs;
   const hi = bound === 'true' ? snapEndMs(timeframe, endMs) : endMs;
-  return { loSec: Math.ceil(lo / 1000), hiSec: Math.ceil(hi / 1000), timeframe, limit, page, expand, withSeries, withSummary };
+  return {
+    loSec: Math.ceil(lo / 1000),
+    hiSec: Math.ceil(hi / 1000),
+    timeframe,
+    limit,
+    page,
+    expand,
+    withSeries,
+    withSummary,
+  };
 }
 
 /**
  * One page of a usage-type response. `flat` is every (bucket, line) pair in order; `limit` counts them, so one
  * bucket can span two pages. The summary goes on the first page only; with summary alone, `limit` pages it.
  */
-export function seriesPage<L>(req: SeriesRequest<string>, flat: readonly { bucketSec: number; line: L }[], summary: () => readonly L[]): string {
+export function seriesPage<L>(
+  req: SeriesRequest<string>,
+  flat: readonly { bucketSec: number; line: L }[],
+  summary: () => readonly L[],
+): string {
   const offset = (req.page - 1) * req.limit;
   const body: { time_series?: { bucket: string; results: L[] }[]; summary?: readonly L[] } = {};
   let hasMore: boolean;

@@ -10,22 +10,31 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { DAY_MS, DAY_SEC, World, deterministicUuid, type BillingEventTruth } from './data.js';
-import { buildInvoice, invoiceIssuedAtMs, type Invoice } from './focus.js';
-import { FaultSet, gatewayHtml, type FaultAction, type Faults } from './faults.js';
+
+import { type BillingEventTruth, DAY_MS, DAY_SEC, deterministicUuid, World } from './data.js';
+import { type FaultAction, type Faults, FaultSet, gatewayHtml } from './faults.js';
+import { buildInvoice, type Invoice, invoiceIssuedAtMs } from './focus.js';
 import { findKey } from './keys.js';
-import { ApiError, DOCS_BASE, Params, errorEnvelope, errorTypeForStatus } from './params.js';
+import {
+  type OrgBillingEventTruth,
+  orgEvents,
+  orgRootedAt,
+  orgUsageNanoByDay,
+  type Product,
+  type TeamJson,
+  teamsOf,
+} from './org.js';
+import { ApiError, DOCS_BASE, errorEnvelope, errorTypeForStatus, Params } from './params.js';
+import { type PriceJson, priceOf } from './pricing.js';
 import { QueryEngine } from './query.js';
 import { BillingEventRenderer } from './render.js';
 import { ROUTES } from './routes.js';
-import { orgEvents, orgRootedAt, orgUsageNanoByDay, teamsOf, type OrgBillingEventTruth, type Product, type TeamJson } from './org.js';
-import { priceOf, type PriceJson } from './pricing.js';
 import { serverlessOf } from './serverless.js';
 
-export { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY, UNKNOWN_KEY, FIXTURE_KEYS } from './keys.js';
+export type { AuthMethodStructured, BillingEventTruth } from './data.js';
 export type { FaultRule, Faults } from './faults.js';
-export type { BillingEventTruth, AuthMethodStructured } from './data.js';
-export type { Invoice, FocusRow } from './focus.js';
+export type { FocusRow, Invoice } from './focus.js';
+export { ADMIN_KEY, API_KEY, FIXTURE_KEYS, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY, UNKNOWN_KEY } from './keys.js';
 export type { OrgBillingEventTruth, Product, TeamJson } from './org.js';
 export type { PriceJson } from './pricing.js';
 
@@ -150,8 +159,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   let nowMs = opts.now === undefined ? Math.floor(Date.now() / 1000) * 1000 : toMs(opts.now, 'now');
   const historyDays = opts.historyDays ?? 150;
   const eventsPerDay = opts.eventsPerDay ?? 120;
-  if (!(historyDays >= 0) || !(eventsPerDay >= 0)) throw new Error('emulator: historyDays and eventsPerDay must be >= 0');
-  if (opts.latency && !(opts.latency.fixedMs >= 0 && (opts.latency.perMiBMs ?? 0) >= 0)) throw new Error('emulator: latency must be >= 0');
+  if (!(historyDays >= 0) || !(eventsPerDay >= 0))
+    throw new Error('emulator: historyDays and eventsPerDay must be >= 0');
+  if (opts.latency && !(opts.latency.fixedMs >= 0 && (opts.latency.perMiBMs ?? 0) >= 0))
+    throw new Error('emulator: latency must be >= 0');
   const historyStartDay = Math.floor((nowMs - historyDays * DAY_MS) / DAY_MS);
   const priceChangeAtSec = (historyStartDay + Math.floor(historyDays / 2)) * DAY_SEC + 12 * 3600;
   const world = new World({ seed, eventsPerDay, historyStartDay, priceChangeAtSec });
@@ -161,49 +172,94 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const requests: RequestLogEntry[] = [];
   const sockets = new Set<Socket>();
 
-  const reply = (status: number, body: string | Buffer, contentType = JSON_TYPE, headers: Record<string, string> = {}): Reply => ({
+  const reply = (
+    status: number,
+    body: string | Buffer,
+    contentType = JSON_TYPE,
+    headers: Record<string, string> = {},
+  ): Reply => ({
     status,
     contentType,
     body,
     headers,
     isJson: contentType.startsWith(JSON_TYPE),
   });
-  const requestIdFor = (req: IncomingMessage): string => deterministicUuid(`${seed}|${req.method ?? ''}|${req.url ?? ''}|${nowMs}`);
-  const errorReply = (req: IncomingMessage, status: number, type: ReturnType<typeof errorTypeForStatus>, message: string, docsUrl: string): Reply =>
-    reply(status, errorEnvelope(type, message, docsUrl, requestIdFor(req)));
+  const requestIdFor = (req: IncomingMessage): string =>
+    deterministicUuid(`${seed}|${req.method ?? ''}|${req.url ?? ''}|${nowMs}`);
+  const errorReply = (
+    req: IncomingMessage,
+    status: number,
+    type: ReturnType<typeof errorTypeForStatus>,
+    message: string,
+    docsUrl: string,
+  ): Reply => reply(status, errorEnvelope(type, message, docsUrl, requestIdFor(req)));
 
   /** The real response to a request (no faults). */
   const realResponse = (req: IncomingMessage, pathname: string, sp: URLSearchParams): Reply => {
     const route = ROUTES.get(pathname.length > 1 && pathname.endsWith('/') ? pathname.slice(0, -1) : pathname);
     if (!route) return errorReply(req, 404, 'not_found', `No such endpoint: ${pathname}`, DOCS_BASE);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return errorReply(req, 405, 'validation_error', `Method ${req.method ?? ''} not allowed on ${pathname}`, route.docsUrl);
+      return errorReply(
+        req,
+        405,
+        'validation_error',
+        `Method ${req.method ?? ''} not allowed on ${pathname}`,
+        route.docsUrl,
+      );
     }
     const authDocs = 'https://fal.ai/docs/api-reference/platform-apis/authentication';
     const header = req.headers.authorization;
     const m = header === undefined ? null : /^Key\s+(\S+)\s*$/i.exec(header);
     if (!m) {
-      return errorReply(req, 401, 'authorization_error', "Missing or malformed Authorization header: expected 'Authorization: Key <FAL_KEY>'", authDocs);
+      return errorReply(
+        req,
+        401,
+        'authorization_error',
+        "Missing or malformed Authorization header: expected 'Authorization: Key <FAL_KEY>'",
+        authDocs,
+      );
     }
     const key = findKey(m[1] as string);
     if (!key) return errorReply(req, 401, 'authorization_error', 'Invalid API key', authDocs);
     if (route.scope === 'ADMIN' && key.scope !== 'ADMIN') {
-      return errorReply(req, 403, 'authorization_error', 'This endpoint requires an Admin API key; the key used has API scope', authDocs);
+      return errorReply(
+        req,
+        403,
+        'authorization_error',
+        'This endpoint requires an Admin API key; the key used has API scope',
+        authDocs,
+      );
     }
     const account = world.account(key.account);
     if (!account) return errorReply(req, 403, 'authorization_error', 'The key is not attached to an account', authDocs);
     try {
-      const out = route.handler({ world, engine, renderer, nowMs, account, key, params: new Params(sp, route.docsUrl), legacy: opts.legacyShapes === true });
+      const out = route.handler({
+        world,
+        engine,
+        renderer,
+        nowMs,
+        account,
+        key,
+        params: new Params(sp, route.docsUrl),
+        legacy: opts.legacyShapes === true,
+      });
       if (typeof out === 'string') return reply(200, out);
       return { ...reply(200, out.body, out.contentType ?? JSON_TYPE), onSent: out.onSent };
     } catch (err) {
-      if (err instanceof ApiError) return errorReply(req, err.status, err.type, err.message, err.docsUrl ?? route.docsUrl);
+      if (err instanceof ApiError)
+        return errorReply(req, err.status, err.type, err.message, err.docsUrl ?? route.docsUrl);
       const msg = err instanceof Error ? err.message : String(err);
       return errorReply(req, 500, 'server_error', `Internal emulator error: ${msg}`, route.docsUrl);
     }
   };
 
-  const send = (req: IncomingMessage, res: ServerResponse, r: Reply, entry: RequestLogEntry, truncate = false): void => {
+  const send = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: Reply,
+    entry: RequestLogEntry,
+    truncate = false,
+  ): void => {
     if (res.destroyed) return;
     const buf = typeof r.body === 'string' ? Buffer.from(r.body, 'utf8') : r.body;
     entry.status = r.status;
@@ -236,7 +292,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     if (f.kind === 'body') return reply(f.status ?? 200, f.body, f.contentType ?? JSON_TYPE);
     const headers = f.headers ?? {};
     if (f.body !== undefined) return reply(f.status, f.body, f.contentType ?? JSON_TYPE, headers);
-    if (f.status === 502 || f.status === 503 || f.status === 504) return reply(f.status, gatewayHtml(f.status), f.contentType ?? 'text/html', headers);
+    if (f.status === 502 || f.status === 503 || f.status === 504)
+      return reply(f.status, gatewayHtml(f.status), f.contentType ?? 'text/html', headers);
     const type = errorTypeForStatus(f.status);
     const message = f.status === 429 ? 'Rate limit exceeded; retry later' : `Injected fault: HTTP ${f.status}`;
     return { ...errorReply(req, f.status, type, message, DOCS_BASE), headers };
@@ -311,7 +368,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       }
     }
   };
-  const server = opts.tls ? createTlsServer({ keepAlive: true, key: opts.tls.key, cert: opts.tls.cert }, listener) : createServer({ keepAlive: true }, listener);
+  const server = opts.tls
+    ? createTlsServer({ keepAlive: true, key: opts.tls.key, cert: opts.tls.cert }, listener)
+    : createServer({ keepAlive: true }, listener);
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -328,7 +387,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const asOfMs = (asOf?: Date): number => (asOf === undefined ? nowMs : asOf.getTime());
   const truth: Truth = {
     events: (account, start, end, asOf) => world.events(account, start.getTime(), end.getTime(), asOfMs(asOf)),
-    usageNanoByDay: (account, start, end, asOf) => world.usageNanoByDay(account, start.getTime(), end.getTime(), asOfMs(asOf)),
+    usageNanoByDay: (account, start, end, asOf) =>
+      world.usageNanoByDay(account, start.getTime(), end.getTime(), asOfMs(asOf)),
     totalNano: (account, start, end, asOf) => {
       let sum = 0n;
       for (const v of world.usageNanoByDay(account, start.getTime(), end.getTime(), asOfMs(asOf)).values()) sum += v;
@@ -349,9 +409,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       return invoice !== undefined && asOfMs(asOf) >= invoice.issuedAtMs ? invoice : undefined;
     },
     invoiceIssuedAt: (billingMonth) => new Date(invoiceIssuedAtMs(billingMonth)),
-    serverlessNanoByDay: (account, start, end, asOf) => serverlessOf(world).nanoByDay(account, start.getTime(), end.getTime(), asOfMs(asOf)),
-    orgUsageNanoByDay: (team, product, start, end, asOf) => orgUsageNanoByDay(world, team, product, start.getTime(), end.getTime(), asOfMs(asOf)),
-    orgEvents: (orgRoot, start, end, asOf) => orgEvents(world, requireOrg(orgRoot).teams, start.getTime(), end.getTime(), asOfMs(asOf)),
+    serverlessNanoByDay: (account, start, end, asOf) =>
+      serverlessOf(world).nanoByDay(account, start.getTime(), end.getTime(), asOfMs(asOf)),
+    orgUsageNanoByDay: (team, product, start, end, asOf) =>
+      orgUsageNanoByDay(world, team, product, start.getTime(), end.getTime(), asOfMs(asOf)),
+    orgEvents: (orgRoot, start, end, asOf) =>
+      orgEvents(world, requireOrg(orgRoot).teams, start.getTime(), end.getTime(), asOfMs(asOf)),
     teams: (orgRoot) => teamsOf(requireOrg(orgRoot), world),
     price: (endpointId) => priceOf(world, endpointId, nowMs),
   };
@@ -381,4 +444,3 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     },
   };
 }
-

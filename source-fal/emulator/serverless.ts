@@ -9,11 +9,11 @@
  * sometimes bill at a surge price, which fal reports as a separate row (`is_surge`). Money is integer nano-USD:
  * subtotal = deciseconds × price_per_second / 10, discount = floor(subtotal × pct / 100).
  */
-import { DAY_MS, DAY_SEC, NANO_PER_USD, Rng, dayLabel, hash32, type World } from './data.js';
+import { DAY_MS, DAY_SEC, dayLabel, hash32, NANO_PER_USD, Rng, type World } from './data.js';
 import { DOCS_BASE } from './params.js';
 import { periodStart, type Timeframe } from './query.js';
 import type { Route, RouteContext } from './routes.js';
-import { Lru, seriesPage, seriesRequest, type SeriesRequest } from './series.js';
+import { Lru, seriesPage, type SeriesRequest, seriesRequest } from './series.js';
 
 export interface MachineDef {
   readonly type: string;
@@ -43,7 +43,13 @@ export interface AppDef {
 /** Serverless apps per account; an account without an entry has no serverless usage. */
 export const SERVERLESS_APPS: Readonly<Record<string, readonly AppDef[]>> = {
   'acme-ml': [
-    { app: 'img-pipeline-prod', environment: 'production', machines: ['GPU-H100', 'GPU-A100'], weight: 40, discountPct: { 'GPU-H100': 15 } },
+    {
+      app: 'img-pipeline-prod',
+      environment: 'production',
+      machines: ['GPU-H100', 'GPU-A100'],
+      weight: 40,
+      discountPct: { 'GPU-H100': 15 },
+    },
     { app: 'img-pipeline-dev', environment: 'development', machines: ['GPU-A10G'], weight: 20 },
     { app: 'whisper-batch-v2', environment: null, machines: ['GPU-A10G', 'L'], weight: 20 },
     { app: null, environment: null, machines: ['GPU-H100', 'L'], weight: 10 },
@@ -54,7 +60,13 @@ export const SERVERLESS_APPS: Readonly<Record<string, readonly AppDef[]>> = {
   ],
   acme: [{ app: 'demo-app-prod', environment: 'production', machines: ['GPU-A10G', 'L'], weight: 100 }],
   'acme-infra': [
-    { app: 'trainer-prod', environment: 'production', machines: ['GPU-H100'], weight: 50, discountPct: { 'GPU-H100': 10 } },
+    {
+      app: 'trainer-prod',
+      environment: 'production',
+      machines: ['GPU-H100'],
+      weight: 50,
+      discountPct: { 'GPU-H100': 10 },
+    },
     { app: 'etl-worker-staging', environment: 'staging', machines: ['L'], weight: 40 },
     { app: null, environment: null, machines: ['L'], weight: 10 },
   ],
@@ -126,7 +138,8 @@ function pick(cum: readonly number[], r: number): number {
   return cum.length - 1;
 }
 
-const nullsFirst = (x: string | null, y: string | null): number => (x === y ? 0 : x === null ? -1 : y === null ? 1 : x < y ? -1 : 1);
+const nullsFirst = (x: string | null, y: string | null): number =>
+  x === y ? 0 : x === null ? -1 : y === null ? 1 : x < y ? -1 : 1;
 
 /** Line order inside a bucket: app, environment (null first), machine type, non-surge first, price, discount. */
 export function compareServerless(x: ServerlessAgg, y: ServerlessAgg): number {
@@ -186,7 +199,12 @@ export class ServerlessData {
       const lr = rng.next();
       const lv = rng.next();
       // Serverless billing trails more than model billing (fal-api.md §8: billable units are null until recorded).
-      const lag = lr < 0.7 ? Math.floor(lv * 300) : lr < 0.9 ? 3600 + Math.floor(lv * 11 * 3600) : 12 * 3600 + Math.floor(lv * 58 * 3600);
+      const lag =
+        lr < 0.7
+          ? Math.floor(lv * 300)
+          : lr < 0.9
+            ? 3600 + Math.floor(lv * 11 * 3600)
+            : 12 * 3600 + Math.floor(lv * 58 * 3600);
       const app = apps[pick(appCum, rng.next())] as AppDef;
       const machineType = app.machines[Math.floor(rng.next() * app.machines.length)] as string;
       const machine = MACHINES.find((m) => m.type === machineType);
@@ -216,7 +234,13 @@ export class ServerlessData {
   }
 
   /** Visible events with loSec <= timestamp < hiSec. */
-  *events(account: string, loSec: number, hiSec: number, nowSec: number, filter: ServerlessFilter = {}): Generator<ServerlessEvent> {
+  *events(
+    account: string,
+    loSec: number,
+    hiSec: number,
+    nowSec: number,
+    filter: ServerlessFilter = {},
+  ): Generator<ServerlessEvent> {
     const hi = Math.min(hiSec, nowSec + 1);
     if (loSec >= hi) return;
     const apps = filter.apps ? new Set(filter.apps) : null;
@@ -233,7 +257,14 @@ export class ServerlessData {
   }
 
   /** (bucket, line) pairs of a window, buckets ascending, lines in compareServerless order; empty buckets omitted. */
-  aggregate(account: string, loSec: number, hiSec: number, nowSec: number, timeframe: Timeframe, filter: ServerlessFilter = {}): { bucketSec: number; line: ServerlessAgg }[] {
+  aggregate(
+    account: string,
+    loSec: number,
+    hiSec: number,
+    nowSec: number,
+    timeframe: Timeframe,
+    filter: ServerlessFilter = {},
+  ): { bucketSec: number; line: ServerlessAgg }[] {
     const key = JSON.stringify([account, loSec, hiSec, nowSec, timeframe, filter.apps ?? null, filter.search ?? null]);
     return this.series.get(key, () => {
       const buckets = new Map<number, Map<string, ServerlessAgg>>();
@@ -249,20 +280,49 @@ export class ServerlessData {
           line.discNano += e.discNano;
           line.totNano += e.totNano;
         } else {
-          const { app, environment, machineType, isSurge, unitPriceNano, pct, deciseconds, subNano, discNano, totNano } = e;
-          lines.set(k, { app, environment, machineType, isSurge, unitPriceNano, pct, deciseconds, subNano, discNano, totNano });
+          const {
+            app,
+            environment,
+            machineType,
+            isSurge,
+            unitPriceNano,
+            pct,
+            deciseconds,
+            subNano,
+            discNano,
+            totNano,
+          } = e;
+          lines.set(k, {
+            app,
+            environment,
+            machineType,
+            isSurge,
+            unitPriceNano,
+            pct,
+            deciseconds,
+            subNano,
+            discNano,
+            totNano,
+          });
         }
       }
       return [...buckets.entries()]
         .sort((a, b) => a[0] - b[0])
-        .flatMap(([bucketSec, lines]) => [...lines.values()].sort(compareServerless).map((line) => ({ bucketSec, line })));
+        .flatMap(([bucketSec, lines]) =>
+          [...lines.values()].sort(compareServerless).map((line) => ({ bucketSec, line })),
+        );
     });
   }
 
   /** Sum of cost_total (nano-USD) of visible events per UTC day; days without a visible event are absent. */
   nanoByDay(account: string, startMs: number, endMs: number, asOfMs: number): Map<string, bigint> {
     const out = new Map<string, bigint>();
-    for (const e of this.events(account, Math.ceil(startMs / 1000), Math.ceil(endMs / 1000), Math.floor(asOfMs / 1000))) {
+    for (const e of this.events(
+      account,
+      Math.ceil(startMs / 1000),
+      Math.ceil(endMs / 1000),
+      Math.floor(asOfMs / 1000),
+    )) {
       const day = dayLabel(Math.floor((e.tsSec * 1000) / DAY_MS));
       out.set(day, (out.get(day) ?? 0n) + BigInt(e.totNano));
     }
@@ -275,7 +335,14 @@ export class ServerlessData {
 export function summarize(flat: readonly { line: ServerlessAgg }[]): ServerlessAgg[] {
   const sum = new Map<string, ServerlessAgg>();
   for (const { line } of flat) {
-    const k = JSON.stringify([line.app, line.environment, line.machineType, line.isSurge, line.unitPriceNano, line.pct]);
+    const k = JSON.stringify([
+      line.app,
+      line.environment,
+      line.machineType,
+      line.isSurge,
+      line.unitPriceNano,
+      line.pct,
+    ]);
     const s = sum.get(k);
     if (s) {
       s.deciseconds += line.deciseconds;
@@ -300,10 +367,20 @@ const SERVERLESS_USAGE_DOCS = `${DOCS_BASE}/serverless/usage`;
 
 /** GET /v1/serverless/usage: the caller's apps only; no auth expansion exists on this endpoint. */
 function serverlessUsage(ctx: RouteContext): string {
-  const req: SeriesRequest<string> = seriesRequest(ctx.params, ctx.nowMs, SERVERLESS_USAGE_DOCS, ['time_series', 'summary'] as const);
+  const req: SeriesRequest<string> = seriesRequest(ctx.params, ctx.nowMs, SERVERLESS_USAGE_DOCS, [
+    'time_series',
+    'summary',
+  ] as const);
   const search = ctx.params.single('search');
   const filter: ServerlessFilter = { apps: ctx.params.multi('app'), search: search === '' ? undefined : search };
-  const flat = serverlessOf(ctx.world).aggregate(ctx.account.username, req.loSec, req.hiSec, Math.floor(ctx.nowMs / 1000), req.timeframe, filter);
+  const flat = serverlessOf(ctx.world).aggregate(
+    ctx.account.username,
+    req.loSec,
+    req.hiSec,
+    Math.floor(ctx.nowMs / 1000),
+    req.timeframe,
+    filter,
+  );
   return seriesPage(
     req,
     flat.map(({ bucketSec, line }) => ({ bucketSec, line: serverlessLineJson(line) })),

@@ -4,7 +4,14 @@ import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 
-import { ApiError, ConfigError, InterruptedError, ResponseShapeError, type SourceFalError, TransientApiError } from '../errors.js';
+import {
+  ApiError,
+  ConfigError,
+  InterruptedError,
+  ResponseShapeError,
+  type SourceFalError,
+  TransientApiError,
+} from '../errors.js';
 import { clearSecretsForTest } from '../redact.js';
 import { FalClient, type RetryInfo } from './client.js';
 
@@ -65,7 +72,9 @@ afterEach(async () => {
 describe('FalClient retries', () => {
   it('given a 429 with Retry-After when requested then it waits at least the announced time and returns the next 200', async () => {
     // Regression: a computed 1 s backoff under a 7 s Retry-After just earns another 429.
-    keys().reply(429, falError('rate_limited', 'Too many requests'), { headers: { ...JSON_HEADERS, 'retry-after': '7' } });
+    keys().reply(429, falError('rate_limited', 'Too many requests'), {
+      headers: { ...JSON_HEADERS, 'retry-after': '7' },
+    });
     keys().reply(200, KEYS_BODY, { headers: JSON_HEADERS });
 
     const response = await client().getJson('/keys', {}, KeysPage);
@@ -73,13 +82,22 @@ describe('FalClient retries', () => {
     expect(response.body).toEqual({ keys: [{ key_id: 'kid-7f3a', alias: 'prod' }] });
     expect(sleeps).toEqual([7_000]);
     expect(retries).toEqual([
-      { endpoint: 'GET /keys', attempt: 1, delayMs: 7_000, reason: 'HTTP 429 rate_limited: Too many requests', status: 429, announced: true },
+      {
+        endpoint: 'GET /keys',
+        attempt: 1,
+        delayMs: 7_000,
+        reason: 'HTTP 429 rate_limited: Too many requests',
+        status: 429,
+        announced: true,
+      },
     ]);
   });
 
   it('given a 503 with an HTML body when requested then it backs off and returns the next 200', async () => {
     // Gateways in front of fal answer 5xx with HTML; parsing it as fal's envelope must not crash the retry.
-    keys().reply(503, '<html><body>503 Service Temporarily Unavailable</body></html>', { headers: { 'content-type': 'text/html' } });
+    keys().reply(503, '<html><body>503 Service Temporarily Unavailable</body></html>', {
+      headers: { 'content-type': 'text/html' },
+    });
     keys().reply(200, KEYS_BODY, { headers: JSON_HEADERS });
 
     const response = await client().getJson('/keys', {}, KeysPage);
@@ -115,7 +133,9 @@ describe('FalClient retries', () => {
   });
 
   it('given 503 until the retry count is spent when requested then a TransientApiError names the endpoint', async () => {
-    keys().reply(503, 'upstream unavailable', { headers: { 'content-type': 'text/plain' } }).times(3);
+    keys()
+      .reply(503, 'upstream unavailable', { headers: { 'content-type': 'text/plain' } })
+      .times(3);
 
     const error = await rejection(client({ retry: { maxRetries: 2 } }).getJson('/keys', {}, KeysPage));
 
@@ -133,7 +153,9 @@ describe('FalClient retries', () => {
     // The injected sleep moves the clock, so elapsed time is what the budget sees.
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.UTC(2026, 6, 27, 15, 30));
-    keys().reply(503, 'busy', { headers: { 'content-type': 'text/plain' } }).times(3);
+    keys()
+      .reply(503, 'busy', { headers: { 'content-type': 'text/plain' } })
+      .times(3);
     const c = client({
       retry: { maxElapsedMs: 5_000 },
       sleep: async (ms) => {
@@ -169,7 +191,9 @@ describe('FalClient retries', () => {
     const error = await rejection(client({ retry: { maxRetries: 1 } }).getJson('/keys', {}, KeysPage));
 
     expect(error).toBeInstanceOf(TransientApiError);
-    expect(error.message).toContain('(the response body of GET /keys is not complete JSON (9 bytes)); gave up after 2 attempts');
+    expect(error.message).toContain(
+      '(the response body of GET /keys is not complete JSON (9 bytes)); gave up after 2 attempts',
+    );
   });
 
   it('given an abort during the backoff when requested then an InterruptedError and no further request', async () => {
@@ -202,7 +226,9 @@ describe('FalClient rate-limit gate', () => {
     const error = await rejection(c.getJson('/keys', {}, KeysPage));
 
     expect(error).toBeInstanceOf(TransientApiError);
-    expect(error.message).toMatch(/^fal asked not to be called again before \S+Z \(a rate limit announced on an earlier request\), beyond the retry budget, so GET \/keys was not sent\./);
+    expect(error.message).toMatch(
+      /^fal asked not to be called again before \S+Z \(a rate limit announced on an earlier request\), beyond the retry budget, so GET \/keys was not sent\./,
+    );
     expect(c.stats.requests).toBe(1);
     expect(sleeps).toEqual([]);
   });
@@ -242,7 +268,9 @@ describe('FalClient rate-limit gate', () => {
   });
 
   it('given a gateway 502 without an envelope when retries run out then the error carries the request id from the response header', async () => {
-    keys().reply(502, '<html>502 Bad Gateway</html>', { headers: { 'content-type': 'text/html', 'x-fal-request-id': 'req-gw' } });
+    keys().reply(502, '<html>502 Bad Gateway</html>', {
+      headers: { 'content-type': 'text/html', 'x-fal-request-id': 'req-gw' },
+    });
 
     const error = await rejection(client({ retry: { maxRetries: 0 } }).getJson('/keys', {}, KeysPage));
 
@@ -256,7 +284,11 @@ describe('FalClient rate-limit gate', () => {
     keys().reply(200, KEYS_BODY, { headers: { ...JSON_HEADERS, 'x-fal-request-id': 'req-2' } });
     const seen: unknown[] = [];
 
-    await client({ onResponse: (info) => seen.push({ ...info, elapsedMs: typeof info.elapsedMs }) }).getJson('/keys', {}, KeysPage);
+    await client({ onResponse: (info) => seen.push({ ...info, elapsedMs: typeof info.elapsedMs }) }).getJson(
+      '/keys',
+      {},
+      KeysPage,
+    );
 
     expect(seen).toEqual([
       { endpoint: 'GET /keys', target: '/keys', status: 503, elapsedMs: 'number', requestId: 'req-1' },
@@ -289,7 +321,9 @@ describe('FalClient error mapping', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.code).toBe('forbidden');
     expect(error.failureType).toBe('config_error');
-    expect(error.message).toContain('fal refused GET /keys for this key (403). fal says: "API key scope is not ADMIN".');
+    expect(error.message).toContain(
+      'fal refused GET /keys for this key (403). fal says: "API key scope is not ADMIN".',
+    );
     expect(error.message).toContain('create one in the fal dashboard (API Keys → Add key → scope Admin)');
     expect(sleeps).toEqual([]);
   });
@@ -301,7 +335,9 @@ describe('FalClient error mapping', () => {
 
     expect(error).toBeInstanceOf(ApiError);
     expect(error.failureType).toBe('system_error');
-    expect(error.message).toBe('fal answered GET /keys with HTTP 400 (validation_error). fal says: "limit must be at most 100".');
+    expect(error.message).toBe(
+      'fal answered GET /keys with HTTP 400 (validation_error). fal says: "limit must be at most 100".',
+    );
     expect(error.context).toEqual({ endpoint: 'GET /keys', status: 400, requestId: 'req-7e1c' });
     expect(error.describe()).toBe(
       'fal answered GET /keys with HTTP 400 (validation_error). fal says: "limit must be at most 100". [GET /keys; HTTP 400; fal request id req-7e1c]',
@@ -357,9 +393,15 @@ describe('FalClient requests', () => {
         return { statusCode: 200, data: KEYS_BODY, responseOptions: { headers: JSON_HEADERS } };
       });
 
-    await client().getJson('/models/usage', { expand: ['time_series', 'auth_method_structured'], cursor: undefined, limit: 100, bound_to_timeframe: false }, KeysPage);
+    await client().getJson(
+      '/models/usage',
+      { expand: ['time_series', 'auth_method_structured'], cursor: undefined, limit: 100, bound_to_timeframe: false },
+      KeysPage,
+    );
 
-    expect(paths).toEqual(['/v1/models/usage?expand=time_series%2Cauth_method_structured&limit=100&bound_to_timeframe=false']);
+    expect(paths).toEqual([
+      '/v1/models/usage?expand=time_series%2Cauth_method_structured&limit=100&bound_to_timeframe=false',
+    ]);
   });
 
   it('given fal echoes the API key in every kind of failure when requested then no thrown message contains the key', async () => {
@@ -375,7 +417,13 @@ describe('FalClient requests', () => {
     const errors: SourceFalError[] = [];
     for (let i = 0; i < 5; i++) errors.push(await rejection(c.getJson('/keys', {}, KeysPage)));
 
-    expect(errors.map((e) => e.constructor.name)).toEqual(['ConfigError', 'ApiError', 'TransientApiError', 'ResponseShapeError', 'TransientApiError']);
+    expect(errors.map((e) => e.constructor.name)).toEqual([
+      'ConfigError',
+      'ApiError',
+      'TransientApiError',
+      'ResponseShapeError',
+      'TransientApiError',
+    ]);
     for (const error of errors) {
       expect(error.describe()).not.toContain(KEY_SECRET_HALF);
       expect(error.message).not.toContain(KEY);
@@ -386,14 +434,20 @@ describe('FalClient requests', () => {
 
 describe('FalClient user-agent', () => {
   it('given the package version when a request is sent then the user-agent names that version', async () => {
-    const pkg = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')));
+    const pkg = z
+      .object({ version: z.string() })
+      .parse(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')));
     let sent: unknown;
     mockAgent
       .get(ORIGIN)
       .intercept({ path: '/v1/keys', method: 'GET' })
       .reply((options) => {
         sent = new Headers(options.headers as Record<string, string>).get('user-agent');
-        return { statusCode: 200, data: { keys: [] }, responseOptions: { headers: { 'content-type': 'application/json' } } };
+        return {
+          statusCode: 200,
+          data: { keys: [] },
+          responseOptions: { headers: { 'content-type': 'application/json' } },
+        };
       });
 
     await client().getJson('/keys', {}, z.object({ keys: z.array(z.unknown()) }));

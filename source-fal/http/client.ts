@@ -6,11 +6,25 @@
 import { Agent, type Dispatcher, EnvHttpProxyAgent, request } from 'undici';
 import type { z } from 'zod';
 
-import { ApiError, ConfigError, type ErrorContext, InterruptedError, ResponseShapeError, TransientApiError } from '../errors.js';
+import {
+  ApiError,
+  ConfigError,
+  type ErrorContext,
+  InterruptedError,
+  ResponseShapeError,
+  TransientApiError,
+} from '../errors.js';
 import { redact, registerSecret } from '../redact.js';
 import { packageVersion } from '../schemas.js';
 import { AdaptiveLimit } from './limit.js';
-import { announcedWaitMs, backoffDelayMs, DEFAULT_RETRY, isRetryableStatus, type RetryOptions, sleep } from './retry.js';
+import {
+  announcedWaitMs,
+  backoffDelayMs,
+  DEFAULT_RETRY,
+  isRetryableStatus,
+  type RetryOptions,
+  sleep,
+} from './retry.js';
 
 /** `source-fal/<package.json version> (+<project URL>)`, so fal can tell connector versions apart in its logs. */
 export function userAgent(): string {
@@ -121,11 +135,17 @@ export class FalClient {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.limit = new AdaptiveLimit(options.maxConcurrentRequests ?? 1);
     this.ownsDispatcher = options.dispatcher === undefined;
-    const pool = { connect: { timeout: CONNECT_TIMEOUT_MS }, keepAliveTimeout: 30_000, connections: Math.max(4, options.maxConcurrentRequests ?? 1), pipelining: 1 };
+    const pool = {
+      connect: { timeout: CONNECT_TIMEOUT_MS },
+      keepAliveTimeout: 30_000,
+      connections: Math.max(4, options.maxConcurrentRequests ?? 1),
+      pipelining: 1,
+    };
     // Behind an egress proxy: undici's own Agent ignores HTTPS_PROXY / HTTP_PROXY / NO_PROXY, EnvHttpProxyAgent
     // honours them (https://undici.nodejs.org/#/docs/api/EnvHttpProxyAgent). A private CA comes from
     // NODE_EXTRA_CA_CERTS, which Node reads at start-up.
-    this.dispatcher = options.dispatcher ?? (proxyConfigured(process.env) ? new EnvHttpProxyAgent(pool) : new Agent(pool));
+    this.dispatcher =
+      options.dispatcher ?? (proxyConfigured(process.env) ? new EnvHttpProxyAgent(pool) : new Agent(pool));
   }
 
   /**
@@ -133,20 +153,38 @@ export class FalClient {
    * caller (with `body` undefined) instead of becoming errors, e.g. 404 "no invoice for that month yet".
    */
   async getJson<T>(path: string, query: Query, schema: z.ZodType<T>): Promise<JsonResponse<T>>;
-  async getJson<T>(path: string, query: Query, schema: z.ZodType<T>, allowStatus: readonly number[]): Promise<JsonResponse<T | undefined>>;
-  async getJson<T>(path: string, query: Query, schema: z.ZodType<T>, allowStatus: readonly number[] = []): Promise<JsonResponse<T | undefined>> {
+  async getJson<T>(
+    path: string,
+    query: Query,
+    schema: z.ZodType<T>,
+    allowStatus: readonly number[],
+  ): Promise<JsonResponse<T | undefined>>;
+  async getJson<T>(
+    path: string,
+    query: Query,
+    schema: z.ZodType<T>,
+    allowStatus: readonly number[] = [],
+  ): Promise<JsonResponse<T | undefined>> {
     const endpoint = `GET ${path}`;
     return this.withRetries(endpoint, path, query, allowStatus, (raw) => {
       if (allowStatus.includes(raw.status)) {
         const envelope = errorEnvelope(raw);
-        return { status: raw.status, body: undefined, requestId: envelope?.request_id ?? headerText(raw.headers['x-fal-request-id']), error: envelope };
+        return {
+          status: raw.status,
+          body: undefined,
+          requestId: envelope?.request_id ?? headerText(raw.headers['x-fal-request-id']),
+          error: envelope,
+        };
       }
       let json: unknown;
       try {
         json = JSON.parse(raw.text);
       } catch {
         // A 2xx body that is not JSON is almost always a body cut short; retry it like a reset (fal-api.md §2.5).
-        throw new RetryableBody(`the response body of ${endpoint} is not complete JSON (${raw.text.length} bytes)`, headerText(raw.headers['x-fal-request-id']));
+        throw new RetryableBody(
+          `the response body of ${endpoint} is not complete JSON (${raw.text.length} bytes)`,
+          headerText(raw.headers['x-fal-request-id']),
+        );
       }
       const parsed = schema.safeParse(json);
       if (!parsed.success) {
@@ -220,7 +258,8 @@ export class FalClient {
         if (error instanceof RetryableBody) failure = { reason: error.message, requestId: error.requestId };
         else if (this.options.signal?.aborted) throw interrupted(endpoint);
         else if (errorCode(error) === 'ENOTFOUND') throw this.unresolvable(endpoint);
-        else if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(errorCode(error) ?? '')) throw this.untrusted(endpoint, errorCode(error) ?? '');
+        else if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(errorCode(error) ?? ''))
+          throw this.untrusted(endpoint, errorCode(error) ?? '');
         else if (isNetworkError(error)) failure = { reason: networkReason(error) };
         else throw error;
       }
@@ -241,7 +280,14 @@ export class FalClient {
         );
       }
       this.stats.retries++;
-      this.options.onRetry?.({ endpoint, attempt: attempt + 1, delayMs, reason: failure.reason, status: failure.status, announced: failure.waitMs !== undefined });
+      this.options.onRetry?.({
+        endpoint,
+        attempt: attempt + 1,
+        delayMs,
+        reason: failure.reason,
+        status: failure.status,
+        announced: failure.waitMs !== undefined,
+      });
       try {
         await sleeper(delayMs, this.options.signal);
       } catch {
@@ -282,7 +328,11 @@ export class FalClient {
   }
 
   /** Before a new request: wait out a wait fal announced on an earlier one, or fail now if it passes the budget. */
-  private async waitForGate(endpoint: string, started: number, sleeper: NonNullable<ClientOptions['sleep']>): Promise<void> {
+  private async waitForGate(
+    endpoint: string,
+    started: number,
+    sleeper: NonNullable<ClientOptions['sleep']>,
+  ): Promise<void> {
     const waitMs = this.gate.notBeforeMs - started;
     if (waitMs <= 0) return;
     if (waitMs > this.retry.maxElapsedMs) {
@@ -292,7 +342,13 @@ export class FalClient {
         { retryAfterMs: waitMs },
       );
     }
-    this.options.onRetry?.({ endpoint, attempt: 0, delayMs: waitMs, reason: 'a rate limit fal announced on an earlier request', announced: true });
+    this.options.onRetry?.({
+      endpoint,
+      attempt: 0,
+      delayMs: waitMs,
+      reason: 'a rate limit fal announced on an earlier request',
+      announced: true,
+    });
     try {
       await sleeper(waitMs, this.options.signal);
     } catch {
@@ -372,7 +428,11 @@ function errorEnvelope(raw: RawResponse): { type: string; message: string; reque
   return contentType.includes('json') ? parseErrorEnvelope(raw.text) : undefined;
 }
 
-function statusError(status: number, envelope: { type: string; message: string } | undefined, context: ErrorContext): Error {
+function statusError(
+  status: number,
+  envelope: { type: string; message: string } | undefined,
+  context: ErrorContext,
+): Error {
   const said = envelope?.message ? ` fal says: "${envelope.message}".` : '';
   if (status === 401) {
     return new ConfigError(
@@ -384,15 +444,25 @@ function statusError(status: number, envelope: { type: string; message: string }
   if (status === 403) {
     // fal's organization endpoints need more than the ADMIN scope: the key must belong to the org's root team.
     const action = context.endpoint?.startsWith('GET /organization/')
-      ? 'Organization endpoints need an ADMIN key of the organization\'s root team (fal organizations are an enterprise feature): use such a key, or leave the organization streams out of the catalog.'
+      ? "Organization endpoints need an ADMIN key of the organization's root team (fal organizations are an enterprise feature): use such a key, or leave the organization streams out of the catalog."
       : 'Usage and billing APIs need an ADMIN-scope key: create one in the fal dashboard (API Keys → Add key → scope Admin) and set api_key.';
-    return new ConfigError('forbidden', `fal refused ${context.endpoint ?? 'the request'} for this key (403).${said} ${action}`, context);
+    return new ConfigError(
+      'forbidden',
+      `fal refused ${context.endpoint ?? 'the request'} for this key (403).${said} ${action}`,
+      context,
+    );
   }
-  return new ApiError(`fal answered ${context.endpoint ?? 'a request'} with HTTP ${status}${envelope ? ` (${envelope.type})` : ''}.${said}`, context);
+  return new ApiError(
+    `fal answered ${context.endpoint ?? 'a request'} with HTTP ${status}${envelope ? ` (${envelope.type})` : ''}.${said}`,
+    context,
+  );
 }
 
 function interrupted(endpoint: string): InterruptedError {
-  return new InterruptedError('The run was interrupted (SIGTERM/SIGINT) before this request finished; rerun to resume from the saved state.', { endpoint });
+  return new InterruptedError(
+    'The run was interrupted (SIGTERM/SIGINT) before this request finished; rerun to resume from the saved state.',
+    { endpoint },
+  );
 }
 
 const NETWORK_CODES = new Set([

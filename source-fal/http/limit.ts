@@ -12,7 +12,8 @@ export class AdaptiveLimit {
   private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly max: number) {
-    if (!Number.isInteger(max) || max < 1) throw new RangeError(`max concurrent requests must be a whole number ≥ 1, got ${max}`);
+    if (!Number.isInteger(max) || max < 1)
+      throw new RangeError(`max concurrent requests must be a whole number ≥ 1, got ${max}`);
     this.limit = max;
   }
 

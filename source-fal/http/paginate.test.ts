@@ -34,7 +34,8 @@ function nextPage(page: { items: number[]; next_cursor: string | null; has_more:
 
 async function readAll(): Promise<number[][]> {
   const pages: number[][] = [];
-  for await (const page of cursorPages({ client, path: '/models/usage', query: QUERY, limit: 2, schema: Page })) pages.push(page.items);
+  for await (const page of cursorPages({ client, path: '/models/usage', query: QUERY, limit: 2, schema: Page }))
+    pages.push(page.items);
   return pages;
 }
 
@@ -106,7 +107,9 @@ describe('cursorPages', () => {
 
     const error = await readAll().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ResponseShapeError);
-    expect((error as ResponseShapeError).message).toMatch(/has_more: true but sent no next_cursor for GET \/models\/usage/);
+    expect((error as ResponseShapeError).message).toMatch(
+      /has_more: true but sent no next_cursor for GET \/models\/usage/,
+    );
     expect(client.stats.requests).toBe(2);
   });
 
@@ -117,7 +120,8 @@ describe('cursorPages', () => {
     const seen: number[][] = [];
     let error: unknown;
     try {
-      for await (const page of cursorPages({ client, path: '/models/usage', query: QUERY, limit: 2, schema: Page })) seen.push(page.items);
+      for await (const page of cursorPages({ client, path: '/models/usage', query: QUERY, limit: 2, schema: Page }))
+        seen.push(page.items);
     } catch (e) {
       error = e;
     }

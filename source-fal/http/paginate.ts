@@ -27,7 +27,9 @@ export interface CursorPageSource<P extends z.infer<typeof CursorEnvelope>> {
   startCursor?: string;
 }
 
-export async function* cursorPages<P extends z.infer<typeof CursorEnvelope>>(source: CursorPageSource<P>): AsyncGenerator<P> {
+export async function* cursorPages<P extends z.infer<typeof CursorEnvelope>>(
+  source: CursorPageSource<P>,
+): AsyncGenerator<P> {
   const { client, path, query, limit, schema } = source;
   const seen = new Set<string>(source.startCursor === undefined ? [] : [source.startCursor]);
   const fetchPage = (cursor: string | undefined): Promise<P> =>
@@ -40,9 +42,12 @@ export async function* cursorPages<P extends z.infer<typeof CursorEnvelope>>(sou
     const next = nextCursor(page, path);
     if (next !== null) {
       if (seen.has(next)) {
-        throw new ResponseShapeError(`fal returned the cursor ${JSON.stringify(next)} twice for GET ${path}; stopping instead of looping forever.`, {
-          endpoint: `GET ${path}`,
-        });
+        throw new ResponseShapeError(
+          `fal returned the cursor ${JSON.stringify(next)} twice for GET ${path}; stopping instead of looping forever.`,
+          {
+            endpoint: `GET ${path}`,
+          },
+        );
       }
       seen.add(next);
     }
@@ -57,9 +62,12 @@ export async function* cursorPages<P extends z.infer<typeof CursorEnvelope>>(sou
  */
 export function nextCursor(page: z.infer<typeof CursorEnvelope>, path: string): string | null {
   if (page.has_more && page.next_cursor === null) {
-    throw new ResponseShapeError(`fal said has_more: true but sent no next_cursor for GET ${path}; the rest of the data cannot be fetched. Upgrade source-fal or report this.`, {
-      endpoint: `GET ${path}`,
-    });
+    throw new ResponseShapeError(
+      `fal said has_more: true but sent no next_cursor for GET ${path}; the rest of the data cannot be fetched. Upgrade source-fal or report this.`,
+      {
+        endpoint: `GET ${path}`,
+      },
+    );
   }
   return page.has_more ? page.next_cursor : null;
 }

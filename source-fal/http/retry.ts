@@ -54,7 +54,10 @@ export function backoffDelayMs(attempt: number, options: RetryOptions, random: (
  * `Retry-After` is delta-seconds or an HTTP date (RFC 9110 §10.2.3); fal's serverless control plane sends
  * `x-ratelimit-reset` as seconds until the window resets (fal docs, serverless rate limits). The larger wins.
  */
-export function announcedWaitMs(headers: Record<string, string | string[] | undefined>, nowMs: number): number | undefined {
+export function announcedWaitMs(
+  headers: Record<string, string | string[] | undefined>,
+  nowMs: number,
+): number | undefined {
   const waits: number[] = [];
   const retryAfter = firstHeader(headers['retry-after']);
   if (retryAfter !== undefined) {

@@ -4,7 +4,14 @@ import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers
 import { apiKeys } from './api_keys.js';
 import type { StreamRecord } from './stream.js';
 
-const KEY = { key_id: 'abc123def456', alias: 'Production Key', scope: 'API', created_at: '2025-01-15T12:00:00+00:00', creator_nickname: 'alice', creator_email: 'alice@example.com' };
+const KEY = {
+  key_id: 'abc123def456',
+  alias: 'Production Key',
+  scope: 'API',
+  created_at: '2025-01-15T12:00:00+00:00',
+  creator_nickname: 'alice',
+  creator_email: 'alice@example.com',
+};
 
 const { context, paths, logs, reply } = useFalMock({ now: Date.UTC(2026, 6, 27) });
 
@@ -21,8 +28,14 @@ describe('api_keys.read', () => {
 
     const rows = await readAll();
 
-    expect(rows).toEqual([{ ...KEY, created_at: '2025-01-15T12:00:00Z' }, { ...KEY, key_id: 'second', created_at: null }]);
-    expect(Object.fromEntries(new URL(paths[0] ?? '', FAL_ORIGIN).searchParams)).toEqual({ expand: 'creator_info', limit: '100' });
+    expect(rows).toEqual([
+      { ...KEY, created_at: '2025-01-15T12:00:00Z' },
+      { ...KEY, key_id: 'second', created_at: null },
+    ]);
+    expect(Object.fromEntries(new URL(paths[0] ?? '', FAL_ORIGIN).searchParams)).toEqual({
+      expand: 'creator_info',
+      limit: '100',
+    });
     expect(new URL(paths[1] ?? '', FAL_ORIGIN).searchParams.get('cursor')).toBe('Mg==');
   });
 

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 
 import { ResponseShapeError } from '../errors.js';
-import { cursorPages, CursorEnvelope } from '../http/paginate.js';
+import { CursorEnvelope, cursorPages } from '../http/paginate.js';
 import { normalizeTimestamp } from '../time.js';
 import type { SnapshotStream, StreamRecord } from './stream.js';
 
@@ -29,10 +29,19 @@ export const apiKeys: SnapshotStream = {
   docsUrl: 'https://fal.ai/docs/platform-apis/v1/keys/list',
   async *read(ctx) {
     const dropped = new Set<string>();
-    const pages = cursorPages({ client: ctx.client, path: '/keys', query: { expand: ['creator_info'] }, limit: KEYS_PAGE_LIMIT, schema: Page });
+    const pages = cursorPages({
+      client: ctx.client,
+      path: '/keys',
+      query: { expand: ['creator_info'] },
+      limit: KEYS_PAGE_LIMIT,
+      schema: Page,
+    });
     for await (const page of pages) yield page.keys.map((key) => keyRecord(key, dropped));
     if (dropped.size > 0) {
-      ctx.log.log('WARN', `api_keys: fal sent field(s) ${[...dropped].sort().join(', ')} that may hold secrets; they were left out of every record.`);
+      ctx.log.log(
+        'WARN',
+        `api_keys: fal sent field(s) ${[...dropped].sort().join(', ')} that may hold secrets; they were left out of every record.`,
+      );
     }
   },
 };
@@ -47,9 +56,12 @@ export function keyRecord(key: z.infer<typeof Page>['keys'][number], dropped: Se
     try {
       record.created_at = normalizeTimestamp(key.created_at);
     } catch {
-      throw new ResponseShapeError(`fal sent key ${key.key_id} with a created_at that is not a timestamp: ${JSON.stringify(key.created_at)}.`, {
-        endpoint: 'GET /keys',
-      });
+      throw new ResponseShapeError(
+        `fal sent key ${key.key_id} with a created_at that is not a timestamp: ${JSON.stringify(key.created_at)}.`,
+        {
+          endpoint: 'GET /keys',
+        },
+      );
     }
   } else record.created_at = null;
   return record;

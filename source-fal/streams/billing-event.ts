@@ -15,7 +15,9 @@ import { formatWindow, normalizeTimestamp, type Window } from '../time.js';
 import type { StreamRecord } from './stream.js';
 
 // The items are checked one by one in completeEvent; `z.array(z.unknown())` would copy a 10,000-item array per page.
-export const EventsPage = CursorEnvelope.extend({ billing_events: z.custom<unknown[]>(Array.isArray, { message: 'expected an array of billing events' }) });
+export const EventsPage = CursorEnvelope.extend({
+  billing_events: z.custom<unknown[]>(Array.isArray, { message: 'expected an array of billing events' }),
+});
 
 /** What differs between the two endpoints' events. */
 export interface EventSource {
@@ -40,24 +42,34 @@ type Item = Record<string, unknown>;
  */
 /** Built only when an event is bad (no closure per event: this path runs millions of times a sync). */
 function shapeError(source: EventSource, window: Window, what: string): ResponseShapeError {
-  return new ResponseShapeError(`fal's response to ${source.endpoint} holds ${what}. fal may have changed its API; upgrade source-fal or report this.`, {
-    endpoint: source.endpoint,
-    window: formatWindow(window),
-  });
+  return new ResponseShapeError(
+    `fal's response to ${source.endpoint} holds ${what}. fal may have changed its API; upgrade source-fal or report this.`,
+    {
+      endpoint: source.endpoint,
+      window: formatWindow(window),
+    },
+  );
 }
 
 export function completeEvent(value: unknown, window: Window, source: EventSource): StreamRecord {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw shapeError(source, window, 'an item that is not an object');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw shapeError(source, window, 'an item that is not an object');
   const event = value as Item;
   const requestId = event.request_id;
-  if (typeof requestId !== 'string' || requestId.length === 0) throw shapeError(source, window, 'an event without a request_id');
-  if (source.organization && typeof event.username !== 'string') throw shapeError(source, window, `event ${requestId} without a team username`);
+  if (typeof requestId !== 'string' || requestId.length === 0)
+    throw shapeError(source, window, 'an event without a request_id');
+  if (source.organization && typeof event.username !== 'string')
+    throw shapeError(source, window, `event ${requestId} without a team username`);
   const timestamp = event.timestamp;
   if (typeof timestamp !== 'string') throw shapeError(source, window, `event ${requestId} without a timestamp`);
   try {
     event.timestamp = normalizeTimestamp(timestamp);
   } catch {
-    throw shapeError(source, window, `event ${requestId} with a timestamp that is not one: ${JSON.stringify(timestamp)}`);
+    throw shapeError(
+      source,
+      window,
+      `event ${requestId} with a timestamp that is not one: ${JSON.stringify(timestamp)}`,
+    );
   }
 
   const costTotal = event.cost_total;
@@ -68,7 +80,8 @@ export function completeEvent(value: unknown, window: Window, source: EventSourc
   if (source.organization) {
     event.cost_total_nano_usd = exact ?? usdToNano(typeof costTotal === 'number' ? costTotal : null);
   } else {
-    if (typeof costTotal !== 'number') throw shapeError(source, window, `event ${requestId} without a numeric cost_total`);
+    if (typeof costTotal !== 'number')
+      throw shapeError(source, window, `event ${requestId} without a numeric cost_total`);
     if (exact === undefined) event.cost_estimate_nano_usd = usdToNano(costTotal);
   }
 

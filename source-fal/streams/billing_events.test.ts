@@ -31,7 +31,11 @@ function eventsPage(body: unknown): void {
   reply('/v1/models/billing-events?', { body });
 }
 
-const page = (events: unknown[], nextCursor: string | null = null): unknown => ({ billing_events: events, next_cursor: nextCursor, has_more: nextCursor !== null });
+const page = (events: unknown[], nextCursor: string | null = null): unknown => ({
+  billing_events: events,
+  next_cursor: nextCursor,
+  has_more: nextCursor !== null,
+});
 
 /** Reads a window and returns the records as they would be written (through JSON). */
 async function readWindow(ctx: StreamContext, window: Window = WINDOW): Promise<StreamRecord[]> {
@@ -95,7 +99,13 @@ describe('billing_events.readWindow', () => {
 
     const [record] = await readWindow(context());
 
-    expect(record).toMatchObject({ timestamp: '2026-07-26T00:00:08Z', auth_method: 'User token', api_key_id: null, login_username: 'alice', billing_region: 'us-east' });
+    expect(record).toMatchObject({
+      timestamp: '2026-07-26T00:00:08Z',
+      auth_method: 'User token',
+      api_key_id: null,
+      login_username: 'alice',
+      billing_region: 'us-east',
+    });
   });
 
   it('given an event with only the auth_method label when read then the label is kept and the ids are null', async () => {
@@ -130,7 +140,11 @@ describe('billing_events.readWindow', () => {
     const records = await readWindow(context());
 
     expect(records.map((r) => r.request_id)).toEqual(['first', 'second']);
-    expect(params(paths[1] ?? '')).toMatchObject({ cursor: 'Mg==', start: '2026-07-26T00:00:00Z', end: '2026-07-27T00:00:00Z' });
+    expect(params(paths[1] ?? '')).toMatchObject({
+      cursor: 'Mg==',
+      start: '2026-07-26T00:00:00Z',
+      end: '2026-07-27T00:00:00Z',
+    });
   });
 
   it.each([
@@ -148,7 +162,10 @@ describe('billing_events.readWindow', () => {
 
     expect(error).toBeInstanceOf(ResponseShapeError);
     expect((error as ResponseShapeError).message).toMatch(message);
-    expect((error as ResponseShapeError).context).toEqual({ endpoint: 'GET /models/billing-events', window: '2026-07-26T00:00:00Z/2026-07-27T00:00:00Z' });
+    expect((error as ResponseShapeError).context).toEqual({
+      endpoint: 'GET /models/billing-events',
+      window: '2026-07-26T00:00:00Z/2026-07-27T00:00:00Z',
+    });
   });
 
   it('given a page without billing_events when read then a ResponseShapeError, not an empty window', async () => {
@@ -199,16 +216,26 @@ describe('billing_events.windows', () => {
 
   it('given a saved cursor when windowed then the first window starts lookback_days earlier, at the start of its window', () => {
     const saved = Date.UTC(2026, 6, 26, 9, 15);
-    expect(iso(windowsOf(context({ max_concurrent_requests: 1 }), saved)[0]?.start ?? 0)).toBe('2026-07-23T00:00:00.000Z');
-    expect(iso(windowsOf(context({ lookback_days: 0, max_concurrent_requests: 1 }), saved)[0]?.start ?? 0)).toBe('2026-07-26T00:00:00.000Z');
-    expect(iso(windowsOf(context({ max_concurrent_requests: 4 }), saved)[0]?.start ?? 0)).toBe('2026-07-23T06:00:00.000Z');
-    expect(iso(windowsOf(context({ lookback_days: 0, max_concurrent_requests: 4 }), saved)[0]?.start ?? 0)).toBe('2026-07-26T06:00:00.000Z');
+    expect(iso(windowsOf(context({ max_concurrent_requests: 1 }), saved)[0]?.start ?? 0)).toBe(
+      '2026-07-23T00:00:00.000Z',
+    );
+    expect(iso(windowsOf(context({ lookback_days: 0, max_concurrent_requests: 1 }), saved)[0]?.start ?? 0)).toBe(
+      '2026-07-26T00:00:00.000Z',
+    );
+    expect(iso(windowsOf(context({ max_concurrent_requests: 4 }), saved)[0]?.start ?? 0)).toBe(
+      '2026-07-23T06:00:00.000Z',
+    );
+    expect(iso(windowsOf(context({ lookback_days: 0, max_concurrent_requests: 4 }), saved)[0]?.start ?? 0)).toBe(
+      '2026-07-26T06:00:00.000Z',
+    );
   });
 });
 
 describe('billing_events.cursorAfter', () => {
   it('given a window ending at the run’s now when completed then the cursor is that end, floored to the second', () => {
-    expect(iso(billingEvents.cursorAfter(context(), { start: Date.UTC(2026, 6, 27), end: NOW }))).toBe('2026-07-27T15:30:12.000Z');
+    expect(iso(billingEvents.cursorAfter(context(), { start: Date.UTC(2026, 6, 27), end: NOW }))).toBe(
+      '2026-07-27T15:30:12.000Z',
+    );
     expect(billingEvents.cursorAfter(context(), WINDOW)).toBe(WINDOW.end);
   });
 });

@@ -7,8 +7,8 @@
 import type { Query } from '../http/client.js';
 import { cursorPages } from '../http/paginate.js';
 import { DAY_MS, formatInstant } from '../time.js';
-import { completeEvent, EventsPage, type EventSource } from './billing-event.js';
-import { lookbackWindows, type IncrementalStream, type StreamRecord } from './stream.js';
+import { completeEvent, type EventSource, EventsPage } from './billing-event.js';
+import { type IncrementalStream, lookbackWindows, type StreamRecord } from './stream.js';
 
 const PATH = '/models/billing-events';
 
@@ -51,7 +51,13 @@ export const billingEvents: IncrementalStream = {
       end: formatInstant(window.end),
       expand: ['auth_method_structured'],
     };
-    const pages = cursorPages({ client: ctx.client, path: PATH, query, limit: BILLING_EVENTS_PAGE_LIMIT, schema: EventsPage });
+    const pages = cursorPages({
+      client: ctx.client,
+      path: PATH,
+      query,
+      limit: BILLING_EVENTS_PAGE_LIMIT,
+      schema: EventsPage,
+    });
     for await (const page of pages) {
       const items = page.billing_events;
       const records = new Array<StreamRecord>(items.length);

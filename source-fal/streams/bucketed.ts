@@ -8,10 +8,18 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 import { ResponseShapeError } from '../errors.js';
-import { cursorPages, CursorEnvelope } from '../http/paginate.js';
 import type { Query } from '../http/client.js';
-import { DAY_MS, floorTo, formatInstant, formatWindow, GRANULARITY_MS, normalizeTimestamp, type Window } from '../time.js';
-import { lookbackWindows, type IncrementalStream, type StreamContext, type StreamRecord } from './stream.js';
+import { CursorEnvelope, cursorPages } from '../http/paginate.js';
+import {
+  DAY_MS,
+  floorTo,
+  formatInstant,
+  formatWindow,
+  GRANULARITY_MS,
+  normalizeTimestamp,
+  type Window,
+} from '../time.js';
+import { type IncrementalStream, lookbackWindows, type StreamContext, type StreamRecord } from './stream.js';
 
 /**
  * Page size for the usage-type endpoints. fal does not document the maximum ("depends on query type and expansion
@@ -72,25 +80,38 @@ export function bucketedStream<L>(options: BucketedStreamOptions<L>): Incrementa
       // when fal stops sending a grain part (auth_method_structured, percent_discount). The same line twice is
       // harmless (a page boundary that shifted while paging) and passes.
       const seen = new Map<unknown, string>();
-      const fingerprint = (record: StreamRecord): string => createHash('sha256').update(JSON.stringify(record)).digest('base64');
-      for await (const page of cursorPages({ client: ctx.client, path: options.path, query, limit: USAGE_PAGE_LIMIT, schema: Page })) {
+      const fingerprint = (record: StreamRecord): string =>
+        createHash('sha256').update(JSON.stringify(record)).digest('base64');
+      for await (const page of cursorPages({
+        client: ctx.client,
+        path: options.path,
+        query,
+        limit: USAGE_PAGE_LIMIT,
+        schema: Page,
+      })) {
         const records: StreamRecord[] = [];
         if (page.time_series === undefined && (page.summary?.length ?? 0) > 0) {
           // Usage exists in the window but not per bucket: reading it as "no usage" would checkpoint past real spend.
-          throw new ResponseShapeError(`fal's response to GET ${options.path} has summary rows but no time_series, although expand asked for it.`, {
-            endpoint: `GET ${options.path}`,
-            window: formatWindow(window),
-          });
+          throw new ResponseShapeError(
+            `fal's response to GET ${options.path} has summary rows but no time_series, although expand asked for it.`,
+            {
+              endpoint: `GET ${options.path}`,
+              window: formatWindow(window),
+            },
+          );
         }
         for (const bucket of page.time_series ?? []) {
           let label: string;
           try {
             label = normalizeTimestamp(bucket.bucket);
           } catch {
-            throw new ResponseShapeError(`fal sent a bucket label that is not a timestamp: ${JSON.stringify(bucket.bucket)}.`, {
-              endpoint: `GET ${options.path}`,
-              window: formatWindow(window),
-            });
+            throw new ResponseShapeError(
+              `fal sent a bucket label that is not a timestamp: ${JSON.stringify(bucket.bucket)}.`,
+              {
+                endpoint: `GET ${options.path}`,
+                window: formatWindow(window),
+              },
+            );
           }
           for (const line of bucket.results) {
             const record = options.toRecord(line, label, timeframe);

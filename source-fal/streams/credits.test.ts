@@ -20,7 +20,13 @@ describe('credits.read', () => {
     answer({ username: 'my-team', credits: { current_balance: 24.5, currency: 'USD' } });
 
     expect(await readAll()).toEqual([
-      { username: 'my-team', current_balance: 24.5, currency: 'USD', current_balance_nano_usd: 24_500_000_000, read_at: '2026-07-27T15:30:00Z' },
+      {
+        username: 'my-team',
+        current_balance: 24.5,
+        currency: 'USD',
+        current_balance_nano_usd: 24_500_000_000,
+        read_at: '2026-07-27T15:30:00Z',
+      },
     ]);
     expect(new URL(paths[0] ?? '', FAL_ORIGIN).searchParams.get('expand')).toBe('credits');
   });

@@ -42,7 +42,8 @@ export function focusValue(column: string, text: string): unknown {
   if (DECIMAL_COLUMNS.has(column)) {
     // Number('') and Number(' ') are 0, and Number('0x10') is 16: only plain decimal text is a FOCUS decimal.
     const value = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(text) ? Number(text) : Number.NaN;
-    if (!Number.isFinite(value)) throw new FocusValueError(`${column} is ${JSON.stringify(text)}, not a decimal number`);
+    if (!Number.isFinite(value))
+      throw new FocusValueError(`${column} is ${JSON.stringify(text)}, not a decimal number`);
     return value;
   }
   if (isPeriodColumn(column)) {
@@ -59,7 +60,8 @@ export function focusValue(column: string, text: string): unknown {
     } catch {
       throw new FocusValueError(`${column} is not JSON: ${JSON.stringify(text.slice(0, 100))}`);
     }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FocusValueError(`${column} is not a JSON object: ${JSON.stringify(text.slice(0, 100))}`);
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw new FocusValueError(`${column} is not a JSON object: ${JSON.stringify(text.slice(0, 100))}`);
     return value;
   }
   return text;

@@ -10,11 +10,14 @@ const NOW = Date.UTC(2026, 10, 25, 12, 34, 56);
 /** Billing month 2026-11: the invoice of October's charges. */
 const NOVEMBER: Window = { start: Date.UTC(2026, 10, 1), end: Date.UTC(2026, 11, 1) };
 
-const HEADER = 'InvoiceId,BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ChargeDescription,SkuId,ListUnitPrice,ConsumedQuantity,ConsumedUnit,ListCost,EffectiveCost,BilledCost,SubAccountId,Tags,x_Region';
+const HEADER =
+  'InvoiceId,BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ChargeDescription,SkuId,ListUnitPrice,ConsumedQuantity,ConsumedUnit,ListCost,EffectiveCost,BilledCost,SubAccountId,Tags,x_Region';
 const USAGE_LINE =
   'INV-1,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,2026-10-01T00:00:00+00:00,2026-11-01T00:00:00+00:00,Usage,"fal-ai/flux/dev, images at ""list"" price",fal-ai/flux/dev,0.025,1200,image,30.00,30.00,30.00,,"{""team"":""ml"",""env"":""prod""}",us-east';
-const TAX_LINE = 'INV-1,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,Tax,"Sales tax\r\nCalifornia, US",,,,,0.41,0.41,0.412500001,,,';
-const CREDIT_LINE = 'INV-1,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,Credit,Promotional credit,,,,,-25.00,-25.00,-25.00,,,';
+const TAX_LINE =
+  'INV-1,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,Tax,"Sales tax\r\nCalifornia, US",,,,,0.41,0.41,0.412500001,,,';
+const CREDIT_LINE =
+  'INV-1,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,Credit,Promotional credit,,,,,-25.00,-25.00,-25.00,,,';
 
 const { context, paths, logs, reply } = useFalMock({ now: NOW, startDate: '2026-09-15' });
 
@@ -25,7 +28,8 @@ function focusReply(status: number, body: string, contentType = 'text/csv; chars
 
 const csv = (...lines: string[]): string => `${lines.join('\r\n')}\r\n`;
 
-const readWindow = (ctx: StreamContext, window: Window = NOVEMBER): Promise<StreamRecord[]> => collect(invoices.readWindow(ctx, window));
+const readWindow = (ctx: StreamContext, window: Window = NOVEMBER): Promise<StreamRecord[]> =>
+  collect(invoices.readWindow(ctx, window));
 
 const params = (path: string): Record<string, string> => Object.fromEntries(new URL(path, FAL_ORIGIN).searchParams);
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -71,9 +75,20 @@ describe('invoices.readWindow', () => {
       Tags: { team: 'ml', env: 'prod' },
       x_Region: 'us-east',
     });
-    expect(records[1]).toMatchObject({ ChargeCategory: 'Tax', ChargeDescription: 'Sales tax\r\nCalifornia, US', SkuId: null, ConsumedQuantity: null, Tags: null, x_Region: null });
+    expect(records[1]).toMatchObject({
+      ChargeCategory: 'Tax',
+      ChargeDescription: 'Sales tax\r\nCalifornia, US',
+      SkuId: null,
+      ConsumedQuantity: null,
+      Tags: null,
+      x_Region: null,
+    });
     expect(records[1]?.billed_cost_nano_usd).toBe(412_500_001);
-    expect(records[2]).toMatchObject({ ChargeCategory: 'Credit', BilledCost: -25, billed_cost_nano_usd: -25_000_000_000 });
+    expect(records[2]).toMatchObject({
+      ChargeCategory: 'Credit',
+      BilledCost: -25,
+      billed_cost_nano_usd: -25_000_000_000,
+    });
     // Column names are kept exactly as sent.
     expect(Object.keys(records[0] ?? {})).toEqual(expect.arrayContaining(HEADER.split(',')));
   });
@@ -109,16 +124,26 @@ describe('invoices.readWindow', () => {
 
     const [record] = await readWindow(context());
 
-    expect(record).toMatchObject({ BillingPeriodStart: '2026-10-01T00:00:00Z', BilledCost: 1.5, billed_cost_nano_usd: 1_500_000_000 });
+    expect(record).toMatchObject({
+      BillingPeriodStart: '2026-10-01T00:00:00Z',
+      BilledCost: 1.5,
+      billed_cost_nano_usd: 1_500_000_000,
+    });
   });
 
   it('given 404 for the current billing month when read then no records, an INFO log saying it is not issued yet, and the month stays open', async () => {
-    focusReply(404, JSON.stringify({ error: { type: 'not_found', message: 'No invoice has been issued for billing month 2026-11' } }), 'application/json');
+    focusReply(
+      404,
+      JSON.stringify({ error: { type: 'not_found', message: 'No invoice has been issued for billing month 2026-11' } }),
+      'application/json',
+    );
     const ctx = context();
 
     expect(await readWindow(ctx)).toEqual([]);
 
-    expect(logs).toEqual([expect.stringMatching(/^INFO invoices: fal has not issued the invoice of billing month 2026-11 yet/)]);
+    expect(logs).toEqual([
+      expect.stringMatching(/^INFO invoices: fal has not issued the invoice of billing month 2026-11 yet/),
+    ]);
     // The cursor stays at September's invoice, so the next run asks for 2026-11 again.
     expect(iso(invoices.cursorAfter(ctx, NOVEMBER))).toBe('2026-09-01T00:00:00.000Z');
   });
@@ -147,40 +172,68 @@ describe('invoices.readWindow', () => {
 
   it('given 403 when read then a config_error that names FOCUS reports and keeps fal’s words and request id', async () => {
     // Regression guard: the generic 403 text ("needs an ADMIN-scope key") misleads an ADMIN key without FOCUS.
-    focusReply(403, JSON.stringify({ error: { type: 'authorization_error', message: 'FOCUS reports are not enabled for this account', request_id: 'req-7' } }), 'application/json');
+    focusReply(
+      403,
+      JSON.stringify({
+        error: {
+          type: 'authorization_error',
+          message: 'FOCUS reports are not enabled for this account',
+          request_id: 'req-7',
+        },
+      }),
+      'application/json',
+    );
 
     const error = await readWindow(context()).catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).failureType).toBe('config_error');
     expect((error as ConfigError).code).toBe('focus_not_enabled');
-    expect((error as ConfigError).message).toMatch(/needs FOCUS billing reports.*fal says: "FOCUS reports are not enabled for this account"/);
+    expect((error as ConfigError).message).toMatch(
+      /needs FOCUS billing reports.*fal says: "FOCUS reports are not enabled for this account"/,
+    );
     expect((error as ConfigError).context).toEqual({ endpoint: 'GET /account/focus', status: 403, requestId: 'req-7' });
   });
 
   it.each([
-    ['a cost that is not a number', csv(HEADER, USAGE_LINE.replace(',30.00,30.00,30.00,', ',30.00,30.00,thirty,')), /BilledCost is "thirty"/],
-    ['a period that is not a date/time', csv(HEADER, USAGE_LINE.replace('2026-11-01T00:00:00Z', 'November')), /BillingPeriodEnd is "November"/],
-    ['Tags that are not a JSON object', csv(HEADER, USAGE_LINE.replace('"{""team"":""ml"",""env"":""prod""}"', '"[1,2]"')), /Tags is not a JSON object/],
+    [
+      'a cost that is not a number',
+      csv(HEADER, USAGE_LINE.replace(',30.00,30.00,30.00,', ',30.00,30.00,thirty,')),
+      /BilledCost is "thirty"/,
+    ],
+    [
+      'a period that is not a date/time',
+      csv(HEADER, USAGE_LINE.replace('2026-11-01T00:00:00Z', 'November')),
+      /BillingPeriodEnd is "November"/,
+    ],
+    [
+      'Tags that are not a JSON object',
+      csv(HEADER, USAGE_LINE.replace('"{""team"":""ml"",""env"":""prod""}"', '"[1,2]"')),
+      /Tags is not a JSON object/,
+    ],
     ['a line with a missing field', csv(HEADER, USAGE_LINE.replace(',us-east', '')), /Invalid Record Length/],
     ['a quote that is never closed (a cut body)', `${HEADER}\r\n${USAGE_LINE.slice(0, 120)}`, /Quote Not Closed/],
     ['no BilledCost column', csv('InvoiceId,Cost', 'INV-1,3.00'), /no BilledCost column/],
     ['a column named twice', csv('InvoiceId,BilledCost,BilledCost', 'INV-1,1,1'), /names column "BilledCost" twice/],
     ['an empty body', '', /empty/],
-  ])('given %s when read then a ResponseShapeError naming the endpoint and billing month', async (_label, body, reason) => {
-    focusReply(200, body);
+  ])(
+    'given %s when read then a ResponseShapeError naming the endpoint and billing month',
+    async (_label, body, reason) => {
+      focusReply(200, body);
 
-    const error = await readWindow(context()).catch((e: unknown) => e);
+      const error = await readWindow(context()).catch((e: unknown) => e);
 
-    expect(error).toBeInstanceOf(ResponseShapeError);
-    expect((error as ResponseShapeError).message).toMatch(/billing month 2026-11/);
-    expect((error as ResponseShapeError).message).toMatch(reason);
-    expect((error as ResponseShapeError).context).toEqual({ endpoint: 'GET /account/focus', requestId: 'req-42' });
-  });
+      expect(error).toBeInstanceOf(ResponseShapeError);
+      expect((error as ResponseShapeError).message).toMatch(/billing month 2026-11/);
+      expect((error as ResponseShapeError).message).toMatch(reason);
+      expect((error as ResponseShapeError).context).toEqual({ endpoint: 'GET /account/focus', requestId: 'req-42' });
+    },
+  );
 });
 
 describe('invoices.windows', () => {
-  const monthsOf = (ctx: StreamContext, saved: number | undefined) => invoices.windows(ctx, saved).map((w) => [iso(w.start), iso(w.end)]);
+  const monthsOf = (ctx: StreamContext, saved: number | undefined) =>
+    invoices.windows(ctx, saved).map((w) => [iso(w.start), iso(w.end)]);
 
   it('given no saved cursor when windowed then one window per billing month from start_date’s month to now’s', () => {
     expect(monthsOf(context(), undefined)).toEqual([
@@ -192,17 +245,24 @@ describe('invoices.windows', () => {
 
   it('given a saved cursor (a charge month) when windowed then it starts at the billing month after that charge month’s invoice', () => {
     // Cursor 2026-09-01 = the invoice of September's charges, billing month 2026-10, was done.
-    expect(monthsOf(context(), Date.UTC(2026, 8, 1))).toEqual([['2026-11-01T00:00:00.000Z', '2026-12-01T00:00:00.000Z']]);
+    expect(monthsOf(context(), Date.UTC(2026, 8, 1))).toEqual([
+      ['2026-11-01T00:00:00.000Z', '2026-12-01T00:00:00.000Z'],
+    ]);
     expect(monthsOf(context(), Date.UTC(2026, 9, 1))).toEqual([]);
     expect(monthsOf(context(), Date.UTC(2099, 0, 1))).toEqual([]);
   });
 
   it('given a saved cursor before start_date when windowed then start_date wins', () => {
-    expect(monthsOf(context({ start_date: '2026-11-10' }), Date.UTC(2026, 0, 1))).toEqual([['2026-11-01T00:00:00.000Z', '2026-12-01T00:00:00.000Z']]);
+    expect(monthsOf(context({ start_date: '2026-11-10' }), Date.UTC(2026, 0, 1))).toEqual([
+      ['2026-11-01T00:00:00.000Z', '2026-12-01T00:00:00.000Z'],
+    ]);
   });
 
   it('given an end_date in the past when windowed then billing months stop at end_date’s', () => {
-    expect(monthsOf(context({ end_date: '2026-10-15' }), undefined).map(([start]) => start)).toEqual(['2026-09-01T00:00:00.000Z', '2026-10-01T00:00:00.000Z']);
+    expect(monthsOf(context({ end_date: '2026-10-15' }), undefined).map(([start]) => start)).toEqual([
+      '2026-09-01T00:00:00.000Z',
+      '2026-10-01T00:00:00.000Z',
+    ]);
   });
 });
 

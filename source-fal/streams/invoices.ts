@@ -13,7 +13,7 @@ import { ApiError, ConfigError, ResponseShapeError } from '../errors.js';
 import type { TextResponse } from '../http/client.js';
 import { usdTextToNano } from '../money.js';
 import { DAY_MS, formatInstant, formatMonth, monthStart, type Window } from '../time.js';
-import { focusLines, focusValue, FocusValueError, type FocusLine } from './focus-csv.js';
+import { type FocusLine, focusLines, focusValue, FocusValueError } from './focus-csv.js';
 import { digestId } from './record-id.js';
 import type { IncrementalStream, StreamContext, StreamRecord } from './stream.js';
 
@@ -49,7 +49,8 @@ export const invoices: IncrementalStream = {
   windows(ctx, saved) {
     const first = Math.max(monthStart(ctx.config.startMs), saved === undefined ? -Infinity : monthStart(saved, 2));
     const windows: Window[] = [];
-    for (let month = first; month < ctx.config.endMs; month = monthStart(month, 1)) windows.push({ start: month, end: monthStart(month, 1) });
+    for (let month = first; month < ctx.config.endMs; month = monthStart(month, 1))
+      windows.push({ start: month, end: monthStart(month, 1) });
     return windows;
   },
   cursorAfter(ctx, window) {
@@ -65,7 +66,10 @@ export const invoices: IncrementalStream = {
     if (response.status === 403) throw focusNotEnabled(response);
     if (response.status === 404 && response.error === undefined) {
       // Only fal's own "not issued" answer may be skipped; a bare 404 (a proxy, a wrong base_url) must not advance the cursor.
-      throw new ApiError(`fal answered ${ENDPOINT} with a 404 that is not fal's error envelope; check base_url.`, { endpoint: ENDPOINT, status: 404 });
+      throw new ApiError(`fal answered ${ENDPOINT} with a 404 that is not fal's error envelope; check base_url.`, {
+        endpoint: ENDPOINT,
+        status: 404,
+      });
     }
     if (response.status === 404) {
       const current = window.start >= monthStart(ctx.config.nowMs);
@@ -96,7 +100,11 @@ export const invoices: IncrementalStream = {
  * same invoice read again gives the same ids and two identical lines stay two rows), `billing_month` and
  * `billed_cost_nano_usd` (BilledCost as exact integer nano-USD, from the decimal text).
  */
-async function* invoiceRecords(text: string, window: Window, requestId: string | undefined): AsyncGenerator<StreamRecord> {
+async function* invoiceRecords(
+  text: string,
+  window: Window,
+  requestId: string | undefined,
+): AsyncGenerator<StreamRecord> {
   const billingMonth = formatMonth(window.start);
   const chargeMonthStart = formatInstant(monthStart(window.start, -1));
   const seen = new Map<string, number>();

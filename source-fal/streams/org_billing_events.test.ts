@@ -28,10 +28,13 @@ const EVENT = {
 const { context, paths, reply } = useFalMock({ now: NOW, startDate: '2026-07-20' });
 
 function page(events: unknown[], nextCursor: string | null = null): void {
-  reply('/v1/organization/billing-events?', { body: { billing_events: events, next_cursor: nextCursor, has_more: nextCursor !== null } });
+  reply('/v1/organization/billing-events?', {
+    body: { billing_events: events, next_cursor: nextCursor, has_more: nextCursor !== null },
+  });
 }
 
-const readWindow = (ctx: StreamContext, window: Window = WINDOW): Promise<StreamRecord[]> => collect(orgBillingEvents.readWindow(ctx, window));
+const readWindow = (ctx: StreamContext, window: Window = WINDOW): Promise<StreamRecord[]> =>
+  collect(orgBillingEvents.readWindow(ctx, window));
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -85,8 +88,23 @@ describe('completeEvent of an organization event', () => {
 
   it('given an offset timestamp and no nano estimate when mapped then the timestamp is UTC Z and the nano total comes from cost_total', () => {
     // fal's nano estimate may be null for a moment while billing catches up (fal-api.md §8).
-    const row = completeEvent({ ...EVENT, timestamp: '2026-07-25T19:00:08-05:00', cost_estimate_nano_usd: null, auth_method_structured: undefined, auth_method: 'None' }, WINDOW, ORG_EVENTS);
-    expect(row).toMatchObject({ timestamp: '2026-07-26T00:00:08Z', cost_total_nano_usd: 45_000_000, auth_method: 'None', api_key_id: null });
+    const row = completeEvent(
+      {
+        ...EVENT,
+        timestamp: '2026-07-25T19:00:08-05:00',
+        cost_estimate_nano_usd: null,
+        auth_method_structured: undefined,
+        auth_method: 'None',
+      },
+      WINDOW,
+      ORG_EVENTS,
+    );
+    expect(row).toMatchObject({
+      timestamp: '2026-07-26T00:00:08Z',
+      cost_total_nano_usd: 45_000_000,
+      auth_method: 'None',
+      api_key_id: null,
+    });
   });
 
   it.each([
@@ -106,13 +124,18 @@ describe('completeEvent of an organization event', () => {
     })();
     expect(error).toBeInstanceOf(ResponseShapeError);
     expect((error as ResponseShapeError).message).toMatch(message);
-    expect((error as ResponseShapeError).context).toEqual({ endpoint: 'GET /organization/billing-events', window: '2026-07-26T00:00:00Z/2026-07-27T00:00:00Z' });
+    expect((error as ResponseShapeError).context).toEqual({
+      endpoint: 'GET /organization/billing-events',
+      window: '2026-07-26T00:00:00Z/2026-07-27T00:00:00Z',
+    });
   });
 });
 
 describe('org_billing_events.windows', () => {
   it('given a saved cursor mid-day when windowed then one-day windows start at midnight lookback_days earlier and the last ends now', () => {
-    const windows = orgBillingEvents.windows(context({ lookback_days: 2 }), Date.UTC(2026, 6, 26, 13, 5)).map((w) => [iso(w.start), iso(w.end)]);
+    const windows = orgBillingEvents
+      .windows(context({ lookback_days: 2 }), Date.UTC(2026, 6, 26, 13, 5))
+      .map((w) => [iso(w.start), iso(w.end)]);
     expect(windows).toEqual([
       ['2026-07-24T00:00:00.000Z', '2026-07-25T00:00:00.000Z'],
       ['2026-07-25T00:00:00.000Z', '2026-07-26T00:00:00.000Z'],

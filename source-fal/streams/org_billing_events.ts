@@ -8,8 +8,8 @@
  */
 import { cursorPages } from '../http/paginate.js';
 import { DAY_MS, formatInstant } from '../time.js';
-import { completeEvent, EventsPage, type EventSource } from './billing-event.js';
-import { lookbackWindows, type IncrementalStream, type StreamRecord } from './stream.js';
+import { completeEvent, type EventSource, EventsPage } from './billing-event.js';
+import { type IncrementalStream, lookbackWindows, type StreamRecord } from './stream.js';
 
 const PATH = '/organization/billing-events';
 
@@ -34,8 +34,18 @@ export const orgBillingEvents: IncrementalStream = {
     return window.end;
   },
   async *readWindow(ctx, window) {
-    const query = { start: formatInstant(window.start), end: formatInstant(window.end), expand: ['auth_method_structured'] };
-    for await (const page of cursorPages({ client: ctx.client, path: PATH, query, limit: ORG_BILLING_EVENTS_PAGE_LIMIT, schema: EventsPage })) {
+    const query = {
+      start: formatInstant(window.start),
+      end: formatInstant(window.end),
+      expand: ['auth_method_structured'],
+    };
+    for await (const page of cursorPages({
+      client: ctx.client,
+      path: PATH,
+      query,
+      limit: ORG_BILLING_EVENTS_PAGE_LIMIT,
+      schema: EventsPage,
+    })) {
       const items = page.billing_events;
       const records = new Array<StreamRecord>(items.length);
       for (let i = 0; i < items.length; i++) records[i] = completeEvent(items[i], window, ORG_EVENTS);

@@ -23,7 +23,9 @@ const LINE = {
 const { context, paths, reply } = useFalMock({ now: NOW, startDate: '2026-07-01' });
 
 function page(results: unknown[]): void {
-  reply('/v1/organization/usage?', { body: { time_series: [{ bucket: '2026-07-26T00:00:00+00:00', results }], next_cursor: null, has_more: false } });
+  reply('/v1/organization/usage?', {
+    body: { time_series: [{ bucket: '2026-07-26T00:00:00+00:00', results }], next_cursor: null, has_more: false },
+  });
 }
 
 const readWindow = (): Promise<StreamRecord[]> => collect(orgUsage.readWindow(context(), WINDOW));
@@ -86,7 +88,11 @@ describe('org_usage.readWindow', () => {
       none: { ...LINE, auth_method_structured: { detail: 'None' } },
     };
     // A later read of the same bucket with the key renamed (one window may not hold two lines of one grain).
-    const renamed = { ...LINE, cost: 4, auth_method_structured: { detail: 'renamed (owner: alice)', api_key_id: 'kid-7f3a' } };
+    const renamed = {
+      ...LINE,
+      cost: 4,
+      auth_method_structured: { detail: 'renamed (owner: alice)', api_key_id: 'kid-7f3a' },
+    };
     page(Object.values(variants));
     page([renamed]);
 
@@ -100,9 +106,17 @@ describe('org_usage.readWindow', () => {
   });
 });
 
-describe('org_usage.readWindow with fal\'s current shape (one line per discount rate)', () => {
+describe("org_usage.readWindow with fal's current shape (one line per discount rate)", () => {
   const CURRENT = { ...LINE, percent_discount: 0, cost_subtotal: 3.0, cost_discount: 0, cost_total: 3.0 };
-  const DISCOUNTED = { ...LINE, quantity: 80, percent_discount: 10, cost_subtotal: 2.0, cost_discount: 0.2, cost_total: 1.8, cost: 1.8 };
+  const DISCOUNTED = {
+    ...LINE,
+    quantity: 80,
+    percent_discount: 10,
+    cost_subtotal: 2.0,
+    cost_discount: 0.2,
+    cost_total: 1.8,
+    cost: 1.8,
+  };
 
   it('given two lines that differ only by percent_discount when read then both arrive as two rows with distinct ids', async () => {
     page([CURRENT, DISCOUNTED]);
@@ -111,7 +125,9 @@ describe('org_usage.readWindow with fal\'s current shape (one line per discount 
 
     expect(rows).toHaveLength(2);
     expect(new Set(rows.map((r) => r.id)).size).toBe(2);
-    expect(rows.map((r) => [r.percent_discount, r.cost_subtotal, r.cost_discount, r.cost_total, r.cost_total_nano_usd])).toEqual([
+    expect(
+      rows.map((r) => [r.percent_discount, r.cost_subtotal, r.cost_discount, r.cost_total, r.cost_total_nano_usd]),
+    ).toEqual([
       [0, 3, 0, 3, 3_000_000_000],
       [10, 2, 0.2, 1.8, 1_800_000_000],
     ]);
@@ -131,6 +147,8 @@ describe('org_usage.readWindow with fal\'s current shape (one line per discount 
     const { cost: _cost, ...noCost } = CURRENT;
     page([noCost]);
 
-    expect(await readWindow()).toEqual([expect.objectContaining({ cost: 3, cost_nano_usd: 3_000_000_000, cost_total: 3 })]);
+    expect(await readWindow()).toEqual([
+      expect.objectContaining({ cost: 3, cost_nano_usd: 3_000_000_000, cost_total: 3 }),
+    ]);
   });
 });

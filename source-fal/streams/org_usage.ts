@@ -9,7 +9,7 @@
 import { z } from 'zod';
 
 import { usdToNano } from '../money.js';
-import { AuthMethodStructured, authColumns, bucketedStream } from './bucketed.js';
+import { authColumns, AuthMethodStructured, bucketedStream } from './bucketed.js';
 import { digestId } from './record-id.js';
 
 const OrgUsageLine = z
@@ -31,7 +31,9 @@ const OrgUsageLine = z
     auth_method_structured: AuthMethodStructured.nullish(),
   })
   .loose()
-  .refine((line) => line.cost_total != null || line.cost != null, { message: 'an organization usage line has neither cost_total nor cost' });
+  .refine((line) => line.cost_total != null || line.cost != null, {
+    message: 'an organization usage line has neither cost_total nor cost',
+  });
 
 export const orgUsage = bucketedStream({
   name: 'org_usage',
@@ -51,7 +53,17 @@ export const orgUsage = bucketedStream({
     const discountPart = percentDiscount === null || percentDiscount === 0 ? [] : [percentDiscount];
     return {
       ...rest,
-      id: digestId([timeframe, bucket, line.username, line.product, line.endpoint_id, line.unit, line.unit_price, ...discountPart, ...auth.identity]),
+      id: digestId([
+        timeframe,
+        bucket,
+        line.username,
+        line.product,
+        line.endpoint_id,
+        line.unit,
+        line.unit_price,
+        ...discountPart,
+        ...auth.identity,
+      ]),
       bucket,
       timeframe,
       percent_discount: percentDiscount,

@@ -14,9 +14,15 @@ function serve(path: string, answer: (query: URLSearchParams) => FalAnswer): voi
   reply(`/v1${path}?`, answer, { persist: true });
 }
 
-const price = (id: string): Record<string, unknown> => ({ endpoint_id: id, unit_price: 0.025, unit: 'image', currency: 'USD' });
+const price = (id: string): Record<string, unknown> => ({
+  endpoint_id: id,
+  unit_price: 0.025,
+  unit: 'image',
+  currency: 'USD',
+});
 const idsOf = (query: URLSearchParams): string[] => (query.get('endpoint_id') ?? '').split(',');
-const pricingCalls = (): string[][] => paths.filter((p) => p.startsWith('/v1/models/pricing?')).map((p) => idsOf(new URL(p, FAL_ORIGIN).searchParams));
+const pricingCalls = (): string[][] =>
+  paths.filter((p) => p.startsWith('/v1/models/pricing?')).map((p) => idsOf(new URL(p, FAL_ORIGIN).searchParams));
 
 const readAll = (ctx: StreamContext): Promise<StreamRecord[]> => collect(pricing.read(ctx));
 
@@ -24,9 +30,18 @@ describe('pricing.read', () => {
   it('given 120 ids from usage and config when read then three calls of at most 50 sorted ids price each id once', async () => {
     // Regression: fal refuses more than 50 endpoint ids a call (400), which would fail the whole stream.
     const fromUsage = Array.from({ length: 100 }, (_, i) => `fal-ai/used-${String(i).padStart(3, '0')}`);
-    const fromConfig = [...Array.from({ length: 20 }, (_, i) => `fal-ai/extra-${String(i).padStart(2, '0')}`), 'fal-ai/used-000'];
-    serve('/models/usage', () => ({ status: 200, body: { summary: fromUsage.map((endpoint_id) => ({ endpoint_id })), next_cursor: null, has_more: false } }));
-    serve('/models/pricing', (q) => ({ status: 200, body: { prices: idsOf(q).map(price), next_cursor: null, has_more: false } }));
+    const fromConfig = [
+      ...Array.from({ length: 20 }, (_, i) => `fal-ai/extra-${String(i).padStart(2, '0')}`),
+      'fal-ai/used-000',
+    ];
+    serve('/models/usage', () => ({
+      status: 200,
+      body: { summary: fromUsage.map((endpoint_id) => ({ endpoint_id })), next_cursor: null, has_more: false },
+    }));
+    serve('/models/pricing', (q) => ({
+      status: 200,
+      body: { prices: idsOf(q).map(price), next_cursor: null, has_more: false },
+    }));
 
     const rows = await readAll(context({ endpoint_ids: fromConfig }));
 
@@ -61,7 +76,10 @@ describe('pricesOf', () => {
     const prices = await pricesOf(context(), ids);
 
     expect(prices.map((p) => p.endpoint_id)).toEqual(ids.filter((id) => !unknown.has(id)));
-    expect(logs.filter((l) => l.startsWith('WARN')).map((l) => /endpoint (\S+)/.exec(l)?.[1])).toEqual(['fal-ai/m-07', 'fal-ai/m-41']);
+    expect(logs.filter((l) => l.startsWith('WARN')).map((l) => /endpoint (\S+)/.exec(l)?.[1])).toEqual([
+      'fal-ai/m-07',
+      'fal-ai/m-41',
+    ]);
     // Halving: far fewer calls than one per id.
     expect(pricingCalls().length).toBeLessThan(25);
   });
@@ -91,7 +109,14 @@ describe('pricesOf', () => {
 
 describe('endpointIdsSeenInUsage', () => {
   it('given a 200-day range when discovered then usage summaries are read in UTC steps of at most 90 days with summary only', async () => {
-    serve('/models/usage', (q) => ({ status: 200, body: { summary: [{ endpoint_id: `fal-ai/${q.get('start')?.slice(0, 10)}` }], next_cursor: null, has_more: false } }));
+    serve('/models/usage', (q) => ({
+      status: 200,
+      body: {
+        summary: [{ endpoint_id: `fal-ai/${q.get('start')?.slice(0, 10)}` }],
+        next_cursor: null,
+        has_more: false,
+      },
+    }));
 
     const ids = await endpointIdsSeenInUsage(context({ start_date: '2026-01-08' }));
 
@@ -101,13 +126,20 @@ describe('endpointIdsSeenInUsage', () => {
       ['2026-04-08T00:00:00Z', '2026-07-07T00:00:00Z'],
       ['2026-07-07T00:00:00Z', '2026-07-27T15:30:00Z'],
     ]);
-    for (const q of queries) expect(q).toMatchObject({ expand: 'summary', timeframe: 'day', bound_to_timeframe: 'false', timezone: 'UTC', limit: '100' });
+    for (const q of queries)
+      expect(q).toMatchObject({
+        expand: 'summary',
+        timeframe: 'day',
+        bound_to_timeframe: 'false',
+        timezone: 'UTC',
+        limit: '100',
+      });
     expect([...ids].sort()).toEqual(['fal-ai/2026-01-08', 'fal-ai/2026-04-08', 'fal-ai/2026-07-07']);
   });
 });
 
 describe('pricesOf when a 404 or the envelope is not what fal sends', () => {
-  it('given a 404 that is not fal\'s error envelope (a proxy page) when priced then it fails naming base_url instead of dropping the ids as unknown', async () => {
+  it("given a 404 that is not fal's error envelope (a proxy page) when priced then it fails naming base_url instead of dropping the ids as unknown", async () => {
     serve('/models/pricing', () => ({ status: 404, body: '<html>Not Found</html>', contentType: 'text/html' }));
 
     const error = await pricesOf(context(), ['fal-ai/flux/dev', 'fal-ai/veo3']).catch((e: unknown) => e);
@@ -118,12 +150,17 @@ describe('pricesOf when a 404 or the envelope is not what fal sends', () => {
   });
 
   it('given a page that says has_more without a next_cursor when priced then it fails instead of stopping silently', async () => {
-    serve('/models/pricing', (q) => ({ status: 200, body: { prices: idsOf(q).map(price), next_cursor: null, has_more: true } }));
+    serve('/models/pricing', (q) => ({
+      status: 200,
+      body: { prices: idsOf(q).map(price), next_cursor: null, has_more: true },
+    }));
 
     const error = await pricesOf(context(), ['fal-ai/flux/dev']).catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(ResponseShapeError);
-    expect((error as ResponseShapeError).message).toMatch(/has_more: true but sent no next_cursor for GET \/models\/pricing/);
+    expect((error as ResponseShapeError).message).toMatch(
+      /has_more: true but sent no next_cursor for GET \/models\/pricing/,
+    );
   });
 
   it('given a batch split over two pages when priced then the second page is fetched with the cursor and the same ids', async () => {
@@ -136,6 +173,10 @@ describe('pricesOf when a 404 or the envelope is not what fal sends', () => {
     const prices = await pricesOf(context(), ['fal-ai/a', 'fal-ai/b']);
 
     expect(prices.map((p) => p.endpoint_id)).toEqual(['fal-ai/a', 'fal-ai/b']);
-    expect(paths.filter((p) => p.startsWith('/v1/models/pricing?')).map((p) => new URL(p, FAL_ORIGIN).searchParams.get('cursor'))).toEqual([null, 'c2']);
+    expect(
+      paths
+        .filter((p) => p.startsWith('/v1/models/pricing?'))
+        .map((p) => new URL(p, FAL_ORIGIN).searchParams.get('cursor')),
+    ).toEqual([null, 'c2']);
   });
 });

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 
 import { ApiError } from '../errors.js';
-import { cursorPages, CursorEnvelope, nextCursor } from '../http/paginate.js';
+import { CursorEnvelope, cursorPages, nextCursor } from '../http/paginate.js';
 import { usdToNano } from '../money.js';
 import { DAY_MS, formatInstant, sliceWindows } from '../time.js';
 import { USAGE_PAGE_LIMIT } from './bucketed.js';
@@ -25,7 +25,11 @@ const ID_DISCOVERY_STEP_MS = 90 * DAY_MS;
 const SummaryPage = CursorEnvelope.extend({ summary: z.array(z.object({ endpoint_id: z.string().min(1) }).loose()) });
 
 const PricesPage = CursorEnvelope.extend({
-  prices: z.array(z.object({ endpoint_id: z.string().min(1), unit_price: z.number(), unit: z.string(), currency: z.string() }).loose()),
+  prices: z.array(
+    z
+      .object({ endpoint_id: z.string().min(1), unit_price: z.number(), unit: z.string(), currency: z.string() })
+      .loose(),
+  ),
 });
 
 export const pricing: SnapshotStream = {
@@ -55,7 +59,13 @@ export async function endpointIdsSeenInUsage(ctx: StreamContext): Promise<Set<st
       timezone: 'UTC',
       expand: ['summary'],
     };
-    for await (const page of cursorPages({ client: ctx.client, path: '/models/usage', query, limit: USAGE_PAGE_LIMIT, schema: SummaryPage })) {
+    for await (const page of cursorPages({
+      client: ctx.client,
+      path: '/models/usage',
+      query,
+      limit: USAGE_PAGE_LIMIT,
+      schema: SummaryPage,
+    })) {
       for (const line of page.summary) ids.add(line.endpoint_id);
     }
   }
@@ -73,9 +83,16 @@ export async function pricesOf(ctx: StreamContext, ids: readonly string[]): Prom
   const first = await ctx.client.getJson(PATH, { endpoint_id: ids }, PricesPage, [404]);
   if (first.body === undefined) {
     // Only fal's own not_found says an id is unknown; a bare 404 (a proxy, a wrong base_url) must not drop prices.
-    if (first.error === undefined) throw new ApiError(`fal answered GET ${PATH} with a 404 that is not fal's error envelope; check base_url.`, { endpoint: `GET ${PATH}`, status: 404 });
+    if (first.error === undefined)
+      throw new ApiError(`fal answered GET ${PATH} with a 404 that is not fal's error envelope; check base_url.`, {
+        endpoint: `GET ${PATH}`,
+        status: 404,
+      });
     if (ids.length === 1) {
-      ctx.log.log('WARN', `pricing: fal does not know endpoint ${ids[0]} (404 not_found); it has no pricing row. Check endpoint_ids in the config if you listed it there.`);
+      ctx.log.log(
+        'WARN',
+        `pricing: fal does not know endpoint ${ids[0]} (404 not_found); it has no pricing row. Check endpoint_ids in the config if you listed it there.`,
+      );
       return [];
     }
     const half = Math.ceil(ids.length / 2);
@@ -85,7 +102,15 @@ export async function pricesOf(ctx: StreamContext, ids: readonly string[]): Prom
   // The response carries the cursor envelope; follow it with the shared paginator should fal split one batch.
   const next = nextCursor(first.body, PATH);
   if (next !== null) {
-    for await (const page of cursorPages({ client: ctx.client, path: PATH, query: { endpoint_id: ids }, limit: undefined, schema: PricesPage, startCursor: next })) prices.push(...page.prices);
+    for await (const page of cursorPages({
+      client: ctx.client,
+      path: PATH,
+      query: { endpoint_id: ids },
+      limit: undefined,
+      schema: PricesPage,
+      startCursor: next,
+    }))
+      prices.push(...page.prices);
   }
   return prices;
 }

@@ -28,7 +28,9 @@ const LINE = {
 const { context, paths, reply } = useFalMock({ now: NOW, startDate: '2026-07-01' });
 
 function page(results: unknown[]): void {
-  reply('/v1/serverless/usage?', { body: { time_series: [{ bucket: '2026-07-26T00:00:00+00:00', results }], next_cursor: null, has_more: false } });
+  reply('/v1/serverless/usage?', {
+    body: { time_series: [{ bucket: '2026-07-26T00:00:00+00:00', results }], next_cursor: null, has_more: false },
+  });
 }
 
 const readWindow = (): Promise<StreamRecord[]> => collect(serverlessUsage.readWindow(context(), WINDOW));

@@ -49,7 +49,16 @@ export const serverlessUsage = bucketedStream({
     return {
       ...line,
       // null and 0 discount are one grain (as in usage); null app/environment stay distinct from "".
-      id: digestId([timeframe, bucket, app, environment, line.machine_type, line.unit_price, percentDiscount ?? 0, line.is_surge]),
+      id: digestId([
+        timeframe,
+        bucket,
+        app,
+        environment,
+        line.machine_type,
+        line.unit_price,
+        percentDiscount ?? 0,
+        line.is_surge,
+      ]),
       bucket,
       timeframe,
       app,

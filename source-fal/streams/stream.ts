@@ -57,7 +57,12 @@ export type Stream = IncrementalStream | SnapshotStream;
  * each starting on an `alignMs` boundary (DESIGN.md §3: a partial bucket would overwrite the full one) and at most
  * `stepMs` long. A saved cursor in the future yields no windows.
  */
-export function lookbackWindows(ctx: StreamContext, savedCursorMs: number | undefined, stepMs: number, alignMs: number): Window[] {
+export function lookbackWindows(
+  ctx: StreamContext,
+  savedCursorMs: number | undefined,
+  stepMs: number,
+  alignMs: number,
+): Window[] {
   const { startMs, endMs, lookbackDays } = ctx.config;
   const from = savedCursorMs === undefined ? startMs : Math.max(startMs, savedCursorMs - lookbackDays * DAY_MS);
   return sliceWindows(from, endMs, stepMs, alignMs);

@@ -30,8 +30,11 @@ function utcOrNull(text: string | null | undefined, username: string): string | 
   try {
     return normalizeTimestamp(text);
   } catch {
-    throw new ResponseShapeError(`fal sent team ${username} with a created_at that is not a timestamp: ${JSON.stringify(text)}.`, {
-      endpoint: 'GET /organization/teams',
-    });
+    throw new ResponseShapeError(
+      `fal sent team ${username} with a created_at that is not a timestamp: ${JSON.stringify(text)}.`,
+      {
+        endpoint: 'GET /organization/teams',
+      },
+    );
   }
 }

@@ -34,7 +34,8 @@ function page(buckets: Array<{ bucket: string; results: unknown[] }>, nextCursor
   return { time_series: buckets, next_cursor: nextCursor, has_more: nextCursor !== null };
 }
 
-const readWindow = (ctx: StreamContext, window: Window = WINDOW): Promise<StreamRecord[]> => collect(usage.readWindow(ctx, window));
+const readWindow = (ctx: StreamContext, window: Window = WINDOW): Promise<StreamRecord[]> =>
+  collect(usage.readWindow(ctx, window));
 
 const params = (path: string): Record<string, string> => Object.fromEntries(new URL(path, FAL_ORIGIN).searchParams);
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -62,9 +63,16 @@ describe('usage.readWindow', () => {
   it('given hourly granularity when read then timeframe is hour', async () => {
     usagePage(page([]));
 
-    await readWindow(context({ usage_granularity: 'hour' }), { start: Date.UTC(2026, 6, 27, 10), end: Date.UTC(2026, 6, 27, 15, 30) });
+    await readWindow(context({ usage_granularity: 'hour' }), {
+      start: Date.UTC(2026, 6, 27, 10),
+      end: Date.UTC(2026, 6, 27, 15, 30),
+    });
 
-    expect(params(paths[0] ?? '')).toMatchObject({ timeframe: 'hour', start: '2026-07-27T10:00:00Z', end: '2026-07-27T15:30:00Z' });
+    expect(params(paths[0] ?? '')).toMatchObject({
+      timeframe: 'hour',
+      start: '2026-07-27T10:00:00Z',
+      end: '2026-07-27T15:30:00Z',
+    });
   });
 
   it('given one line in an offset-labelled bucket when read then the record is exact, with a UTC Z bucket', async () => {
@@ -153,13 +161,27 @@ describe('usage.readWindow', () => {
       percentDiscount: { ...LINE, percent_discount: 0 },
       apiKeyId: { ...LINE, auth_method_structured: { ...auth, api_key_id: 'kid-0000' } },
       login: { ...LINE, auth_method_structured: { ...auth, login_username: 'ana' } },
-      userToken: { ...LINE, auth_method: 'User token', auth_method_structured: { detail: 'User token', api_key_id: null, login_username: 'ana' } },
-      userTokenOther: { ...LINE, auth_method: 'User token', auth_method_structured: { detail: 'User token', api_key_id: null, login_username: 'bo' } },
+      userToken: {
+        ...LINE,
+        auth_method: 'User token',
+        auth_method_structured: { detail: 'User token', api_key_id: null, login_username: 'ana' },
+      },
+      userTokenOther: {
+        ...LINE,
+        auth_method: 'User token',
+        auth_method_structured: { detail: 'User token', api_key_id: null, login_username: 'bo' },
+      },
     };
     // A later read of the same bucket: the same grains in another form.
     const later: Record<string, unknown> = {
       // Same grain, other measures and a renamed key label: must update the base row, not add one.
-      sameGrain: { ...LINE, quantity: 4, cost_total: 0.09, auth_method: 'Key: prod-renamed', auth_method_structured: { ...auth, detail: 'Key: prod-renamed' } },
+      sameGrain: {
+        ...LINE,
+        quantity: 4,
+        cost_total: 0.09,
+        auth_method: 'Key: prod-renamed',
+        auth_method_structured: { ...auth, detail: 'Key: prod-renamed' },
+      },
       // null and 0 both mean "no discount": one grain, one id (else a response that switches form duplicates rows).
       noDiscount: { ...LINE, percent_discount: null },
     };
@@ -189,13 +211,20 @@ describe('usage.readWindow', () => {
     // the warehouse upsert kept one of them: spend under-counted without a word.
     const { auth_method_structured: _auth, ...anonymous } = LINE;
     usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [anonymous] }], 'Mg=='));
-    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [{ ...anonymous, quantity: 7, cost_total: 0.1575 }] }]));
+    usagePage(
+      page([{ bucket: '2026-07-26T00:00:00+00:00', results: [{ ...anonymous, quantity: 7, cost_total: 0.1575 }] }]),
+    );
 
     const error = await readWindow(context()).catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(ResponseShapeError);
-    expect((error as ResponseShapeError).message).toMatch(/^fal sent two different lines for the same usage grain in bucket 2026-07-26T00:00:00Z \(id [0-9a-f]{32}\); loading both would keep only one and under-count\./);
-    expect((error as ResponseShapeError).context).toEqual({ endpoint: 'GET /models/usage', window: '2026-07-20T00:00:00Z/2026-07-27T00:00:00Z' });
+    expect((error as ResponseShapeError).message).toMatch(
+      /^fal sent two different lines for the same usage grain in bucket 2026-07-26T00:00:00Z \(id [0-9a-f]{32}\); loading both would keep only one and under-count\./,
+    );
+    expect((error as ResponseShapeError).context).toEqual({
+      endpoint: 'GET /models/usage',
+      window: '2026-07-20T00:00:00Z/2026-07-27T00:00:00Z',
+    });
   });
 
   it('given the same line on two pages (a page boundary that moved) when read then both pass, one id', async () => {
@@ -239,12 +268,17 @@ describe('usage.readWindow', () => {
     const records = await readWindow(context());
 
     expect(records.map((r) => r.bucket)).toEqual(['2026-07-25T00:00:00Z', '2026-07-26T00:00:00Z']);
-    expect(params(paths[1] ?? '')).toMatchObject({ cursor: 'Mg==', start: '2026-07-20T00:00:00Z', end: '2026-07-27T00:00:00Z' });
+    expect(params(paths[1] ?? '')).toMatchObject({
+      cursor: 'Mg==',
+      start: '2026-07-20T00:00:00Z',
+      end: '2026-07-27T00:00:00Z',
+    });
   });
 });
 
 describe('usage.windows', () => {
-  const windowsOf = (ctx: StreamContext, saved: number | undefined) => usage.windows(ctx, saved).map((w) => [iso(w.start), iso(w.end)]);
+  const windowsOf = (ctx: StreamContext, saved: number | undefined) =>
+    usage.windows(ctx, saved).map((w) => [iso(w.start), iso(w.end)]);
 
   it('given no saved cursor when windowed then windows of 7 days from start_date up to now, the last one partial', async () => {
     expect(windowsOf(context(), undefined)).toEqual([
@@ -260,13 +294,18 @@ describe('usage.windows', () => {
       ['2026-07-17T00:00:00.000Z', '2026-07-24T00:00:00.000Z'],
       ['2026-07-24T00:00:00.000Z', '2026-07-27T15:30:00.000Z'],
     ]);
-    expect(windowsOf(context({ lookback_days: 0 }), Date.UTC(2026, 6, 20))[0]).toEqual(['2026-07-20T00:00:00.000Z', '2026-07-27T00:00:00.000Z']);
+    expect(windowsOf(context({ lookback_days: 0 }), Date.UTC(2026, 6, 20))[0]).toEqual([
+      '2026-07-20T00:00:00.000Z',
+      '2026-07-27T00:00:00.000Z',
+    ]);
   });
 
   it('given a mid-day saved cursor or start_date when windowed then the first window still starts at UTC midnight', async () => {
     // Regression: a lookback of "cursor minus N days" started mid-day and overwrote a full day with a partial one.
     expect(windowsOf(context(), Date.UTC(2026, 6, 20, 12, 45))[0]?.[0]).toBe('2026-07-17T00:00:00.000Z');
-    expect(windowsOf(context({ start_date: '2026-07-01T06:00:00Z' }), undefined)[0]?.[0]).toBe('2026-07-01T00:00:00.000Z');
+    expect(windowsOf(context({ start_date: '2026-07-01T06:00:00Z' }), undefined)[0]?.[0]).toBe(
+      '2026-07-01T00:00:00.000Z',
+    );
   });
 
   it('given a lookback reaching before start_date when windowed then it starts at start_date', async () => {
@@ -281,14 +320,18 @@ describe('usage.windows', () => {
   });
 
   it('given a saved cursor at now when windowed then only the lookback is re-read', async () => {
-    expect(windowsOf(context({ lookback_days: 1 }), NOW)).toEqual([['2026-07-26T00:00:00.000Z', '2026-07-27T15:30:00.000Z']]);
+    expect(windowsOf(context({ lookback_days: 1 }), NOW)).toEqual([
+      ['2026-07-26T00:00:00.000Z', '2026-07-27T15:30:00.000Z'],
+    ]);
   });
 });
 
 describe('usage.cursorAfter', () => {
   it('given a window ending mid-day when completed then the cursor is that day’s start, so the open day is read again', () => {
     // Regression: saving the run's now as the cursor skipped the rest of a still-open bucket forever.
-    expect(iso(usage.cursorAfter(context(), { start: Date.UTC(2026, 6, 22), end: NOW }))).toBe('2026-07-27T00:00:00.000Z');
+    expect(iso(usage.cursorAfter(context(), { start: Date.UTC(2026, 6, 22), end: NOW }))).toBe(
+      '2026-07-27T00:00:00.000Z',
+    );
   });
 
   it('given a window ending at midnight when completed then the cursor is that midnight', () => {
@@ -296,9 +339,9 @@ describe('usage.cursorAfter', () => {
   });
 
   it('given hourly granularity and a window ending mid-hour when completed then the cursor is that hour’s start', () => {
-    expect(iso(usage.cursorAfter(context({ usage_granularity: 'hour' }), { start: Date.UTC(2026, 6, 27), end: NOW }))).toBe(
-      '2026-07-27T15:00:00.000Z',
-    );
+    expect(
+      iso(usage.cursorAfter(context({ usage_granularity: 'hour' }), { start: Date.UTC(2026, 6, 27), end: NOW })),
+    ).toBe('2026-07-27T15:00:00.000Z');
   });
 });
 

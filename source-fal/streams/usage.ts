@@ -6,7 +6,7 @@
 import { z } from 'zod';
 
 import { usdToNano } from '../money.js';
-import { AuthMethodStructured, authColumns, bucketedStream } from './bucketed.js';
+import { authColumns, AuthMethodStructured, bucketedStream } from './bucketed.js';
 import { digestId } from './record-id.js';
 
 const UsageLine = z
@@ -45,7 +45,15 @@ export const usage = bucketedStream({
     return {
       ...rest,
       // No discount may come as null or 0; both mean the same grain, so both key the same row.
-      id: digestId([timeframe, bucket, line.endpoint_id, line.unit, line.unit_price, percentDiscount ?? 0, ...auth.identity]),
+      id: digestId([
+        timeframe,
+        bucket,
+        line.endpoint_id,
+        line.unit,
+        line.unit_price,
+        percentDiscount ?? 0,
+        ...auth.identity,
+      ]),
       bucket,
       timeframe,
       percent_discount: percentDiscount,

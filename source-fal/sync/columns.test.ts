@@ -32,21 +32,32 @@ describe('given JSON Schema property types', () => {
     expect(SQL_TYPES.duckdb.decimal).toBe('DECIMAL(38,9)');
     expect(SQL_TYPES.postgres.decimal).toBe('NUMERIC(38,9)');
     expect(SQL_TYPES.postgres.json).toBe('JSONB');
-    for (const dialect of Object.values(SQL_TYPES)) for (const type of Object.values(dialect)) expect(type).not.toMatch(/double|float|real/i);
+    for (const dialect of Object.values(SQL_TYPES))
+      for (const type of Object.values(dialect)) expect(type).not.toMatch(/double|float|real/i);
   });
 });
 
 describe('given every registered stream and its schema', () => {
-  it.each(ALL_STREAMS.map((s) => [s.name, s] as const))('when %s is planned then every key is a NOT NULL column and no number is a float', (_name, stream) => {
-    const plan = planTable(stream, loadStreamSchema(stream.name));
-    for (const key of stream.primaryKey) expect(plan.columns.find((c) => c.name === key)?.key).toBe(true);
-    expect(plan.columns.map((c) => c.kind)).not.toContain('double');
-  });
+  it.each(ALL_STREAMS.map((s) => [s.name, s] as const))(
+    'when %s is planned then every key is a NOT NULL column and no number is a float',
+    (_name, stream) => {
+      const plan = planTable(stream, loadStreamSchema(stream.name));
+      for (const key of stream.primaryKey) expect(plan.columns.find((c) => c.name === key)?.key).toBe(true);
+      expect(plan.columns.map((c) => c.kind)).not.toContain('double');
+    },
+  );
 
   it('when usage is planned then money is decimal, the nano total is the cost column and bucket the cursor', () => {
     const plan = planTable(usage, loadStreamSchema('usage'));
     const kinds = Object.fromEntries(plan.columns.map((c) => [c.name, c.kind]));
-    expect(kinds).toMatchObject({ id: 'text', bucket: 'timestamptz', cost_total: 'decimal', unit_price: 'decimal', cost_total_nano_usd: 'bigint', quantity: 'decimal' });
+    expect(kinds).toMatchObject({
+      id: 'text',
+      bucket: 'timestamptz',
+      cost_total: 'decimal',
+      unit_price: 'decimal',
+      cost_total_nano_usd: 'bigint',
+      quantity: 'decimal',
+    });
     expect(plan.costColumn).toBe('cost_total_nano_usd');
     expect(plan.cursorColumn).toBe('bucket');
     expect(plan.kind).toBe('incremental');
@@ -54,8 +65,17 @@ describe('given every registered stream and its schema', () => {
 
   it('when a snapshot stream has a nano column that is a balance, not a charge, then nothing is totalled as cost', () => {
     // Regression: the summary showed a credit balance (credits) and a sum of unit prices (pricing) as "cost USD".
-    const stream: SnapshotStream = { kind: 'snapshot', name: 'credits', primaryKey: ['username'], requires: 'admin', docsUrl: '', read: async function* () {} };
-    const plan = planTable(stream as Stream, { properties: { username: { type: 'string' }, balance_nano_usd: { type: 'integer' }, balance: { type: 'number' } } });
+    const stream: SnapshotStream = {
+      kind: 'snapshot',
+      name: 'credits',
+      primaryKey: ['username'],
+      requires: 'admin',
+      docsUrl: '',
+      read: async function* () {},
+    };
+    const plan = planTable(stream as Stream, {
+      properties: { username: { type: 'string' }, balance_nano_usd: { type: 'integer' }, balance: { type: 'number' } },
+    });
     expect(plan.costColumn).toBeUndefined();
     expect(plan.cursorColumn).toBeUndefined();
   });
@@ -112,7 +132,13 @@ describe('given values that do not fit their column', () => {
   it('when a record has undeclared fields and a misfit then both land in _extra and nothing is dropped', () => {
     const plan = planTable(usage, loadStreamSchema('usage'));
     const declared = new Set(plan.columns.map((c) => c.name));
-    const record = { id: 'x', bucket: '2026-01-01T00:00:00Z', quantity: 'lots', cost_total: 1.25, brand_new_field: { nested: true } };
+    const record = {
+      id: 'x',
+      bucket: '2026-01-01T00:00:00Z',
+      quantity: 'lots',
+      cost_total: 1.25,
+      brand_new_field: { nested: true },
+    };
     const { cells, misfits } = recordCells(plan, declared, record);
     expect(misfits).toEqual(['quantity']);
     expect(cells[plan.columns.findIndex((c) => c.name === 'quantity')]).toBeNull();
@@ -122,7 +148,10 @@ describe('given values that do not fit their column', () => {
 
   it('when a record has only declared fields then _extra is NULL', () => {
     const plan = planTable(usage, loadStreamSchema('usage'));
-    const { cells, misfits } = recordCells(plan, new Set(plan.columns.map((c) => c.name)), { id: 'x', bucket: '2026-01-01T00:00:00Z' });
+    const { cells, misfits } = recordCells(plan, new Set(plan.columns.map((c) => c.name)), {
+      id: 'x',
+      bucket: '2026-01-01T00:00:00Z',
+    });
     expect(misfits).toBeUndefined();
     expect(cells.at(-1)).toBeNull();
   });
@@ -140,7 +169,10 @@ describe('given --destination values', () => {
     expect(parseTarget(text)).toEqual(target);
   });
 
-  it.each(['mysql://x/y', 'snowflake://acct', '', 'duckdb://'])('when it is %j then it is refused with the accepted forms', (text) => {
-    expect(() => parseTarget(text)).toThrow(/DuckDB file path .* PostgreSQL URL/);
-  });
+  it.each(['mysql://x/y', 'snowflake://acct', '', 'duckdb://'])(
+    'when it is %j then it is refused with the accepted forms',
+    (text) => {
+      expect(() => parseTarget(text)).toThrow(/DuckDB file path .* PostgreSQL URL/);
+    },
+  );
 });

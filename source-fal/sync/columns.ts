@@ -65,7 +65,9 @@ export function columnKind(property: unknown): ColumnKind {
   if (property === null || typeof property !== 'object') return 'json';
   const schema = property as Record<string, unknown>;
   const rawTypes = schema.type;
-  const types = (Array.isArray(rawTypes) ? rawTypes : rawTypes === undefined ? [] : [rawTypes]).filter((t) => t !== 'null');
+  const types = (Array.isArray(rawTypes) ? rawTypes : rawTypes === undefined ? [] : [rawTypes]).filter(
+    (t) => t !== 'null',
+  );
   if (types.length !== 1) {
     // anyOf/oneOf of a single non-null type, as some generators write nullable fields.
     const alternatives = (schema.anyOf ?? schema.oneOf) as unknown;
@@ -77,7 +79,11 @@ export function columnKind(property: unknown): ColumnKind {
   }
   switch (types[0]) {
     case 'string':
-      if (schema.format === 'date-time' || typeof schema.airbyte_type === 'string' && schema.airbyte_type.startsWith('timestamp')) return 'timestamptz';
+      if (
+        schema.format === 'date-time' ||
+        (typeof schema.airbyte_type === 'string' && schema.airbyte_type.startsWith('timestamp'))
+      )
+        return 'timestamptz';
       if (schema.format === 'date') return 'date';
       return 'text';
     case 'integer':
@@ -103,8 +109,12 @@ export function planTable(stream: Stream, schema: Record<string, unknown>): Tabl
     .filter(([name]) => name !== EXTRA_COLUMN && name !== SYNCED_AT_COLUMN)
     .map(([name, property]) => ({ name, kind: columnKind(property), key: primaryKey.includes(name) }));
   // A key field the schema forgot is still a column (text), never silently an _extra field.
-  for (const name of primaryKey) if (!columns.some((c) => c.name === name)) columns.unshift({ name, kind: 'text', key: true });
-  const cursor = stream.kind === 'incremental' ? columns.find((c) => c.name === stream.cursorField && c.kind === 'timestamptz') : undefined;
+  for (const name of primaryKey)
+    if (!columns.some((c) => c.name === name)) columns.unshift({ name, kind: 'text', key: true });
+  const cursor =
+    stream.kind === 'incremental'
+      ? columns.find((c) => c.name === stream.cursorField && c.kind === 'timestamptz')
+      : undefined;
   // Only a charge is a cost: not a credit balance (credits) nor a unit price (pricing).
   const nano = columns.filter((c) => c.kind === 'bigint' && /^(cost|billed_cost)\w*_nano_usd$/.test(c.name));
   const cost = nano.find((c) => c.name === 'cost_total_nano_usd') ?? nano[0];
@@ -148,7 +158,11 @@ export function toCell(kind: ColumnKind, value: unknown): Cell | undefined {
       return typeof value === 'boolean' ? String(value) : undefined;
     case 'timestamptz':
       // Texts without a zone are UTC (fal is always asked for UTC); the session time zone of both databases is UTC too.
-      return typeof value === 'string' && TIMESTAMP_TEXT.test(value) && !Number.isNaN(Date.parse(value.replace(' ', 'T'))) ? value : undefined;
+      return typeof value === 'string' &&
+        TIMESTAMP_TEXT.test(value) &&
+        !Number.isNaN(Date.parse(value.replace(' ', 'T')))
+        ? value
+        : undefined;
     case 'date':
       return typeof value === 'string' && DATE_TEXT.test(value) ? value : undefined;
     case 'json':

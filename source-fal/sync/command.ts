@@ -11,6 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 
+import { probeCapabilities } from '../capabilities.js';
 import { readJsonFile, runClock } from '../cli-io.js';
 import { type Config } from '../config.js';
 import { asSourceFalError, ConfigError, InterruptedError } from '../errors.js';
@@ -18,13 +19,19 @@ import type { CliIo } from '../main.js';
 import { redact } from '../redact.js';
 import { openRun } from '../run-context.js';
 import { loadStreamSchema } from '../schemas.js';
-import { probeCapabilities } from '../capabilities.js';
 import { read, type Selection } from '../source.js';
 import { ALL_STREAMS, findStream } from '../streams/index.js';
 import type { Stream, StreamContext } from '../streams/stream.js';
 import { DAY_MS } from '../time.js';
 import { planTable, STATE_TABLE, type TablePlan } from './columns.js';
-import { DestinationConfigError, parseSchemaName, parseTarget, SCHEMA, type Destination, type Target } from './destination.js';
+import {
+  type Destination,
+  DestinationConfigError,
+  parseSchemaName,
+  parseTarget,
+  SCHEMA,
+  type Target,
+} from './destination.js';
 import { WarehouseLoader } from './loader.js';
 import { createProgress, formatSummary, type Progress } from './progress.js';
 
@@ -115,7 +122,10 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
   }
   if (args.demo && args.config) return usageError(io, '--demo runs against the bundled emulator; leave out --config');
 
-  const progress = createProgress(io.stderr, { tty: Boolean((io.stderr as { isTTY?: boolean }).isTTY), debug: Boolean(args.debug) });
+  const progress = createProgress(io.stderr, {
+    tty: Boolean((io.stderr as { isTTY?: boolean }).isTTY),
+    debug: Boolean(args.debug),
+  });
   const fail = (error: unknown): number => {
     progress.stop();
     const e = asSourceFalError(error);
@@ -131,7 +141,9 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
   try {
     streams = args.streams === undefined ? undefined : parseStreamList(args.streams);
     schema = parseSchemaName(args.schema ?? io.env.SOURCE_FAL_SCHEMA ?? SCHEMA);
-    target = parseTarget(args.destination ?? io.env.SOURCE_FAL_DESTINATION ?? (args.demo ? DEFAULT_DEMO_DUCKDB : DEFAULT_DUCKDB));
+    target = parseTarget(
+      args.destination ?? io.env.SOURCE_FAL_DESTINATION ?? (args.demo ? DEFAULT_DEMO_DUCKDB : DEFAULT_DUCKDB),
+    );
   } catch (error) {
     if (error instanceof DestinationConfigError || error instanceof ConfigError) return usageError(io, error.message);
     throw error;
@@ -151,7 +163,10 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
       demo = await startDemo(nowMs);
       cleanups.push(() => demo?.close() ?? Promise.resolve());
       raw = demo.config;
-      progress.log('INFO', `Demo: the bundled fal emulator serves ${demo.days} days of made-up usage at ${demo.url}; no request leaves this machine.`);
+      progress.log(
+        'INFO',
+        `Demo: the bundled fal emulator serves ${demo.days} days of made-up usage at ${demo.url}; no request leaves this machine.`,
+      );
     } else {
       raw = args.config !== undefined ? await readJsonFile(args.config, '--config') : configFromEnv(io.env);
     }
@@ -162,12 +177,17 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
     const { username, selected } = await streamsToSync(ctx, streams, progress);
     const destination = await openDestination(target, progress, schema);
     cleanups.push(() => destination.close());
-    const plans = new Map<string, TablePlan>(selected.map((stream) => [stream.name, planTable(stream, loadStreamSchema(stream.name))]));
+    const plans = new Map<string, TablePlan>(
+      selected.map((stream) => [stream.name, planTable(stream, loadStreamSchema(stream.name))]),
+    );
     await destination.prepare([...plans.values()]);
     await destination.claimAccount(username);
     const states = args['full-refresh'] ? new Map<string, Record<string, unknown>>() : await destination.readStates();
     const mode: Selection['mode'] = args['full-refresh'] ? 'full_refresh' : 'incremental';
-    const selections: Selection[] = selected.map((stream) => ({ stream, mode: stream.kind === 'incremental' ? mode : 'full_refresh' }));
+    const selections: Selection[] = selected.map((stream) => ({
+      stream,
+      mode: stream.kind === 'incremental' ? mode : 'full_refresh',
+    }));
 
     progress.log('INFO', describeRun(destination, selected, config, args['full-refresh'] === true, states));
     const loader = new WarehouseLoader(destination, plans, progress, progress);
@@ -182,13 +202,18 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
       progress.stop();
     }
     io.stdout.write(formatSummary(destination.description, loader.results()));
-    if (demo && !io.signal.aborted && !failed.includes('usage') && plans.has('usage')) io.stdout.write(await demo.sampleQuery(destination, target));
+    if (demo && !io.signal.aborted && !failed.includes('usage') && plans.has('usage'))
+      io.stdout.write(await demo.sampleQuery(destination, target));
     if (io.signal.aborted) {
-      io.stderr.write('source-fal sync: interrupted; every committed window is in the warehouse, the next run resumes from there.\n');
+      io.stderr.write(
+        'source-fal sync: interrupted; every committed window is in the warehouse, the next run resumes from there.\n',
+      );
       return io.signal.reason === 'SIGINT' ? 130 : 143;
     }
     if (failed.length > 0) {
-      io.stderr.write(`source-fal sync: ${failed.length} stream${failed.length > 1 ? 's' : ''} failed: ${failed.join(', ')}. The others completed.\n`);
+      io.stderr.write(
+        `source-fal sync: ${failed.length} stream${failed.length > 1 ? 's' : ''} failed: ${failed.join(', ')}. The others completed.\n`,
+      );
       return 1;
     }
     return 0;
@@ -225,8 +250,15 @@ function parseStreamList(text: string): Stream[] {
  * key can read. Streams left out are said once, in one line per reason (not a warning: a scheduled run of a key
  * without an organization would repeat it forever).
  */
-async function streamsToSync(ctx: StreamContext, asked: Stream[] | undefined, progress: Progress): Promise<{ username: string; selected: Stream[] }> {
-  const { username, available } = await probeCapabilities(ctx, new Set(asked === undefined ? ALL_STREAMS.map((s) => s.requires) : []));
+async function streamsToSync(
+  ctx: StreamContext,
+  asked: Stream[] | undefined,
+  progress: Progress,
+): Promise<{ username: string; selected: Stream[] }> {
+  const { username, available } = await probeCapabilities(
+    ctx,
+    new Set(asked === undefined ? ALL_STREAMS.map((s) => s.requires) : []),
+  );
   if (asked !== undefined) return { username, selected: asked };
   const missing = new Map<string, string[]>();
   for (const stream of ALL_STREAMS) {
@@ -235,7 +267,8 @@ async function streamsToSync(ctx: StreamContext, asked: Stream[] | undefined, pr
     const reason = availability?.reason ?? 'not readable with this key';
     missing.set(reason, [...(missing.get(reason) ?? []), stream.name]);
   }
-  for (const [reason, names] of missing) progress.log('INFO', `Not synced with this key: ${names.join(', ')} (${reason}).`);
+  for (const [reason, names] of missing)
+    progress.log('INFO', `Not synced with this key: ${names.join(', ')} (${reason}).`);
   return { username, selected: ALL_STREAMS.filter((stream) => available.get(stream.requires)?.ok) };
 }
 
@@ -248,7 +281,13 @@ async function openDestination(target: Target, progress: Progress, schema: strin
   return openPostgres(target.url, progress, schema);
 }
 
-function describeRun(destination: Destination, streams: readonly Stream[], config: Config, fullRefresh: boolean, states: ReadonlyMap<string, Record<string, unknown>>): string {
+function describeRun(
+  destination: Destination,
+  streams: readonly Stream[],
+  config: Config,
+  fullRefresh: boolean,
+  states: ReadonlyMap<string, Record<string, unknown>>,
+): string {
   const from = new Date(config.startMs).toISOString().slice(0, 10);
   const resumed = streams.filter((s) => s.kind === 'incremental' && states.has(s.name)).map((s) => s.name);
   const how = fullRefresh

@@ -36,7 +36,9 @@ export function parseSchemaName(text: string): string {
     );
   }
   if (name === 'main' || name === 'public' || name.startsWith('pg_') || name === 'information_schema') {
-    throw new DestinationConfigError(`--schema ${name} is a database's own schema; choose a schema of source-fal's own, e.g. fal or fal_acme.`);
+    throw new DestinationConfigError(
+      `--schema ${name} is a database's own schema; choose a schema of source-fal's own, e.g. fal or fal_acme.`,
+    );
   }
   return name;
 }
@@ -122,7 +124,8 @@ export type Target = { dialect: 'duckdb'; path: string } | { dialect: 'postgres'
  */
 export function parseTarget(text: string): Target {
   const value = text.trim();
-  const help = 'Use a DuckDB file path (e.g. ./fal.duckdb or duckdb:///var/lib/fal.duckdb) or a PostgreSQL URL (postgres://user:password@host:5432/database).';
+  const help =
+    'Use a DuckDB file path (e.g. ./fal.duckdb or duckdb:///var/lib/fal.duckdb) or a PostgreSQL URL (postgres://user:password@host:5432/database).';
   if (value === '') throw new DestinationConfigError(`--destination is empty. ${help}`);
   if (/^postgres(ql)?:\/\//i.test(value)) {
     let url: URL;
@@ -131,7 +134,8 @@ export function parseTarget(text: string): Target {
     } catch {
       throw new DestinationConfigError(`--destination is not a valid PostgreSQL URL. ${help}`);
     }
-    if (!url.hostname && !url.searchParams.get('host')) throw new DestinationConfigError(`--destination has no host. ${help}`);
+    if (!url.hostname && !url.searchParams.get('host'))
+      throw new DestinationConfigError(`--destination has no host. ${help}`);
     return { dialect: 'postgres', url: value };
   }
   const duck = /^duckdb:(\/\/)?(.*)$/i.exec(value);

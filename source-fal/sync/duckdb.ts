@@ -10,13 +10,32 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 
-import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 
 import type { Logger } from '../log.js';
 import type { RawStreamStates } from '../state.js';
-import { quoteIdent, STATE_TABLE, type Cell, type TablePlan } from './columns.js';
-import { DestinationError, type Namespace, parseSavedState, SCHEMA, type CommitResult, type Destination } from './destination.js';
-import { ACCOUNT_ROW, claimAccount, ensureTable, mergePlan, mergeWindow, saveWindowState, stagingColumnsDdl, stagingName, stateTableDdl, type MergeSql, type SqlRunner } from './sql.js';
+import { type Cell, quoteIdent, STATE_TABLE, type TablePlan } from './columns.js';
+import {
+  type CommitResult,
+  type Destination,
+  DestinationError,
+  type Namespace,
+  parseSavedState,
+  SCHEMA,
+} from './destination.js';
+import {
+  ACCOUNT_ROW,
+  claimAccount,
+  ensureTable,
+  mergePlan,
+  type MergeSql,
+  mergeWindow,
+  saveWindowState,
+  type SqlRunner,
+  stagingColumnsDdl,
+  stagingName,
+  stateTableDdl,
+} from './sql.js';
 
 /**
  * How this connection loads (session settings, nothing is stored in the file). Measured with 1,035,920 billing
@@ -27,7 +46,10 @@ import { ACCOUNT_ROW, claimAccount, ensureTable, mergePlan, mergeWindow, saveWin
  *   at 16 MB every few windows rewrote the growing primary-key index, and COMMIT took 9.5 s of a 28 s sync; with
  *   256 MB it took 2.8 s. Committed windows are in the WAL either way, which DuckDB replays on the next open.
  */
-const LOAD_SETTINGS = [`SET threads = ${Math.max(1, availableParallelism() - 1)}`, `SET checkpoint_threshold = '256MB'`];
+const LOAD_SETTINGS = [
+  `SET threads = ${Math.max(1, availableParallelism() - 1)}`,
+  `SET checkpoint_threshold = '256MB'`,
+];
 
 export async function openDuckDb(path: string, log: Logger, schema = SCHEMA): Promise<DuckDbDestination> {
   const shown = path === ':memory:' ? 'an in-memory DuckDB database' : resolve(path);
@@ -39,9 +61,15 @@ export async function openDuckDb(path: string, log: Logger, schema = SCHEMA): Pr
   }
   const connection = await instance.connect();
   // DuckDB names the database (catalog) after the file; see Namespace for why that decides the schema.
-  const catalog = String((await connection.runAndReadAll('SELECT current_database() AS db')).getRowObjectsJson()[0]?.db ?? 'memory');
+  const catalog = String(
+    (await connection.runAndReadAll('SELECT current_database() AS db')).getRowObjectsJson()[0]?.db ?? 'memory',
+  );
   const tables = catalog.toLowerCase() === schema ? 'main' : schema;
-  const namespace: Namespace = { name: schema, sql: `${quoteIdent(catalog)}.${quoteIdent(tables)}`, create: tables !== 'main' };
+  const namespace: Namespace = {
+    name: schema,
+    sql: `${quoteIdent(catalog)}.${quoteIdent(tables)}`,
+    create: tables !== 'main',
+  };
   const destination = new DuckDbDestination(instance, connection, shown, log, namespace, catalog, tables);
   // Timestamps are written and shown in UTC whatever the machine's zone (ICU is built into the DuckDB bindings).
   await destination.exec(`SET TimeZone = 'UTC'`).catch(() => undefined);
@@ -66,9 +94,13 @@ function duckOpenError(shown: string, error: unknown): DestinationError {
       { cause: error },
     );
   }
-  return new DestinationError('duckdb_open_failed', `Cannot open the DuckDB file ${shown}: ${firstLine(message)}. Is it a DuckDB database written by DuckDB 1.x? Pass another --destination otherwise.`, {
-    cause: error,
-  });
+  return new DestinationError(
+    'duckdb_open_failed',
+    `Cannot open the DuckDB file ${shown}: ${firstLine(message)}. Is it a DuckDB database written by DuckDB 1.x? Pass another --destination otherwise.`,
+    {
+      cause: error,
+    },
+  );
 }
 
 function firstLine(text: string): string {
@@ -117,7 +149,11 @@ export class DuckDbDestination implements Destination, SqlRunner {
   private wrap(error: unknown, sql: string): DestinationError {
     if (error instanceof DestinationError) return error;
     const message = error instanceof Error ? error.message : String(error);
-    return new DestinationError('duckdb_error', `DuckDB (${this.shown}) failed: ${firstLine(message)} [while running: ${sql.replace(/\s+/g, ' ').slice(0, 160)}]`, { cause: error });
+    return new DestinationError(
+      'duckdb_error',
+      `DuckDB (${this.shown}) failed: ${firstLine(message)} [while running: ${sql.replace(/\s+/g, ' ').slice(0, 160)}]`,
+      { cause: error },
+    );
   }
 
   async existingColumns(table: string): Promise<Map<string, string>> {
@@ -134,7 +170,9 @@ export class DuckDbDestination implements Destination, SqlRunner {
     for (const plan of plans) {
       const castTypes = await ensureTable(this, 'duckdb', plan, this.log);
       this.merges.set(plan.stream, mergePlan('duckdb', plan, castTypes, this.namespace));
-      await this.exec(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(stagingName(plan))} (${stagingColumnsDdl('duckdb', plan)})`);
+      await this.exec(
+        `CREATE OR REPLACE TEMP TABLE ${quoteIdent(stagingName(plan))} (${stagingColumnsDdl('duckdb', plan)})`,
+      );
     }
   }
 
@@ -144,7 +182,9 @@ export class DuckDbDestination implements Destination, SqlRunner {
 
   async readStates(): Promise<RawStreamStates> {
     const states: RawStreamStates = new Map();
-    for (const row of await this.rows(`SELECT stream, CAST(state AS VARCHAR) AS state FROM ${this.namespace.sql}.${quoteIdent(STATE_TABLE)}`)) {
+    for (const row of await this.rows(
+      `SELECT stream, CAST(state AS VARCHAR) AS state FROM ${this.namespace.sql}.${quoteIdent(STATE_TABLE)}`,
+    )) {
       if (String(row.stream) === ACCOUNT_ROW) continue;
       states.set(String(row.stream), parseSavedState(String(row.stream), String(row.state), this.namespace.name));
     }
@@ -165,7 +205,8 @@ export class DuckDbDestination implements Destination, SqlRunner {
 
   async append(_plan: TablePlan, rows: readonly Cell[][]): Promise<void> {
     const appender = this.appender;
-    if (!appender) throw new DestinationError('duckdb_error', 'append called outside a window; this is a bug in source-fal.');
+    if (!appender)
+      throw new DestinationError('duckdb_error', 'append called outside a window; this is a bug in source-fal.');
     try {
       for (const row of rows) {
         appender.appendInteger(this.seq++);
@@ -182,7 +223,11 @@ export class DuckDbDestination implements Destination, SqlRunner {
 
   async commit(plan: TablePlan, state: Record<string, unknown>): Promise<CommitResult> {
     const sql = this.merges.get(plan.stream);
-    if (!sql) throw new DestinationError('duckdb_error', `No table prepared for stream ${plan.stream}; this is a bug in source-fal.`);
+    if (!sql)
+      throw new DestinationError(
+        'duckdb_error',
+        `No table prepared for stream ${plan.stream}; this is a bug in source-fal.`,
+      );
     try {
       this.appender?.flushSync();
       this.appender?.closeSync();

@@ -13,7 +13,7 @@ import { InterruptedError, type SourceFalError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ReadSink, StreamStatus } from '../source.js';
 import type { StreamRecord } from '../streams/stream.js';
-import { recordCells, type Cell, type TablePlan } from './columns.js';
+import { type Cell, recordCells, type TablePlan } from './columns.js';
 import type { CommitResult, Destination } from './destination.js';
 import type { Progress } from './progress.js';
 
@@ -126,7 +126,12 @@ export class WarehouseLoader implements ReadSink {
     } else {
       await this.stage(plan, rows);
     }
-    this.progress.rows(stream, records.length, plan.cursorColumn === undefined ? undefined : records[0]?.[plan.cursorColumn], plan.cursorColumn === undefined ? undefined : records.at(-1)?.[plan.cursorColumn]);
+    this.progress.rows(
+      stream,
+      records.length,
+      plan.cursorColumn === undefined ? undefined : records[0]?.[plan.cursorColumn],
+      plan.cursorColumn === undefined ? undefined : records.at(-1)?.[plan.cursorColumn],
+    );
   }
 
   private warnMisfits(stream: string, fields: readonly string[], record: StreamRecord): void {
@@ -191,8 +196,10 @@ export class WarehouseLoader implements ReadSink {
     summary.updated += result.updated;
     summary.deleted += result.deleted;
     if (result.costNano !== undefined) summary.costNano = (summary.costNano ?? 0n) + result.costNano;
-    if (result.minCursorMs !== undefined) summary.minCursorMs = Math.min(summary.minCursorMs ?? Infinity, result.minCursorMs);
-    if (result.maxCursorMs !== undefined) summary.maxCursorMs = Math.max(summary.maxCursorMs ?? -Infinity, result.maxCursorMs);
+    if (result.minCursorMs !== undefined)
+      summary.minCursorMs = Math.min(summary.minCursorMs ?? Infinity, result.minCursorMs);
+    if (result.maxCursorMs !== undefined)
+      summary.maxCursorMs = Math.max(summary.maxCursorMs ?? -Infinity, result.maxCursorMs);
     this.progress.committed(stream, state, result.inserted + result.updated);
   }
 
@@ -201,7 +208,10 @@ export class WarehouseLoader implements ReadSink {
       await this.closeOpenWindow();
     } catch (rollbackError) {
       // The transaction is lost either way (a database drops it with the connection); say so and go on.
-      this.log.log('WARN', `Closing the open window of ${stream} failed: ${rollbackError instanceof Error ? rollbackError.message : String(rollbackError)}`);
+      this.log.log(
+        'WARN',
+        `Closing the open window of ${stream} failed: ${rollbackError instanceof Error ? rollbackError.message : String(rollbackError)}`,
+      );
     }
     const summary = this.summary(stream);
     const interrupted = error instanceof InterruptedError;
@@ -226,7 +236,10 @@ export class WarehouseLoader implements ReadSink {
     this.heldRows = 0;
     if (committing !== undefined) {
       await committing.catch((commitError: unknown) => {
-        this.log.log('WARN', `Committing a window failed, so the saved state stays before it: ${commitError instanceof Error ? commitError.message : String(commitError)}`);
+        this.log.log(
+          'WARN',
+          `Committing a window failed, so the saved state stays before it: ${commitError instanceof Error ? commitError.message : String(commitError)}`,
+        );
       });
     }
     await this.rollbackOpenWindow();

@@ -8,9 +8,28 @@ import pg from 'pg';
 import type { Logger } from '../log.js';
 import { registerSecret } from '../redact.js';
 import type { RawStreamStates } from '../state.js';
-import { quoteIdent, STATE_TABLE, type Cell, type TablePlan } from './columns.js';
-import { describePostgresUrl, DestinationError, type Namespace, parseSavedState, SCHEMA, type CommitResult, type Destination } from './destination.js';
-import { ACCOUNT_ROW, claimAccount, ensureTable, mergePlan, mergeWindow, stagingColumnsDdl, stagingName, stateTableDdl, type MergeSql, type SqlRunner } from './sql.js';
+import { type Cell, quoteIdent, STATE_TABLE, type TablePlan } from './columns.js';
+import {
+  type CommitResult,
+  describePostgresUrl,
+  type Destination,
+  DestinationError,
+  type Namespace,
+  parseSavedState,
+  SCHEMA,
+} from './destination.js';
+import {
+  ACCOUNT_ROW,
+  claimAccount,
+  ensureTable,
+  mergePlan,
+  type MergeSql,
+  mergeWindow,
+  type SqlRunner,
+  stagingColumnsDdl,
+  stagingName,
+  stateTableDdl,
+} from './sql.js';
 
 /** Rows per staging insert: large enough to amortise round trips, small enough to keep memory flat. */
 const BATCH_ROWS = 5000;
@@ -28,7 +47,12 @@ export async function openPostgres(url: string, log: Logger, schema = SCHEMA): P
   }
   if (password) registerSecret(password);
   const shown = describePostgresUrl(url);
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: 'source-fal', types: TEXT_TYPES });
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    application_name: 'source-fal',
+    types: TEXT_TYPES,
+  });
   let lost: Error | undefined;
   // An idle connection dropped by the server emits 'error'; without a listener Node would crash the process.
   client.on('error', (error) => {
@@ -43,7 +67,11 @@ export async function openPostgres(url: string, log: Logger, schema = SCHEMA): P
     await client.end().catch(() => undefined);
     throw connectError(shown, url, error);
   }
-  return new PostgresDestination(client, shown, log, () => lost, { name: schema, sql: quoteIdent(schema), create: true });
+  return new PostgresDestination(client, shown, log, () => lost, {
+    name: schema,
+    sql: quoteIdent(schema),
+    create: true,
+  });
 }
 
 function connectError(shown: string, url: string, error: unknown): DestinationError {
@@ -53,23 +81,42 @@ function connectError(shown: string, url: string, error: unknown): DestinationEr
   const user = parsed?.username ? decodeURIComponent(parsed.username) : undefined;
   const database = parsed ? decodeURIComponent(parsed.pathname.replace(/^\//, '')) || user : undefined;
   const text = e.message ?? String(error);
-  const say = (code: string, message: string): DestinationError => new DestinationError(code, message, { cause: error });
+  const say = (code: string, message: string): DestinationError =>
+    new DestinationError(code, message, { cause: error });
   switch (e.code) {
     case 'ECONNREFUSED':
-      return say('postgres_unreachable', `Cannot connect to PostgreSQL at ${where}: connection refused. Start the server or fix the host and port in --destination.`);
+      return say(
+        'postgres_unreachable',
+        `Cannot connect to PostgreSQL at ${where}: connection refused. Start the server or fix the host and port in --destination.`,
+      );
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return say('postgres_unreachable', `Cannot connect to PostgreSQL: host ${parsed?.hostname ?? '?'} not found. Fix the host in --destination.`);
+      return say(
+        'postgres_unreachable',
+        `Cannot connect to PostgreSQL: host ${parsed?.hostname ?? '?'} not found. Fix the host in --destination.`,
+      );
     case 'ETIMEDOUT':
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-      return say('postgres_unreachable', `Cannot connect to PostgreSQL at ${where}: ${e.code}. Check the host, the port and any firewall between here and the server.`);
+      return say(
+        'postgres_unreachable',
+        `Cannot connect to PostgreSQL at ${where}: ${e.code}. Check the host, the port and any firewall between here and the server.`,
+      );
     case '28P01':
-      return say('postgres_auth', `PostgreSQL at ${where} refused the password for user "${user ?? '?'}". Fix the user and password in --destination (or set PGPASSWORD).`);
+      return say(
+        'postgres_auth',
+        `PostgreSQL at ${where} refused the password for user "${user ?? '?'}". Fix the user and password in --destination (or set PGPASSWORD).`,
+      );
     case '28000':
-      return say('postgres_auth', `PostgreSQL at ${where} refused user "${user ?? '?'}": ${text}. Use a role that may log in, or allow it in pg_hba.conf.`);
+      return say(
+        'postgres_auth',
+        `PostgreSQL at ${where} refused user "${user ?? '?'}": ${text}. Use a role that may log in, or allow it in pg_hba.conf.`,
+      );
     case '3D000':
-      return say('postgres_no_database', `PostgreSQL at ${where} has no database "${database ?? '?'}". Create it (createdb ${database ?? '<name>'}) or name an existing one in --destination.`);
+      return say(
+        'postgres_no_database',
+        `PostgreSQL at ${where} has no database "${database ?? '?'}". Create it (createdb ${database ?? '<name>'}) or name an existing one in --destination.`,
+      );
     default:
       // node-postgres says this when the server asks for a password (SCRAM or md5) and none was given.
       if (/client password must be a string|password authentication failed|no password supplied/i.test(text)) {
@@ -79,9 +126,15 @@ function connectError(shown: string, url: string, error: unknown): DestinationEr
         );
       }
       if (/timeout/i.test(text)) {
-        return say('postgres_unreachable', `Cannot connect to PostgreSQL at ${where}: no answer within ${CONNECT_TIMEOUT_MS / 1000} s. Check the host, the port and any firewall.`);
+        return say(
+          'postgres_unreachable',
+          `Cannot connect to PostgreSQL at ${where}: no answer within ${CONNECT_TIMEOUT_MS / 1000} s. Check the host, the port and any firewall.`,
+        );
       }
-      return say('postgres_connect_failed', `Cannot connect to PostgreSQL at ${where}: ${text.split('\n')[0] ?? text}. Check --destination.`);
+      return say(
+        'postgres_connect_failed',
+        `Cannot connect to PostgreSQL at ${where}: ${text.split('\n')[0] ?? text}. Check --destination.`,
+      );
   }
 }
 
@@ -119,9 +172,13 @@ export class PostgresDestination implements Destination, SqlRunner {
       return await this.client.query(sql, values);
     } catch (error) {
       const message = (this.lostError() ?? (error instanceof Error ? error : new Error(String(error)))).message;
-      throw new DestinationError('postgres_error', `PostgreSQL (${this.shown}) failed: ${message.split('\n')[0] ?? message} [while running: ${sql.replace(/\s+/g, ' ').slice(0, 160)}]`, {
-        cause: error,
-      });
+      throw new DestinationError(
+        'postgres_error',
+        `PostgreSQL (${this.shown}) failed: ${message.split('\n')[0] ?? message} [while running: ${sql.replace(/\s+/g, ' ').slice(0, 160)}]`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 
@@ -165,14 +222,20 @@ export class PostgresDestination implements Destination, SqlRunner {
     } catch (error) {
       const e = error as { code?: string; message?: string };
       if (e.code === '42501') {
-        const [{ role, db } = { role: '?', db: '?' }] = (await this.rows('SELECT current_user AS role, current_database() AS db').catch(() => [])) as { role: string; db: string }[];
+        const [{ role, db } = { role: '?', db: '?' }] = (await this.rows(
+          'SELECT current_user AS role, current_database() AS db',
+        ).catch(() => [])) as { role: string; db: string }[];
         throw new DestinationError(
           'postgres_permission',
           `PostgreSQL (${this.shown}) does not let role "${role}" create schema ${this.namespace.name} in database "${db}" (${e.message ?? 'permission denied'}). Ask an administrator to run GRANT CREATE ON DATABASE "${db}" TO "${role}"; or to create the schema for it: CREATE SCHEMA ${this.namespace.name} AUTHORIZATION "${role}".`,
           { cause: error },
         );
       }
-      throw new DestinationError('postgres_error', `PostgreSQL (${this.shown}) failed: ${(e.message ?? String(error)).split('\n')[0]} [while running: CREATE SCHEMA]`, { cause: error });
+      throw new DestinationError(
+        'postgres_error',
+        `PostgreSQL (${this.shown}) failed: ${(e.message ?? String(error)).split('\n')[0]} [while running: CREATE SCHEMA]`,
+        { cause: error },
+      );
     }
   }
 
@@ -182,7 +245,9 @@ export class PostgresDestination implements Destination, SqlRunner {
 
   async readStates(): Promise<RawStreamStates> {
     const states: RawStreamStates = new Map();
-    const result = await this.run(`SELECT stream, state::text AS state FROM ${this.namespace.sql}.${quoteIdent(STATE_TABLE)}`);
+    const result = await this.run(
+      `SELECT stream, state::text AS state FROM ${this.namespace.sql}.${quoteIdent(STATE_TABLE)}`,
+    );
     for (const row of result.rows as { stream: string; state: string }[]) {
       if (row.stream === ACCOUNT_ROW) continue;
       states.set(row.stream, parseSavedState(row.stream, row.state, this.namespace.name));
@@ -215,7 +280,11 @@ export class PostgresDestination implements Destination, SqlRunner {
   private async flush(plan: TablePlan): Promise<void> {
     if (this.buffered === 0) return;
     const insert = this.inserts.get(plan.stream);
-    if (!insert) throw new DestinationError('postgres_error', `No table prepared for stream ${plan.stream}; this is a bug in source-fal.`);
+    if (!insert)
+      throw new DestinationError(
+        'postgres_error',
+        `No table prepared for stream ${plan.stream}; this is a bug in source-fal.`,
+      );
     const values = this.buffer;
     this.resetBuffer(plan);
     await this.run(insert, values);
@@ -223,7 +292,11 @@ export class PostgresDestination implements Destination, SqlRunner {
 
   async commit(plan: TablePlan, state: Record<string, unknown>): Promise<CommitResult> {
     const sql = this.merges.get(plan.stream);
-    if (!sql) throw new DestinationError('postgres_error', `No table prepared for stream ${plan.stream}; this is a bug in source-fal.`);
+    if (!sql)
+      throw new DestinationError(
+        'postgres_error',
+        `No table prepared for stream ${plan.stream}; this is a bug in source-fal.`,
+      );
     await this.flush(plan);
     const result = await mergeWindow(this, sql, plan.stream, state);
     await this.exec('COMMIT');

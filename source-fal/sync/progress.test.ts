@@ -27,10 +27,21 @@ describe('the sync summary', () => {
   });
 
   it('given a cost stream and a snapshot without a charge when summarised then cost shows only for the cost stream, with a note that re-read rows count', () => {
-    const text = formatSummary('DuckDB ./fal.duckdb', [summary({}), summary({ stream: 'credits', kind: 'snapshot', costNano: undefined, minCursorMs: undefined, maxCursorMs: undefined })]);
+    const text = formatSummary('DuckDB ./fal.duckdb', [
+      summary({}),
+      summary({
+        stream: 'credits',
+        kind: 'snapshot',
+        costNano: undefined,
+        minCursorMs: undefined,
+        maxCursorMs: undefined,
+      }),
+    ]);
     const [usageLine, creditsLine] = text.split('\n').filter((l) => /^(usage|credits)\s/.test(l));
     expect(usageLine).toMatch(/\s1\.50\s+1\.2$/);
     expect(creditsLine).toMatch(/–\s+1\.2$/);
-    expect(text).toMatch(/cost USD: what fal charges for the rows read in this run, re-read \(lookback\) rows included/);
+    expect(text).toMatch(
+      /cost USD: what fal charges for the rows read in this run, re-read \(lookback\) rows included/,
+    );
   });
 });

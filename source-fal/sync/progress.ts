@@ -44,8 +44,14 @@ export function createProgress(stderr: Writable, options: { tty: boolean; debug:
     lastDraw = now;
     const seconds = Math.max((now - startedAt) / 1000, 0.001);
     const window =
-      windowFrom !== undefined ? `window ${shortInstant(windowFrom)} … ${shortInstant(windowTo ?? windowFrom)}` : committedTo !== undefined ? `up to ${shortInstant(committedTo)}` : 'starting';
-    stderr.write(`\r\x1b[2K${stream}  ${window}  ${formatCount(rows)} rows  ${formatCount(Math.round(rows / seconds))} rows/s`);
+      windowFrom !== undefined
+        ? `window ${shortInstant(windowFrom)} … ${shortInstant(windowTo ?? windowFrom)}`
+        : committedTo !== undefined
+          ? `up to ${shortInstant(committedTo)}`
+          : 'starting';
+    stderr.write(
+      `\r\x1b[2K${stream}  ${window}  ${formatCount(rows)} rows  ${formatCount(Math.round(rows / seconds))} rows/s`,
+    );
     drawn = true;
   };
 
@@ -140,9 +146,16 @@ export function formatSummary(destination: string, summaries: readonly StreamSum
       .join('  ')
       .trimEnd();
   const failed = summaries.filter((s) => s.outcome === 'failed');
-  const lines = [`source-fal sync into ${destination}`, line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
+  const lines = [
+    `source-fal sync into ${destination}`,
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...body.map(line),
+  ];
   if (summaries.some((s) => s.costNano !== undefined && s.outcome !== 'not run')) {
-    lines.push('cost USD: what fal charges for the rows read in this run, re-read (lookback) rows included; – for streams that are not charges.');
+    lines.push(
+      'cost USD: what fal charges for the rows read in this run, re-read (lookback) rows included; – for streams that are not charges.',
+    );
   }
   for (const s of failed) lines.push(`${s.stream} failed: ${redact(s.error ?? 'see the log above')}`);
   return `${lines.join('\n')}\n`;

@@ -5,7 +5,16 @@
  * (INSERT … ON CONFLICT (pk) DO UPDATE) or, for a snapshot stream, swapped in for the whole table content.
  */
 import type { Logger } from '../log.js';
-import { EXTRA_COLUMN, quoteIdent, sameSqlType, SQL_TYPES, STATE_TABLE, SYNCED_AT_COLUMN, type Dialect, type TablePlan } from './columns.js';
+import {
+  type Dialect,
+  EXTRA_COLUMN,
+  quoteIdent,
+  sameSqlType,
+  SQL_TYPES,
+  STATE_TABLE,
+  SYNCED_AT_COLUMN,
+  type TablePlan,
+} from './columns.js';
 import type { CommitResult } from './destination.js';
 import { DestinationError, type Namespace } from './destination.js';
 
@@ -62,7 +71,10 @@ export function mergePlan(dialect: Dialect, plan: TablePlan, castTypes: readonly
     const i = plan.columns.findIndex((c) => c.name === name);
     return castExpr(dialect, quoteIdent(name), castTypes[i] ?? text);
   };
-  const casts = [...plan.columns.map((c) => `${cast(c.name)} AS ${quoteIdent(c.name)}`), `CAST(${quoteIdent(EXTRA_COLUMN)} AS ${json}) AS ${quoteIdent(EXTRA_COLUMN)}`];
+  const casts = [
+    ...plan.columns.map((c) => `${cast(c.name)} AS ${quoteIdent(c.name)}`),
+    `CAST(${quoteIdent(EXTRA_COLUMN)} AS ${json}) AS ${quoteIdent(EXTRA_COLUMN)}`,
+  ];
   const keys = plan.primaryKey.map(quoteIdent);
   const typed = `SELECT ${casts.join(', ')} FROM ${staging}`;
   // Only for a window where a key repeats: one row per key, the last staged.
@@ -71,38 +83,54 @@ export function mergePlan(dialect: Dialect, plan: TablePlan, castTypes: readonly
       ? `SELECT * EXCLUDE ("_seq") FROM (SELECT "_seq", ${casts.join(', ')} FROM ${staging}) QUALIFY row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY "_seq" DESC) = 1`
       : `SELECT DISTINCT ON (${keys.join(', ')}) ${quoted.join(', ')} FROM (SELECT "_seq", ${casts.join(', ')} FROM ${staging}) AS typed ORDER BY ${keys.join(', ')}, "_seq" DESC`;
   const epochMs = (expr: string): string =>
-    dialect === 'duckdb' ? `CAST(epoch_ms(${expr}) AS VARCHAR)` : `CAST(CAST(extract(epoch FROM ${expr}) * 1000 AS BIGINT) AS TEXT)`;
+    dialect === 'duckdb'
+      ? `CAST(epoch_ms(${expr}) AS VARCHAR)`
+      : `CAST(CAST(extract(epoch FROM ${expr}) * 1000 AS BIGINT) AS TEXT)`;
   const join = keys.map((k) => `s.${k} = t.${k}`).join(' AND ');
   // Stats over rows of the table's types (`s`), left-joined to the table (`t`) unless `joined` is false; `staged` is
   // the raw row count.
   const statsOver = (source: string, total: string, staged: string, joined = true): string => {
     const cursor = plan.cursorColumn === undefined ? undefined : `s.${quoteIdent(plan.cursorColumn)}`;
-    return [
-      `SELECT CAST(${staged} AS ${text}) AS staged`,
-      `CAST(${total} AS ${text}) AS total`,
-      `${joined ? `CAST(count(*) FILTER (WHERE t.${keys[0]} IS NULL) AS ${text})` : 'NULL'} AS inserted`,
-      // Only a snapshot needs the table's row count (to report removed rows); in PostgreSQL count(*) scans the table.
-      `${plan.kind === 'snapshot' ? `CAST((SELECT count(*) FROM ${table}) AS ${text})` : 'NULL'} AS existing`,
-      `${plan.costColumn === undefined ? 'NULL' : `CAST(sum(s.${quoteIdent(plan.costColumn)}) AS ${text})`} AS cost`,
-      `${cursor === undefined ? 'NULL' : epochMs(`min(${cursor})`)} AS min_cursor`,
-      `${cursor === undefined ? 'NULL' : epochMs(`max(${cursor})`)} AS max_cursor`,
-    ].join(', ') + ` FROM (${source}) AS s${joined ? ` LEFT JOIN ${table} AS t ON ${join}` : ''}`;
+    return (
+      [
+        `SELECT CAST(${staged} AS ${text}) AS staged`,
+        `CAST(${total} AS ${text}) AS total`,
+        `${joined ? `CAST(count(*) FILTER (WHERE t.${keys[0]} IS NULL) AS ${text})` : 'NULL'} AS inserted`,
+        // Only a snapshot needs the table's row count (to report removed rows); in PostgreSQL count(*) scans the table.
+        `${plan.kind === 'snapshot' ? `CAST((SELECT count(*) FROM ${table}) AS ${text})` : 'NULL'} AS existing`,
+        `${plan.costColumn === undefined ? 'NULL' : `CAST(sum(s.${quoteIdent(plan.costColumn)}) AS ${text})`} AS cost`,
+        `${cursor === undefined ? 'NULL' : epochMs(`min(${cursor})`)} AS min_cursor`,
+        `${cursor === undefined ? 'NULL' : epochMs(`max(${cursor})`)} AS max_cursor`,
+      ].join(', ') + ` FROM (${source}) AS s${joined ? ` LEFT JOIN ${table} AS t ON ${join}` : ''}`
+    );
   };
   // The fast path casts only the columns the stats need; the distinct count tells whether a key repeats.
-  const needed = [...new Set([...plan.primaryKey, ...(plan.costColumn === undefined ? [] : [plan.costColumn]), ...(plan.cursorColumn === undefined ? [] : [plan.cursorColumn])])];
+  const needed = [
+    ...new Set([
+      ...plan.primaryKey,
+      ...(plan.costColumn === undefined ? [] : [plan.costColumn]),
+      ...(plan.cursorColumn === undefined ? [] : [plan.cursorColumn]),
+    ]),
+  ];
   const narrow = `SELECT ${needed.map((n) => `${cast(n)} AS ${quoteIdent(n)}`).join(', ')} FROM ${staging}`;
-  const distinctKeys = keys.length === 1 ? `count(DISTINCT s.${keys[0]})` : `count(DISTINCT (${keys.map((k) => `s.${k}`).join(', ')}))`;
+  const distinctKeys =
+    keys.length === 1 ? `count(DISTINCT s.${keys[0]})` : `count(DISTINCT (${keys.map((k) => `s.${k}`).join(', ')}))`;
   const insertFrom = (source: string): string =>
     `INSERT INTO ${table} (${[...quoted, quoteIdent(SYNCED_AT_COLUMN)].join(', ')}) SELECT s.*, current_timestamp FROM (${source}) AS s`;
-  const updates = [...plan.columns.filter((c) => !c.key).map((c) => c.name), EXTRA_COLUMN, SYNCED_AT_COLUMN].map((n) => `${quoteIdent(n)} = EXCLUDED.${quoteIdent(n)}`);
-  const upsertFrom = (source: string): string => `${insertFrom(source)} ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${updates.join(', ')}`;
+  const updates = [...plan.columns.filter((c) => !c.key).map((c) => c.name), EXTRA_COLUMN, SYNCED_AT_COLUMN].map(
+    (n) => `${quoteIdent(n)} = EXCLUDED.${quoteIdent(n)}`,
+  );
+  const upsertFrom = (source: string): string =>
+    `${insertFrom(source)} ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${updates.join(', ')}`;
   const apply = (row: Record<string, unknown>): string[] => {
     const source = Number(row.staged) > Number(row.total) ? deduped : typed;
     // Replace in the same transaction: readers see the old snapshot or the new one, never a mix or an empty table.
     if (plan.kind === 'snapshot') return [`DELETE FROM ${table}`, insertFrom(source)];
     // In DuckDB (one writer per file, so nothing can insert between the count and the insert) a window of only new
     // keys, as in a backfill, skips the conflict handling, its most expensive part.
-    return [dialect === 'duckdb' && Number(row.inserted) === Number(row.total) ? insertFrom(source) : upsertFrom(source)];
+    return [
+      dialect === 'duckdb' && Number(row.inserted) === Number(row.total) ? insertFrom(source) : upsertFrom(source),
+    ];
   };
   const state = `${ns.sql}.${quoteIdent(STATE_TABLE)}`;
   return {
@@ -117,7 +145,8 @@ export function mergePlan(dialect: Dialect, plan: TablePlan, castTypes: readonly
       const total = Number(row.total ?? 0);
       const inserted = Number(row.inserted ?? 0);
       const updated = total - inserted;
-      const optionalMs = (value: unknown): number | undefined => (value === null || value === undefined ? undefined : Number(value));
+      const optionalMs = (value: unknown): number | undefined =>
+        value === null || value === undefined ? undefined : Number(value);
       return {
         inserted,
         updated,
@@ -134,17 +163,31 @@ export function mergePlan(dialect: Dialect, plan: TablePlan, castTypes: readonly
  * Moves a window's staged rows into its table and saves the stream's state, inside the open transaction (the caller
  * commits). A window where a key repeats is counted again after deduplication, so the counts are of distinct keys.
  */
-export async function mergeWindow(db: SqlRunner, sql: MergeSql, stream: string, state: Record<string, unknown>): Promise<CommitResult> {
+export async function mergeWindow(
+  db: SqlRunner,
+  sql: MergeSql,
+  stream: string,
+  state: Record<string, unknown>,
+): Promise<CommitResult> {
   let [stats] = await db.rows(sql.stats);
   if (stats !== undefined && Number(stats.staged) > Number(stats.total)) [stats] = await db.rows(sql.dedupedStats);
-  if (stats === undefined) throw new DestinationError(`${db.dialect}_error`, 'The merge statistics query returned nothing; this is a bug in source-fal.');
+  if (stats === undefined)
+    throw new DestinationError(
+      `${db.dialect}_error`,
+      'The merge statistics query returned nothing; this is a bug in source-fal.',
+    );
   for (const statement of sql.apply(stats)) await db.exec(statement);
   await saveWindowState(db, sql, stream, state);
   return sql.result(stats);
 }
 
 /** The end of every window's transaction, whichever way its rows went in: its state row, and staging emptied. */
-export async function saveWindowState(db: SqlRunner, sql: MergeSql, stream: string, state: Record<string, unknown>): Promise<void> {
+export async function saveWindowState(
+  db: SqlRunner,
+  sql: MergeSql,
+  stream: string,
+  state: Record<string, unknown>,
+): Promise<void> {
   await db.exec(sql.saveState, [stream, JSON.stringify(state)]);
   await db.exec(sql.clearStaging);
 }
@@ -176,15 +219,23 @@ export async function ensureTable(db: SqlRunner, dialect: Dialect, plan: TablePl
   const table = `${ns.sql}.${quoteIdent(plan.table)}`;
   if (existing.size === 0) {
     const defs = wanted.map((c) => `${quoteIdent(c.name)} ${c.type}${c.notNull ? ' NOT NULL' : ''}`);
-    await db.exec(`CREATE TABLE IF NOT EXISTS ${table} (${defs.join(', ')}, PRIMARY KEY (${plan.primaryKey.map(quoteIdent).join(', ')}))`);
+    await db.exec(
+      `CREATE TABLE IF NOT EXISTS ${table} (${defs.join(', ')}, PRIMARY KEY (${plan.primaryKey.map(quoteIdent).join(', ')}))`,
+    );
   } else {
     for (const column of wanted) {
       const actual = existing.get(column.name);
       if (actual === undefined) {
         await db.exec(`ALTER TABLE ${table} ADD COLUMN ${quoteIdent(column.name)} ${column.type}`);
-        log.log('INFO', `Added column ${column.name} ${column.type} to ${ns.name}.${plan.table} (the stream's schema declares it now).`);
+        log.log(
+          'INFO',
+          `Added column ${column.name} ${column.type} to ${ns.name}.${plan.table} (the stream's schema declares it now).`,
+        );
       } else if (!sameSqlType(actual, column.type)) {
-        log.log('WARN', `Column ${ns.name}.${plan.table}.${column.name} is ${actual} but the schema says ${column.type}; it is kept as ${actual}. Change it yourself if you want the new type.`);
+        log.log(
+          'WARN',
+          `Column ${ns.name}.${plan.table}.${column.name} is ${actual} but the schema says ${column.type}; it is kept as ${actual}. Change it yourself if you want the new type.`,
+        );
       }
     }
   }
@@ -202,13 +253,16 @@ export const ACCOUNT_ROW = '_account';
  */
 export async function claimAccount(db: SqlRunner, username: string, description: string): Promise<void> {
   const state = `${db.namespace.sql}.${quoteIdent(STATE_TABLE)}`;
-  const rows = await db.rows(`SELECT CAST(state AS ${SQL_TYPES[db.dialect].text}) AS state FROM ${state} WHERE stream = $1`, [ACCOUNT_ROW]);
+  const rows = await db.rows(
+    `SELECT CAST(state AS ${SQL_TYPES[db.dialect].text}) AS state FROM ${state} WHERE stream = $1`,
+    [ACCOUNT_ROW],
+  );
   const saved = rows[0] === undefined ? undefined : accountOf(String(rows[0].state));
   if (saved === undefined) {
-    await db.exec(`INSERT INTO ${state} (stream, state, updated_at) VALUES ($1, CAST($2 AS ${SQL_TYPES[db.dialect].json}), current_timestamp)`, [
-      ACCOUNT_ROW,
-      JSON.stringify({ username }),
-    ]);
+    await db.exec(
+      `INSERT INTO ${state} (stream, state, updated_at) VALUES ($1, CAST($2 AS ${SQL_TYPES[db.dialect].json}), current_timestamp)`,
+      [ACCOUNT_ROW, JSON.stringify({ username })],
+    );
     return;
   }
   if (saved !== username) {
@@ -222,14 +276,19 @@ export async function claimAccount(db: SqlRunner, username: string, description:
 function accountOf(text: string): string | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' && 'username' in value && typeof value.username === 'string' ? value.username : undefined;
+    return value !== null && typeof value === 'object' && 'username' in value && typeof value.username === 'string'
+      ? value.username
+      : undefined;
   } catch {
     return undefined;
   }
 }
 
 function suggestSchema(username: string): string {
-  const tail = username.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
+  const tail = username
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, '_')
+    .replace(/^_+|_+$/g, '');
   return `fal_${tail || 'other'}`.slice(0, 63);
 }
 
@@ -242,5 +301,9 @@ export function stateTableDdl(dialect: Dialect, ns: Namespace): string {
 /** The staging table of a stream: an order column, then every column as text. Temporary, per connection. */
 export function stagingColumnsDdl(dialect: Dialect, plan: TablePlan): string {
   const text = SQL_TYPES[dialect].text;
-  return [`"_seq" INTEGER`, ...plan.columns.map((c) => `${quoteIdent(c.name)} ${text}`), `${quoteIdent(EXTRA_COLUMN)} ${text}`].join(', ');
+  return [
+    `"_seq" INTEGER`,
+    ...plan.columns.map((c) => `${quoteIdent(c.name)} ${text}`),
+    `${quoteIdent(EXTRA_COLUMN)} ${text}`,
+  ].join(', ');
 }
