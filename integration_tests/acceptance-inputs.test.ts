@@ -207,6 +207,9 @@ describe('given the committed files', () => {
     const known = new Set([...FIXTURE_KEYS.map((k) => k.key), invalid]);
     const files = [
       'README.md',
+      'CHANGELOG.md',
+      'CONTRIBUTING.md',
+      ...readdirSync(join(REPO_ROOT, 'docs')).map((f) => `docs/${f}`),
       ACCEPTANCE_CONFIG_FILE,
       'metadata.yaml',
       ...readdirSync(join(REPO_ROOT, 'integration_tests'))

@@ -23,6 +23,8 @@ const README = readFileSync(fileURLToPath(new URL('../README.md', import.meta.ur
 const README_QUERIES = [...README.matchAll(/```sql\n([\s\S]*?)```/g)]
   .map((m) => m[1] ?? '')
   .filter((sql) => /\bfal\.\w+/.test(sql));
+/** The tables the README's queries read. */
+const README_STREAMS = 'usage,api_keys,billing_events';
 const ACCOUNT = 'acme-ml';
 const ZONE = 'America/Los_Angeles';
 /** Per UTC day cost of the usage table, spelled the way the README tells users to spell days. */
@@ -74,7 +76,7 @@ describe('given a fal account and a new user who runs the README commands verbat
     async ([, args, file]) => {
       const cwd = tempDir('source-fal-first-');
       mkdirSync(join(cwd, 'sub'));
-      const run = await runSync([...args, '--streams', 'usage'], { env: env(), cwd });
+      const run = await runSync([...args, '--streams', README_STREAMS], { env: env(), cwd });
       expect(run.code, run.stderr).toBe(0);
       const path = join(cwd, file);
       expect(existsSync(path)).toBe(true);
@@ -167,7 +169,7 @@ describe('given a fal account and a new user who runs the README commands verbat
       { timeout: 120_000 },
       async () => {
         const url = await freshDatabase(pg.url, 'first_contact');
-        const run = await runSync(['--destination', url, '--streams', 'usage'], { env: env() });
+        const run = await runSync(['--destination', url, '--streams', README_STREAMS], { env: env() });
         expect(run.code, run.stderr).toBe(0);
         for (const sql of README_QUERIES) expect((await pgQuery(url, sql, [], ZONE)).length, sql).toBeGreaterThan(0);
         // Days as text, so the client's own time zone cannot move them.

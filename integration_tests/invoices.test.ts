@@ -96,7 +96,9 @@ describe('given 120 days of fal usage in the emulator', () => {
       expect([...new Set(lines.map((l) => l.billing_month))]).toEqual(['2026-08', '2026-09', '2026-10', '2026-11']);
       const asked = emu.requests
         .filter((r) => r.path === '/v1/account/focus')
-        .map((r) => `${r.query.source?.[0]} ${r.query.billing_month?.[0]} ${r.status}`);
+        .map((r) => `${r.query.source?.[0]} ${r.query.billing_month?.[0]} ${r.status}`)
+        // Months are read concurrently (max_concurrent_requests), so requests arrive in any order; records do not.
+        .sort();
       // Billing month 2026-07 bills June, before the account's history: 404, skipped without error.
       expect(asked).toEqual([
         'invoice 2026-07 404',

@@ -2,7 +2,7 @@
  * metadata.yaml, the file Airbyte's registry reads (airbyte-protocol.md §3.1; ConnectorMetadataDefinitionV0):
  * required fields with the right values, no unknown keys (the schema has additionalProperties: false), and one
  * version everywhere: package.json = dockerImageTag = the Dockerfile label (dockerfile.test.ts) = the newest row of
- * the README changelog.
+ * CHANGELOG.md.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,10 +74,9 @@ const compareSemver = (a: string, b: string): number => {
   return 0;
 };
 
-/** Rows of the README's `## Changelog` table: | version | date | change |. */
+/** Rows of CHANGELOG.md's table: | version | date | change |. */
 function changelog(): { version: string; date: string; change: string }[] {
-  const readme = read('README.md');
-  const section = readme.split(/^## Changelog\s*$/m)[1]?.split(/^## /m)[0] ?? '';
+  const section = read('CHANGELOG.md');
   return section
     .split('\n')
     .filter((line) => /^\|\s*\d/.test(line))
@@ -152,7 +151,7 @@ describe('given metadata.yaml', () => {
     expect(lock.packages['']?.version).toBe(pkg.version);
     const rows = changelog();
     expect(rows.length).toBeGreaterThan(0);
-    expect(rows[0]?.version, 'the newest release is the first row of the README changelog').toBe(pkg.version);
+    expect(rows[0]?.version, 'the newest release is the first row of CHANGELOG.md').toBe(pkg.version);
   });
 
   it('then the changelog is newest first, one row per version, with dates that never go forward down the table', () => {

@@ -27,7 +27,7 @@ const ABSENT_STATUSES = Array.from({ length: 100 }, (_, i) => 400 + i).filter(
 );
 
 /** The admin probe doubles as the connection check: 401 and 403 propagate as config errors. */
-export async function probeAdmin(ctx: StreamContext): Promise<string> {
+async function probeAdmin(ctx: StreamContext): Promise<string> {
   const response = await ctx.client.getJson('/account/billing', {}, Account);
   return response.body.username;
 }

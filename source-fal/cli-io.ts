@@ -69,7 +69,7 @@ function isEntryPoint(moduleUrl: string): boolean {
  * 180-220 → 135-150 MB for 1M billing events on Node 20, CPU unchanged (bench/run.ts). The flag is read at each
  * collection, so setting it at run time takes effect (https://nodejs.org/api/v8.html#v8setflagsfromstringflags).
  */
-export function tuneHeap(): void {
+function tuneHeap(): void {
   setFlagsFromString('--heap-growing-percent=100');
 }
 

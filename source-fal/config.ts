@@ -10,14 +10,14 @@ import { redact, registerSecret } from './redact.js';
 import { DAY_MS, isDateOnly, parseInstant } from './time.js';
 
 export const DEFAULT_BASE_URL = 'https://api.fal.ai/v1';
-export const DEFAULT_LOOKBACK_DAYS = 3;
-export const DEFAULT_START_DAYS_AGO = 30;
+const DEFAULT_LOOKBACK_DAYS = 3;
+const DEFAULT_START_DAYS_AGO = 30;
 export const DEFAULT_MAX_RETRY_SECONDS = 600;
-export const DEFAULT_MAX_CONCURRENT_REQUESTS = 4;
+const DEFAULT_MAX_CONCURRENT_REQUESTS = 4;
 /** A bound that keeps one run polite to fal and its memory small (pages in flight grow with it). */
 const MAX_CONCURRENT_REQUESTS = 16;
 /** A sanity bound on the extra pricing ids (they are fetched 50 a call). */
-export const MAX_ENDPOINT_IDS = 1000;
+const MAX_ENDPOINT_IDS = 1000;
 
 const dateText = z
   .string()
@@ -27,7 +27,7 @@ const dateText = z
   })
   .refine((text) => parseInstant(text) !== undefined, { message: 'not a real calendar date or time' });
 
-export const ConfigSchema = z
+const ConfigSchema = z
   .strictObject({
     api_key: z
       .string({

@@ -13,7 +13,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 let resolvedDir: string | undefined;
 
 /** Resolved on first use, not at import time. */
-export function schemasDir(): string {
+function schemasDir(): string {
   if (resolvedDir !== undefined) return resolvedDir;
   const candidates = [join(here, '..', 'schemas'), join(here, '..', '..', 'schemas')];
   const found = candidates.find((dir) => existsSync(join(dir, 'usage.json')));
@@ -35,10 +35,6 @@ export function loadStreamSchema(name: string): Record<string, unknown> {
   const schema = JsonObject.parse(JSON.parse(readFileSync(join(schemasDir(), `${name}.json`), 'utf8')));
   cache.set(name, schema);
   return schema;
-}
-
-export function specFilePath(): string {
-  return join(schemasDir(), 'spec.json');
 }
 
 export function packageVersion(): string {

@@ -35,7 +35,7 @@ export interface Selection {
 export function spec(): Record<string, unknown> {
   return {
     documentationUrl: DOCUMENTATION_URL,
-    changelogUrl: `${DOCUMENTATION_URL.replace('#readme', '')}#changelog`,
+    changelogUrl: `${DOCUMENTATION_URL.replace('#readme', '')}/blob/main/CHANGELOG.md`,
     connectionSpecification: connectionSpecification(),
     supportsIncremental: true,
     supported_destination_sync_modes: [],

@@ -28,7 +28,7 @@ const StateMessage = z.union([
   z.object({ type: z.literal('LEGACY'), data: z.record(z.string(), z.unknown()) }).loose(),
 ]);
 
-export const StateFile = z.union([z.array(StateMessage), z.record(z.string(), z.unknown())]);
+const StateFile = z.union([z.array(StateMessage), z.record(z.string(), z.unknown())]);
 
 /** Stream name → the raw stream_state object. */
 export type RawStreamStates = Map<string, Record<string, unknown>>;

@@ -2,7 +2,6 @@
  * UTC time helpers. Everything here works on epoch milliseconds in UTC; fal's `timezone` is always sent as UTC.
  * Windows are half-open [start, end), matching fal's exclusive `end` (fal-api.md §2.2).
  */
-export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
 
@@ -60,10 +59,6 @@ export function normalizeTimestamp(text: string): string {
 
 export function floorTo(ms: number, unitMs: number): number {
   return Math.floor(ms / unitMs) * unitMs;
-}
-
-export function ceilTo(ms: number, unitMs: number): number {
-  return Math.ceil(ms / unitMs) * unitMs;
 }
 
 /**

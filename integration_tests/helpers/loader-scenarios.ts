@@ -29,7 +29,7 @@ const SCHEMA = {
     id: { type: 'string' },
     day: { type: 'string', format: 'date-time' },
     amount: { type: ['null', 'number'] },
-    amount_nano_usd: { type: ['null', 'integer'] },
+    cost_nano_usd: { type: ['null', 'integer'] },
   },
 };
 
@@ -80,7 +80,7 @@ const row = (
   id,
   day: formatInstant(T0 + dayOffset * DAY),
   amount,
-  amount_nano_usd: typeof amount === 'number' ? Math.round(amount * 1e9) : null,
+  cost_nano_usd: typeof amount === 'number' ? Math.round(amount * 1e9) : null,
   ...extra,
 });
 

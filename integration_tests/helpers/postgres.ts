@@ -17,7 +17,7 @@ import pg from 'pg';
 
 const run = promisify(execFile);
 
-export type PostgresSource = 'env' | 'testcontainers' | 'local';
+type PostgresSource = 'env' | 'testcontainers' | 'local';
 
 export interface TestPostgres {
   /** Superuser (or CREATEDB) URL of the server's maintenance database. */

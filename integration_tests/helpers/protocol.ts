@@ -25,7 +25,7 @@ function newAjv(): Ajv {
 let protocolAjv: Ajv | undefined;
 const validators = new Map<string, ValidateFunction>();
 
-export function protocolValidator(definition: string): ValidateFunction {
+function protocolValidator(definition: string): ValidateFunction {
   const cached = validators.get(definition);
   if (cached) return cached;
   if (!protocolAjv) {
@@ -54,7 +54,7 @@ export function assertAirbyteMessage(message: unknown): void {
 const recordAjv = newAjv();
 const recordValidators = new Map<string, ValidateFunction>();
 
-export function streamSchemaValidator(stream: string): ValidateFunction {
+function streamSchemaValidator(stream: string): ValidateFunction {
   let validate = recordValidators.get(stream);
   if (!validate) {
     validate = recordAjv.compile(loadStreamSchema(stream));

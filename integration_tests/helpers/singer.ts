@@ -12,7 +12,7 @@ import ajvFormats from 'ajv-formats';
 import { REPO_ROOT } from './cli.js';
 
 const addFormats = ajvFormats.default;
-export const TAP = join(REPO_ROOT, 'dist', 'source-fal', 'singer.js');
+const TAP = join(REPO_ROOT, 'dist', 'source-fal', 'singer.js');
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 const REPLICATION_METHODS = ['FULL_TABLE', 'INCREMENTAL', 'LOG_BASED'];
@@ -44,7 +44,7 @@ function fail(where: string, message: string): never {
   throw new SingerViolation(`${where}: ${message}`);
 }
 
-export interface StreamSchema {
+interface StreamSchema {
   schema: Record<string, unknown>;
   key_properties: string[];
   bookmark_properties: string[] | undefined;

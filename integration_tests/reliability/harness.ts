@@ -11,7 +11,6 @@ import { type Emulator, type EmulatorOptions, startEmulator } from '../../source
 import { findStream } from '../../source-fal/streams/index.js';
 import {
   type CliResult,
-  type Message,
   records,
   runCli,
   type RunOptions,
@@ -22,10 +21,10 @@ import {
 } from '../helpers/cli.js';
 import { catalogFor, cliEnv, FIXED_NOW } from '../helpers/fixtures.js';
 
-export const ACCOUNT = 'acme-ml';
+const ACCOUNT = 'acme-ml';
 export const STREAM = 'usage';
-export const DAY_MS = 86_400_000;
-export const NOW_MS = Date.parse(FIXED_NOW);
+const DAY_MS = 86_400_000;
+const NOW_MS = Date.parse(FIXED_NOW);
 /** The fal path the target stream reads, as the emulator logs it. */
 export const STREAM_PATH = '/v1/models/usage';
 
@@ -37,7 +36,7 @@ export interface ScenarioOptions extends EmulatorOptions {
   config?: Record<string, unknown>;
 }
 
-export interface ReadOptions extends RunOptions {
+interface ReadOptions extends RunOptions {
   state?: unknown;
   config?: Record<string, unknown>;
   catalog?: unknown;
@@ -107,7 +106,7 @@ export async function scenario(options: ScenarioOptions = {}): Promise<Scenario>
   };
 }
 
-export function isoDay(ms: number): string {
+function isoDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
@@ -182,6 +181,3 @@ export const STACK_FRAME = /\n\s+at \S+.*(\(|:\d+:\d+)/;
 
 /** Every text a run showed anyone: stdout, stderr (protocol messages are on stdout). */
 export const allOutput = (r: CliResult): string => `${r.stdout}\n${r.stderr}`;
-
-export const messageTypes = (r: CliResult): string[] =>
-  r.messages.map((m: Message) => (m.type === 'TRACE' ? `TRACE ${(m.trace as { type: string }).type}` : m.type));

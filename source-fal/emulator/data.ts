@@ -113,11 +113,6 @@ export function dayLabel(day: number): string {
   return new Date(day * DAY_MS).toISOString().slice(0, 10);
 }
 
-/** RFC 3339 UTC with `Z`, whole seconds. */
-export function isoSecondZ(sec: number): string {
-  return new Date(sec * 1000).toISOString().slice(0, 19) + 'Z';
-}
-
 /** Period start written with an explicit offset, as fal writes buckets: `2026-07-26T00:00:00+00:00`. */
 export function bucketLabel(sec: number): string {
   return new Date(sec * 1000).toISOString().slice(0, 19) + '+00:00';
@@ -246,11 +241,11 @@ export function endpointIndex(endpointId: string): number | undefined {
 // Accounts
 // ---------------------------------------------------------------------------------------------
 
-export type IdentityDef =
+type IdentityDef =
   | { readonly kind: 'key'; readonly alias: string; readonly weight: number }
   | { readonly kind: 'user'; readonly login: string; readonly weight: number };
 
-export interface AccountDef {
+interface AccountDef {
   readonly username: string;
   readonly createdAt: string;
   readonly focusEnabled: boolean;
@@ -277,7 +272,7 @@ export const ORGANIZATIONS: readonly OrganizationDef[] = [
   { name: 'Acme Inc', root: 'acme', teams: ['acme', 'acme-ml', 'acme-infra'] },
 ];
 
-export const ACCOUNTS: readonly AccountDef[] = [
+const ACCOUNTS: readonly AccountDef[] = [
   {
     username: 'acme-ml',
     createdAt: '2025-01-05T09:10:00Z',
@@ -375,7 +370,7 @@ export interface AuthIdentity {
   readonly structuredJson: string;
 }
 
-export interface AuthMethodStructured {
+interface AuthMethodStructured {
   detail: string;
   api_key_id?: string;
   login_username?: string;

@@ -18,14 +18,14 @@ import { ApiError, DOCS_BASE } from './params.js';
 import { compileFilter, type QueryEngine, type UsageLine } from './query.js';
 
 export const FOCUS_DOCS = `${DOCS_BASE}/account/focus`;
-export const CSV_TYPE = 'text/csv; charset=utf-8';
+const CSV_TYPE = 'text/csv; charset=utf-8';
 
 /** The invoice of billing month M is issued on M's 4th day at 06:00 UTC: 78 h after its charge month ends, past the 72 h maximum billing lag. */
-export const INVOICE_ISSUE_OFFSET_MS = 3 * DAY_MS + 6 * 3_600_000;
+const INVOICE_ISSUE_OFFSET_MS = 3 * DAY_MS + 6 * 3_600_000;
 /** Sales tax in basis points of (usage − credit), floored to the nano-dollar. */
-export const TAX_RATE_BP = 825n;
+const TAX_RATE_BP = 825n;
 /** Monthly promotional credit, capped at the month's usage. */
-export const MONTHLY_CREDIT_NANO = 25n * BigInt(NANO_PER_USD);
+const MONTHLY_CREDIT_NANO = 25n * BigInt(NANO_PER_USD);
 
 const MAX_ESTIMATE_RANGE_MS = 90 * DAY_MS;
 
@@ -66,8 +66,8 @@ export const FOCUS_COLUMNS = [
   'x_PercentDiscount',
 ] as const;
 
-export type FocusColumn = (typeof FOCUS_COLUMNS)[number];
-export type FocusRow = Partial<Record<FocusColumn, string>>;
+type FocusColumn = (typeof FOCUS_COLUMNS)[number];
+type FocusRow = Partial<Record<FocusColumn, string>>;
 
 export interface Invoice {
   readonly account: string;
@@ -91,19 +91,19 @@ export interface Invoice {
 const MONTH = /^(\d{4})-(\d{2})$/;
 
 /** UTC start (ms) of `YYYY-MM`, or undefined when the text is not a month. */
-export function parseMonth(text: string): number | undefined {
+function parseMonth(text: string): number | undefined {
   const m = MONTH.exec(text);
   if (!m) return undefined;
   const month = Number(m[2]);
   return month >= 1 && month <= 12 ? Date.UTC(Number(m[1]), month - 1, 1) : undefined;
 }
 
-export function addMonths(ms: number, n: number): number {
+function addMonths(ms: number, n: number): number {
   const d = new Date(ms);
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + n, 1);
 }
 
-export function formatMonth(ms: number): string {
+function formatMonth(ms: number): string {
   return new Date(ms).toISOString().slice(0, 7);
 }
 
@@ -134,7 +134,7 @@ function quantityText(k: number, def: EndpointDef): string {
 }
 
 /** RFC 4180: a field with a comma, a double quote, CR or LF is quoted, and its quotes doubled. Lines end in CRLF. */
-export function renderCsv(rows: readonly FocusRow[]): string {
+function renderCsv(rows: readonly FocusRow[]): string {
   const field = (value: string | undefined): string => {
     const v = value ?? '';
     return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;

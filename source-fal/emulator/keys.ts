@@ -151,9 +151,3 @@ export function findKey(key: string): FixtureKey | undefined {
 export function keysOfAccount(account: string): FixtureKey[] {
   return FIXTURE_KEYS.filter((k) => k.account === account);
 }
-
-/** The key id (public part) of a full key string. */
-export function keyIdOf(key: string): string {
-  const i = key.indexOf(':');
-  return i < 0 ? key : key.slice(0, i);
-}

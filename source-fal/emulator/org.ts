@@ -35,7 +35,7 @@ import { Lru, requestWindow, seriesPage, type SeriesRequest, seriesRequest } fro
 import { serverlessOf } from './serverless.js';
 
 export type Product = 'model_apis' | 'serverless' | 'compute';
-export const PRODUCTS: readonly Product[] = ['model_apis', 'serverless', 'compute'];
+const PRODUCTS: readonly Product[] = ['model_apis', 'serverless', 'compute'];
 
 /** Display names of the teams (GET /organization/teams `name`). */
 const TEAM_NAMES: Readonly<Record<string, string>> = {
@@ -423,7 +423,7 @@ function orgUsage(ctx: RouteContext): string {
 
 const ORG_EVENTS_DOCS = `${DOCS_BASE}/organization/billing-events`;
 /** "limited to 100 records per page" (fal-api.md §6.2). */
-export const ORG_EVENTS_MAX_LIMIT = 100;
+const ORG_EVENTS_MAX_LIMIT = 100;
 const MAX_RANGE_MS = 90 * DAY_MS;
 
 export interface OrgBillingEventTruth extends BillingEventTruth {

@@ -41,7 +41,7 @@ function validYmd(y: number, m: number, d: number): boolean {
 }
 
 /** Parse `YYYY-MM-DD` (UTC midnight) or an ISO-8601 date-time with `Z` or an offset; ms since epoch or null. */
-export function parseInstant(s: string): number | null {
+function parseInstant(s: string): number | null {
   const dm = DATE_ONLY.exec(s);
   if (dm) {
     const y = Number(dm[1]);
@@ -162,7 +162,7 @@ export function encodeCursor(page: number): string {
   return Buffer.from(String(page), 'utf8').toString('base64');
 }
 
-export function decodeCursor(c: string): number | null {
+function decodeCursor(c: string): number | null {
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(c)) return null;
   const text = Buffer.from(c, 'base64').toString('utf8');
   if (!/^[1-9]\d{0,8}$/.test(text)) return null;

@@ -22,7 +22,7 @@ export interface PriceJson {
 }
 
 /** Catalog ids that are priced but never billed: `fal-ai/catalog/model-001` … `-120`. */
-export const PRICED_ONLY_COUNT = 120;
+const PRICED_ONLY_COUNT = 120;
 const PRICED_ONLY = /^fal-ai\/catalog\/model-(\d{3})$/;
 
 export function pricedOnlyId(n: number): string {

@@ -41,7 +41,7 @@ export function periodStart(tf: Timeframe, sec: number): number {
 }
 
 /** Start of the period after the one containing `sec`. */
-export function nextPeriodStart(tf: Timeframe, sec: number): number {
+function nextPeriodStart(tf: Timeframe, sec: number): number {
   const s = periodStart(tf, sec);
   switch (tf) {
     case 'minute':
@@ -443,7 +443,7 @@ export class QueryEngine {
 }
 
 /** Order of lines inside a bucket: endpoint_id, unit, unit_price, percent_discount (null first), auth method. */
-export function lineComparator(world: World, acct: AccountModel): (x: UsageLine, y: UsageLine) => number {
+function lineComparator(world: World, acct: AccountModel): (x: UsageLine, y: UsageLine) => number {
   const authKey = (a: number): string => (a < 0 ? '' : (acct.identities[a] as AuthIdentity).sortKey);
   const str = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
   return (x, y) => {

@@ -120,7 +120,7 @@ function billingEvents(ctx: RouteContext): { body: Buffer; onSent: () => void } 
 const USAGE_DOCS = `${DOCS_BASE}/models/usage`;
 const USAGE_EXPAND = ['time_series', 'summary', 'auth_method', 'auth_method_structured'] as const;
 
-export interface UsageLineJson {
+interface UsageLineJson {
   endpoint_id: string;
   unit: string;
   quantity: number;

@@ -31,13 +31,9 @@ import { BillingEventRenderer } from './render.js';
 import { ROUTES } from './routes.js';
 import { serverlessOf } from './serverless.js';
 
-export type { AuthMethodStructured, BillingEventTruth } from './data.js';
-export type { FaultRule, Faults } from './faults.js';
-export type { FocusRow, Invoice } from './focus.js';
-export { ADMIN_KEY, API_KEY, FIXTURE_KEYS, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY, UNKNOWN_KEY } from './keys.js';
-export type { OrgBillingEventTruth, Product, TeamJson } from './org.js';
-export type { PriceJson } from './pricing.js';
-
+export type { BillingEventTruth } from './data.js';
+export { ADMIN_KEY } from './keys.js';
+export type { OrgBillingEventTruth, Product } from './org.js';
 export interface EmulatorOptions {
   /** Default 1. */
   seed?: number;
@@ -77,7 +73,7 @@ export interface RequestLogEntry {
   account: string | null;
 }
 
-export interface Truth {
+interface Truth {
   /** Visible (as of asOf, default emulator now) events with start <= timestamp < end, sorted by (timestamp, request_id). */
   events(account: string, start: Date, end: Date, asOf?: Date): Iterable<BillingEventTruth>;
   /** Sum of cost_estimate_nano_usd of visible events per UTC day (YYYY-MM-DD); days with no visible event are absent. */

@@ -15,7 +15,7 @@ import { periodStart, type Timeframe } from './query.js';
 import type { Route, RouteContext } from './routes.js';
 import { Lru, seriesPage, type SeriesRequest, seriesRequest } from './series.js';
 
-export interface MachineDef {
+interface MachineDef {
   readonly type: string;
   /** Price per machine-second in nano-USD (divisible by 10: quantities are in tenths of a second). */
   readonly priceNano: number;
@@ -23,14 +23,14 @@ export interface MachineDef {
   readonly surgePriceNano: number | null;
 }
 
-export const MACHINES: readonly MachineDef[] = [
+const MACHINES: readonly MachineDef[] = [
   { type: 'GPU-H100', priceNano: 525_000, surgePriceNano: 787_500 },
   { type: 'GPU-A100', priceNano: 330_000, surgePriceNano: 495_000 },
   { type: 'GPU-A10G', priceNano: 167_000, surgePriceNano: 250_500 },
   { type: 'L', priceNano: 30_000, surgePriceNano: null },
 ];
 
-export interface AppDef {
+interface AppDef {
   /** The app name as fal reports it (owner prefix stripped, env suffix kept); null = unattributed. */
   readonly app: string | null;
   readonly environment: string | null;
@@ -41,7 +41,7 @@ export interface AppDef {
 }
 
 /** Serverless apps per account; an account without an entry has no serverless usage. */
-export const SERVERLESS_APPS: Readonly<Record<string, readonly AppDef[]>> = {
+const SERVERLESS_APPS: Readonly<Record<string, readonly AppDef[]>> = {
   'acme-ml': [
     {
       app: 'img-pipeline-prod',
@@ -111,7 +111,7 @@ export interface ServerlessFilter {
   readonly search?: string | undefined;
 }
 
-export interface ServerlessLineJson {
+interface ServerlessLineJson {
   app: string | null;
   environment: string | null;
   machine_type: string;
@@ -142,7 +142,7 @@ const nullsFirst = (x: string | null, y: string | null): number =>
   x === y ? 0 : x === null ? -1 : y === null ? 1 : x < y ? -1 : 1;
 
 /** Line order inside a bucket: app, environment (null first), machine type, non-surge first, price, discount. */
-export function compareServerless(x: ServerlessAgg, y: ServerlessAgg): number {
+function compareServerless(x: ServerlessAgg, y: ServerlessAgg): number {
   return (
     nullsFirst(x.app, y.app) ||
     nullsFirst(x.environment, y.environment) ||
@@ -153,7 +153,7 @@ export function compareServerless(x: ServerlessAgg, y: ServerlessAgg): number {
   );
 }
 
-export function serverlessLineJson(l: ServerlessAgg): ServerlessLineJson {
+function serverlessLineJson(l: ServerlessAgg): ServerlessLineJson {
   const total = l.totNano / NANO_PER_USD;
   return {
     app: l.app,
@@ -332,7 +332,7 @@ export class ServerlessData {
 
 /** Summary lines: the same grain as the time series without the bucket (fal documents app × machine type; the
  * emulator keeps price, surge and environment apart so that every summary line has one unit price). */
-export function summarize(flat: readonly { line: ServerlessAgg }[]): ServerlessAgg[] {
+function summarize(flat: readonly { line: ServerlessAgg }[]): ServerlessAgg[] {
   const sum = new Map<string, ServerlessAgg>();
   for (const { line } of flat) {
     const k = JSON.stringify([

@@ -344,12 +344,26 @@ describe('FalClient error mapping', () => {
     );
   });
 
-  it('given a 404 the caller allows when requested then it returns the status with no body', async () => {
+  it("given a 404 the caller allows when requested then it returns the status with no body and fal's error envelope", async () => {
     keys().reply(404, falError('not_found', 'No invoice for 2026-07', 'req-404'), { headers: JSON_HEADERS });
 
     const response = await client().getJson('/keys', {}, KeysPage, [404]);
 
-    expect(response).toEqual({ status: 404, body: undefined, requestId: 'req-404' });
+    expect(response).toEqual({
+      status: 404,
+      body: undefined,
+      requestId: 'req-404',
+      error: { type: 'not_found', message: 'No invoice for 2026-07', request_id: 'req-404' },
+    });
+  });
+
+  it("given a 404 the caller allows that is not fal's envelope (a proxy page) when requested then no error envelope comes back", async () => {
+    keys().reply(404, '<html>Not Found</html>', { headers: { 'content-type': 'text/html' } });
+
+    const response = await client().getJson('/keys', {}, KeysPage, [404]);
+
+    expect(response.status).toBe(404);
+    expect(response.error).toBeUndefined();
   });
 
   it('given a 200 of the wrong shape when requested then a ResponseShapeError naming the endpoint and request id', async () => {

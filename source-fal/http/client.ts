@@ -27,7 +27,7 @@ import {
 } from './retry.js';
 
 /** `source-fal/<package.json version> (+<project URL>)`, so fal can tell connector versions apart in its logs. */
-export function userAgent(): string {
+function userAgent(): string {
   return `source-fal/${packageVersion()} (+https://github.com/source-fal/source-fal)`;
 }
 
@@ -40,7 +40,7 @@ const CONNECT_TIMEOUT_MS = 15_000;
 const HEADERS_TIMEOUT_MS = 60_000;
 const BODY_TIMEOUT_MS = 120_000;
 
-export type QueryValue = string | number | boolean | readonly string[] | undefined;
+type QueryValue = string | number | boolean | readonly string[] | undefined;
 export type Query = Record<string, QueryValue>;
 
 export interface ClientOptions {
@@ -75,7 +75,7 @@ export interface RetryInfo {
   announced: boolean;
 }
 
-export interface ResponseInfo {
+interface ResponseInfo {
   endpoint: string;
   /** Path and query below the base URL (the query never carries the key). */
   target: string;
@@ -517,7 +517,7 @@ function headerText(value: string | string[] | undefined): string | undefined {
 }
 
 /** Multi-value params go comma-separated, which fal accepts for every list filter (fal-api.md §2.2). */
-export function buildQuery(query: Query): string {
+function buildQuery(query: Query): string {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) {
     if (value === undefined) continue;

@@ -12,7 +12,7 @@ import { normalizeTimestamp } from '../time.js';
 import type { SnapshotStream, StreamRecord } from './stream.js';
 
 /** Page size for /keys: 100 is the cap third parties report (fal-api.md §2.3). */
-export const KEYS_PAGE_LIMIT = 100;
+const KEYS_PAGE_LIMIT = 100;
 
 const Page = CursorEnvelope.extend({
   keys: z.array(z.object({ key_id: z.string().min(1), created_at: z.string().nullish() }).loose()),
@@ -46,7 +46,7 @@ export const apiKeys: SnapshotStream = {
   },
 };
 
-export function keyRecord(key: z.infer<typeof Page>['keys'][number], dropped: Set<string>): StreamRecord {
+function keyRecord(key: z.infer<typeof Page>['keys'][number], dropped: Set<string>): StreamRecord {
   const record: StreamRecord = {};
   for (const [field, value] of Object.entries(key)) {
     if (field !== 'key_id' && SECRET_FIELD.test(field)) dropped.add(field);

@@ -17,13 +17,13 @@ export const BILLING_EVENTS_PAGE_LIMIT = 10_000;
 /** fal: the date range of one request is capped at 90 days (fal-api.md §4 [SPEC]). Our windows stay far inside it. */
 export const BILLING_EVENTS_MAX_RANGE_MS = 90 * DAY_MS;
 /** One UTC day per window and checkpoint when reading one request at a time: event streams checkpoint at most a day's work. */
-export const BILLING_EVENTS_WINDOW_MS = DAY_MS;
+const BILLING_EVENTS_WINDOW_MS = DAY_MS;
 /**
  * A quarter of a day when windows are read concurrently. Pages of one window follow each other (each needs the
  * previous page's cursor), so only separate windows overlap; and a window read ahead holds its pages until it is
  * handed on. Smaller windows keep both the overlap high and the pages held few.
  */
-export const BILLING_EVENTS_CONCURRENT_WINDOW_MS = DAY_MS / 4;
+const BILLING_EVENTS_CONCURRENT_WINDOW_MS = DAY_MS / 4;
 
 const SOURCE: EventSource = { endpoint: `GET ${PATH}`, organization: false };
 

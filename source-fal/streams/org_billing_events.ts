@@ -14,7 +14,7 @@ import { type IncrementalStream, lookbackWindows, type StreamRecord } from './st
 const PATH = '/organization/billing-events';
 
 /** "limited to 100 records per page" (fal OpenAPI getOrganizationBillingEvents; fal-api.md §6.2). */
-export const ORG_BILLING_EVENTS_PAGE_LIMIT = 100;
+const ORG_BILLING_EVENTS_PAGE_LIMIT = 100;
 
 /** The same event as billing_events' plus its team; see billing-event.ts for what differs. */
 export const ORG_EVENTS: EventSource = { endpoint: `GET ${PATH}`, organization: true };

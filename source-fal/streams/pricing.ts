@@ -17,7 +17,7 @@ import type { SnapshotStream, StreamContext, StreamRecord } from './stream.js';
 const PATH = '/models/pricing';
 
 /** `endpoint_id` takes 1–50 values (fal OpenAPI getPricing, https://api.fal.ai/v1/openapi.json). */
-export const PRICING_BATCH_SIZE = 50;
+const PRICING_BATCH_SIZE = 50;
 
 /** Usage summaries are asked for in steps of at most 90 days, the longest range any fal usage API documents. */
 const ID_DISCOVERY_STEP_MS = 90 * DAY_MS;

@@ -6,8 +6,8 @@ import { ADMIN_KEY, startEmulator } from '../emulator/server.js';
 import { DAY_MS, formatInstant } from '../time.js';
 import type { Destination, Target } from './destination.js';
 
-export const DEMO_SEED = 42;
-export const DEMO_DAYS = 90;
+const DEMO_SEED = 42;
+const DEMO_DAYS = 90;
 
 export interface Demo {
   url: string;
@@ -28,7 +28,7 @@ GROUP BY 1, 2
 ORDER BY day DESC, cost_usd DESC`;
 
 /** The sample query for tables in another schema (--schema). */
-export function sampleQueryFor(schema: string): string {
+function sampleQueryFor(schema: string): string {
   return SAMPLE_QUERY.replaceAll('fal.usage', `${schema}.usage`);
 }
 
@@ -58,7 +58,7 @@ export async function startDemo(nowMs: number): Promise<Demo> {
 }
 
 /** A small text table; decimals are trimmed of trailing zeros for reading, never rounded. */
-export function formatRows(rows: readonly Record<string, unknown>[], limit = 24): string {
+function formatRows(rows: readonly Record<string, unknown>[], limit = 24): string {
   if (rows.length === 0) return '(no rows)\n';
   const headers = Object.keys(rows[0] ?? {});
   const shown = rows.slice(0, limit).map((row) => headers.map((h) => cellText(row[h])));

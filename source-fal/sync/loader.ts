@@ -21,9 +21,9 @@ import type { Progress } from './progress.js';
  * Rows held in memory while the previous window commits (about 350 bytes each as cells, so ~17 MB); beyond this,
  * reading waits for the commit. Five pages of billing events at the API's 10,000-row maximum.
  */
-export const MAX_HELD_ROWS = 50_000;
+const MAX_HELD_ROWS = 50_000;
 
-export type StreamOutcome = 'complete' | 'failed' | 'interrupted' | 'not run';
+type StreamOutcome = 'complete' | 'failed' | 'interrupted' | 'not run';
 
 export interface StreamSummary {
   stream: string;

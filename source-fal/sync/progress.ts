@@ -105,12 +105,12 @@ function shortInstant(text: string): string {
   return text.replace(/T00:00:00(\.0+)?Z$/, '').replace(/:00(\.0+)?Z$/, 'Z');
 }
 
-export function formatCount(n: number): string {
+function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }
 
 /** nano-USD → `1,234.56` (two decimals, rounded half up; the table holds the exact amount). */
-export function formatUsd(nano: bigint): string {
+function formatUsd(nano: bigint): string {
   const negative = nano < 0n;
   const abs = negative ? -nano : nano;
   const cents = (abs + 5_000_000n) / 10_000_000n;
