@@ -1,5 +1,5 @@
 /**
- * The conformance suite: Airbyte's acceptance-test assertions (airbyte-protocol.md §3.3 and the §6 checklist),
+ * The conformance suite: Airbyte's acceptance-test assertions (https://docs.airbyte.com/understanding-airbyte/airbyte-protocol),
  * run against the built CLI and the fal emulator for every registered stream. A new stream is covered by adding
  * it to the registry and its schema file; nothing here names a stream.
  *
@@ -60,7 +60,7 @@ const FORBIDDEN_KEYWORDS = [
   'dependentSchemas',
   'dependentRequired',
 ];
-// Airbyte flags these property names as secrets (connector-acceptance-test test_core.py, airbyte-protocol.md §3.3).
+// Airbyte flags these property names as secrets (connector-acceptance-test test_core.py).
 const SECRET_NAME =
   /(^|_)(token|api_token|access_token|secret|client_secret|password|key|api_key|credentials|refresh_token|jwt)($|_)/;
 
@@ -102,7 +102,7 @@ describe('given the stream registry when each schema is checked statically', () 
       const properties = schema.properties as Record<string, unknown>;
       for (const field of stream.primaryKey) {
         expect(properties[field], `primary key ${field} declared`).toBeDefined();
-        // Primary keys are never null, never objects or arrays (DESIGN.md §3).
+        // Primary keys are never null, never objects or arrays (docs/design.md).
         expect(typesOf(properties[field]).filter((t) => ['null', 'object', 'array'].includes(t))).toEqual([]);
         expect(schema.required, `primary key ${field} required`).toContain(field);
       }

@@ -1,5 +1,5 @@
 /**
- * metadata.yaml, the file Airbyte's registry reads (airbyte-protocol.md §3.1; ConnectorMetadataDefinitionV0):
+ * metadata.yaml, the file Airbyte's registry reads (https://docs.airbyte.com/understanding-airbyte/airbyte-protocol):
  * required fields with the right values, no unknown keys (the schema has additionalProperties: false), and one
  * version everywhere: package.json = dockerImageTag = the Dockerfile label (dockerfile.test.ts) = the newest row of
  * CHANGELOG.md.
@@ -28,7 +28,7 @@ const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
-// Keys of ConnectorMetadataDefinitionV0 `data` (airbyte-protocol.md §3.1); anything else is rejected by the registry.
+// Keys of ConnectorMetadataDefinitionV0 `data` (https://docs.airbyte.com/understanding-airbyte/airbyte-protocol); anything else is rejected by the registry.
 const KNOWN_DATA_KEYS = new Set([
   'name',
   'icon',

@@ -1,6 +1,6 @@
 /**
  * The configured catalog (`read --catalog`): which streams to read and in which sync mode
- * (ConfiguredAirbyteCatalog, airbyte-protocol.md §1.5). Every problem is reported before anything is read.
+ * (ConfiguredAirbyteCatalog). Every problem is reported before anything is read.
  */
 import { z } from 'zod';
 

@@ -1,7 +1,7 @@
 /**
  * The connector's error family. Every error a user can meet is one of these, with a stable `code`,
  * the Airbyte `failure_type` it maps to, and a message that says what to do next.
- * (Airbyte protocol: AirbyteErrorTraceMessage.failure_type, see ../shared/reference/airbyte-protocol.md §1.8, §2.6.)
+ * (Airbyte protocol: AirbyteErrorTraceMessage.failure_type, https://docs.airbyte.com/understanding-airbyte/airbyte-protocol.)
  */
 import { redact } from './redact.js';
 

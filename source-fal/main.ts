@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The command line: `source-fal spec | check | discover | read` (Airbyte's CLI contract, airbyte-protocol.md §2.1).
+ * The command line: `source-fal spec | check | discover | read` (Airbyte's CLI contract).
  * stdout carries only protocol JSON lines; exit codes: 0 success (also `check` answering FAILED), 1 a failure
  * reported as a TRACE ERROR, 2 a usage error, 130/143 interrupted by SIGINT/SIGTERM.
  */

@@ -1,5 +1,5 @@
 /**
- * Exact money. fal sends USD as JSON numbers (fal-api.md §3, §4). A double cannot hold every decimal, but the
+ * Exact money. fal sends USD as JSON numbers. A double cannot hold every decimal, but the
  * shortest text JavaScript prints for it is the decimal fal wrote, so nano-USD (1 USD = 1e9) is derived from
  * that text with integer arithmetic, never by multiplying floats.
  */

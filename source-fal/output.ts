@@ -1,5 +1,5 @@
 /**
- * Buffered line output that honours backpressure (DESIGN.md §5): lines collect in memory up to `flushBytes`,
+ * Buffered line output that honours backpressure (docs/design.md): lines collect in memory up to `flushBytes`,
  * go out in one write(), and when write() returns false the writer waits for 'drain' before taking more.
  * A slow reader therefore slows the connector down instead of growing its memory, and nothing is lost at exit
  * as long as `flush()` is awaited before the process ends.

@@ -1,6 +1,6 @@
 /**
  * The Airbyte front end: turns the core's events into AirbyteMessage JSON lines on stdout
- * (protocol: ../shared/vendor/airbyte_protocol.yaml; conventions: airbyte-protocol.md §1–§2).
+ * (protocol: integration_tests/vendor/airbyte_protocol.yaml; conventions: https://docs.airbyte.com/understanding-airbyte/airbyte-protocol).
  * Only protocol JSON goes to stdout; LOG lines are messages too.
  */
 import type { SourceFalError } from './errors.js';
@@ -40,7 +40,7 @@ export class AirbyteOutput implements ReadSink, Logger {
 
   /**
    * RECORD lines for a whole page, built as text: the envelope is fixed, so only `data` needs JSON.stringify
-   * (serialisation dominates connector overhead; peers-and-lessons.md §5). emitted_at is integer epoch ms.
+   * (serialisation dominates connector overhead). emitted_at is integer epoch ms.
    */
   async records(stream: string, records: readonly StreamRecord[]): Promise<void> {
     if (records.length === 0) return;

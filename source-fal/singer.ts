@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The Singer front end, `tap-fal` (also `source-fal --singer …`): the same core as the Airbyte CLI, speaking the
- * Singer spec (singer-io/getting-started SPEC.md, DISCOVERY_MODE.md, SYNC_MODE.md; airbyte-protocol.md §5) for
+ * Singer spec (singer-io/getting-started SPEC.md, DISCOVERY_MODE.md, SYNC_MODE.md) for
  * Meltano and other Singer runners.
  *
  *   tap-fal --config c.json --discover                        the catalog (raw JSON) on stdout

@@ -2,7 +2,7 @@
  * The core: spec, check, discover and read, independent of any front end. `read` drives each selected stream
  * through its windows and reports to a `ReadSink` (the Airbyte writer, or the warehouse loader of `sync`):
  * STARTED → RUNNING → pages of records → a checkpoint after every completed window → COMPLETE, or INCOMPLETE and
- * an error for that stream alone while the others go on (DESIGN.md §4).
+ * an error for that stream alone while the others go on (docs/design.md).
  */
 import { probeCapabilities } from './capabilities.js';
 import { connectionSpecification } from './config.js';

@@ -1,6 +1,6 @@
 /**
  * UTC time helpers. Everything here works on epoch milliseconds in UTC; fal's `timezone` is always sent as UTC.
- * Windows are half-open [start, end), matching fal's exclusive `end` (fal-api.md §2.2).
+ * Windows are half-open [start, end), matching fal's exclusive `end`.
  */
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;

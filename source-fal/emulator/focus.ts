@@ -1,5 +1,5 @@
 /**
- * `GET /v1/account/focus`: fal's FinOps FOCUS report as RFC 4180 CSV (fal-api.md §7.2), built from the same
+ * `GET /v1/account/focus`: fal's FinOps FOCUS report as RFC 4180 CSV, built from the same
  * per-request events as /models/usage and /models/billing-events.
  *
  * - `source=invoice&billing_month=YYYY-MM`: the invoice issued in that month, for the charges of the month before

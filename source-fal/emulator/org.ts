@@ -1,5 +1,5 @@
 /**
- * Organization endpoints of the emulator (fal-api.md §6): GET /v1/organization/teams, /organization/usage and
+ * Organization endpoints of the emulator: GET /v1/organization/teams, /organization/usage and
  * /organization/billing-events. Only an ADMIN key on an organization's root team may call them; any other key
  * gets 403 `authorization_error`.
  *
@@ -118,7 +118,7 @@ function selectTeams(ctx: RouteContext, org: OrganizationDef, docsUrl: string): 
   return org.teams.filter((t) => wanted.includes(t));
 }
 
-/** Org-wide resolved auth labels (fal-api.md §6.1: "my-key (owner: alice)", "alice <alice@example.com>", "None"). */
+/** Org-wide resolved auth labels, as fal shows them: "my-key (owner: alice)", "alice <alice@example.com>", "None". */
 interface OrgAuth {
   readonly label: string;
   readonly apiKeyId: string | null;
@@ -422,7 +422,7 @@ function orgUsage(ctx: RouteContext): string {
 // ---------------------------------------------------------------------------------------------
 
 const ORG_EVENTS_DOCS = `${DOCS_BASE}/organization/billing-events`;
-/** "limited to 100 records per page" (fal-api.md §6.2). */
+/** "limited to 100 records per page". */
 const ORG_EVENTS_MAX_LIMIT = 100;
 const MAX_RANGE_MS = 90 * DAY_MS;
 

@@ -1,5 +1,5 @@
 /**
- * Query-parameter parsing and the fal error envelope (fal-api.md §2.2–§2.4).
+ * Query-parameter parsing and the fal error envelope.
  */
 
 export type ErrorType =

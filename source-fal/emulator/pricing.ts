@@ -1,5 +1,5 @@
 /**
- * GET /v1/models/pricing for the emulator (fal-api.md §10): unit prices of the requested endpoint ids.
+ * GET /v1/models/pricing for the emulator: unit prices of the requested endpoint ids.
  * API scope (an ADMIN key works too). `endpoint_id` is required, 1–50 ids (comma list or repeated), else 400.
  * Prices are the endpoint catalog's list prices as of the emulator clock (fal-ai/veo3 changes at
  * truth.priceChangeAt). Besides the billed endpoints of data.ts, the catalog lists PRICED_ONLY_COUNT more ids,

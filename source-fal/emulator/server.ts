@@ -1,6 +1,6 @@
 /**
  * The fal.ai Platform API emulator: a local HTTP server (node:http) speaking the parts of fal's API
- * the connector uses (fal-api.md §2, §3, §4, §7.1, §10 /keys), over seeded, lazily generated data,
+ * the connector uses, over seeded, lazily generated data,
  * with an adjustable clock, a request log, fault injection and "truth" helpers for reconciliation.
  *
  * The clock does not tick by itself: it moves only with setNow()/advance(). Responses depend only on

@@ -1,5 +1,5 @@
 /**
- * Serverless compute usage for the emulator: GET /v1/serverless/usage (fal-api.md §5).
+ * Serverless compute usage for the emulator: GET /v1/serverless/usage.
  *
  * Each account that runs apps has its own seeded stream of serverless billing events per UTC day (a runner
  * billing some machine-seconds of one app on one machine type), generated on demand from a PRNG seeded by
@@ -198,7 +198,7 @@ export class ServerlessData {
       const tsSec = day * DAY_SEC + Math.floor(rng.next() * DAY_SEC);
       const lr = rng.next();
       const lv = rng.next();
-      // Serverless billing trails more than model billing (fal-api.md §8: billable units are null until recorded).
+      // Serverless billing trails more than model billing.
       const lag =
         lr < 0.7
           ? Math.floor(lv * 300)

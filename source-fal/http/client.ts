@@ -1,6 +1,6 @@
 /**
  * The only module that talks HTTP. One undici dispatcher (keep-alive pool) per run, the `Authorization: Key`
- * header (fal-api.md §2.1), a user-agent, timeouts, the retry policy, and the mapping of HTTP failures onto the
+ * header, a user-agent, timeouts, the retry policy, and the mapping of HTTP failures onto the
  * error family. Streams call `client.getJson(path, query, schema)` and never import undici.
  */
 import { Agent, type Dispatcher, EnvHttpProxyAgent, request } from 'undici';
@@ -180,7 +180,7 @@ export class FalClient {
       try {
         json = JSON.parse(raw.text);
       } catch {
-        // A 2xx body that is not JSON is almost always a body cut short; retry it like a reset (fal-api.md §2.5).
+        // A 2xx body that is not JSON is almost always a body cut short; retry it like a reset.
         throw new RetryableBody(
           `the response body of ${endpoint} is not complete JSON (${raw.text.length} bytes)`,
           headerText(raw.headers['x-fal-request-id']),
@@ -422,7 +422,7 @@ function parseErrorEnvelope(text: string): { type: string; message: string; requ
   }
 }
 
-/** fal's error envelope `{"error":{"type","message","request_id"}}` (fal-api.md §2.4), only when the body is JSON. */
+/** fal's error envelope `{"error":{"type","message","request_id"}}`, only when the body is JSON. */
 function errorEnvelope(raw: RawResponse): { type: string; message: string; request_id?: string } | undefined {
   const contentType = headerText(raw.headers['content-type']) ?? '';
   return contentType.includes('json') ? parseErrorEnvelope(raw.text) : undefined;
@@ -516,7 +516,7 @@ function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Multi-value params go comma-separated, which fal accepts for every list filter (fal-api.md §2.2). */
+/** Multi-value params go comma-separated, which fal accepts for every list filter. */
 function buildQuery(query: Query): string {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) {

@@ -1,7 +1,7 @@
 /**
  * The retry policy: which failures are retried, how long to wait, and when to give up.
- * fal publishes no numeric rate limits for the Platform APIs and declares 429 `rate_limited` (fal-api.md §2.5);
- * gateways in front of it answer 502/503/504, sometimes with HTML (§2.5). All of these are transient.
+ * fal publishes no numeric rate limits for the Platform APIs and declares 429 `rate_limited`;
+ * gateways in front of it answer 502/503/504, sometimes with HTML. All of these are transient.
  */
 export interface RetryOptions {
   /**

@@ -1,8 +1,8 @@
 /**
  * `api_keys`: the account's API keys (id, alias, scope, creation time, creator), to name the `api_key_id` seen in
- * usage and billing rows. Endpoint: GET /v1/keys?expand=creator_info, https://fal.ai/docs/platform-apis/v1/keys/list
- * (fal-api.md §10). fal's list carries no secrets; any field whose name says it might hold one is dropped anyway,
- * because a secret must never reach a warehouse (DESIGN.md §3).
+ * usage and billing rows. Endpoint: GET /v1/keys?expand=creator_info, https://fal.ai/docs/platform-apis/v1/keys/list.
+ * fal's list carries no secrets; any field whose name says it might hold one is dropped anyway,
+ * because a secret must never reach a warehouse (docs/design.md).
  */
 import { z } from 'zod';
 
@@ -11,7 +11,7 @@ import { CursorEnvelope, cursorPages } from '../http/paginate.js';
 import { normalizeTimestamp } from '../time.js';
 import type { SnapshotStream, StreamRecord } from './stream.js';
 
-/** Page size for /keys: 100 is the cap third parties report (fal-api.md §2.3). */
+/** Page size for /keys: 100 is the cap third parties report. */
 const KEYS_PAGE_LIMIT = 100;
 
 const Page = CursorEnvelope.extend({

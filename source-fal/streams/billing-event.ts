@@ -1,6 +1,6 @@
 /**
  * One fal billing event made into a record, for `billing_events` (GET /v1/models/billing-events) and
- * `org_billing_events` (GET /v1/organization/billing-events): fal-api.md §4 and §6.2 describe the same event.
+ * `org_billing_events` (GET /v1/organization/billing-events): fal's docs describe the same event.
  *
  * These are the high-volume streams (a busy account bills hundreds of thousands of requests a day), so the per-event
  * work is kept small: the page envelope is parsed strictly, each item only gets typeof checks on the fields the
@@ -74,7 +74,7 @@ export function completeEvent(value: unknown, window: Window, source: EventSourc
 
   const costTotal = event.cost_total;
   const nano = event.cost_estimate_nano_usd;
-  // fal's integer is the exact charge (it may briefly be null while billing catches up, fal-api.md §8); only when it
+  // fal's integer is the exact charge (it may briefly be null while billing catches up); only when it
   // is missing or not an integer is it derived from the decimal.
   const exact = typeof nano === 'number' && Number.isSafeInteger(nano) ? nano : undefined;
   if (source.organization) {

@@ -9,7 +9,7 @@ import type { StreamContext, StreamRecord } from './stream.js';
 const NOW = Date.UTC(2026, 6, 27, 15, 30, 12, 345);
 const WINDOW: Window = { start: Date.UTC(2026, 6, 26), end: Date.UTC(2026, 6, 27) };
 
-// fal's documented example (fal-api.md §4), with the structured auth expansion.
+// fal's documented example, with the structured auth expansion.
 const EVENT = {
   request_id: '0b7c1e9a-3f2d-4c55-9a7e-1d2f3a4b5c6d',
   endpoint_id: 'fal-ai/flux/dev',
@@ -119,7 +119,7 @@ describe('billing_events.readWindow', () => {
   });
 
   it('given cost_estimate_nano_usd null or fractional when read then it is derived exactly from cost_total', async () => {
-    // fal's nano value can briefly be null while billing catches up (fal-api.md §8); the column stays an integer.
+    // fal's nano value can briefly be null while billing catches up; the column stays an integer.
     eventsPage(
       page([
         { ...EVENT, request_id: 'a', cost_total: 0.1, cost_estimate_nano_usd: null },

@@ -1,6 +1,6 @@
 /**
  * `billing_events`: one record per billed Model-API request, with its cost breakdown.
- * Endpoint: GET /v1/models/billing-events, https://fal.ai/docs/platform-apis/v1/models/billing-events (fal-api.md §4).
+ * Endpoint: GET /v1/models/billing-events, https://fal.ai/docs/platform-apis/v1/models/billing-events.
  * Grain: request; `request_id` is the natural primary key, `timestamp` the cursor.
  * The event → record work it shares with org_billing_events is in billing-event.ts.
  */
@@ -12,9 +12,9 @@ import { type IncrementalStream, lookbackWindows, type StreamRecord } from './st
 
 const PATH = '/models/billing-events';
 
-/** fal: "limited to 10000 records per page" (fal-api.md §2.3, §4 [SPEC]). */
+/** fal: "limited to 10000 records per page". */
 export const BILLING_EVENTS_PAGE_LIMIT = 10_000;
-/** fal: the date range of one request is capped at 90 days (fal-api.md §4 [SPEC]). Our windows stay far inside it. */
+/** fal: the date range of one request is capped at 90 days. Our windows stay far inside it. */
 export const BILLING_EVENTS_MAX_RANGE_MS = 90 * DAY_MS;
 /** One UTC day per window and checkpoint when reading one request at a time: event streams checkpoint at most a day's work. */
 const BILLING_EVENTS_WINDOW_MS = DAY_MS;

@@ -1,7 +1,7 @@
 /**
  * Shared reading of fal's time-series endpoints (`/models/usage`, `/serverless/usage`, `/organization/usage`):
  * explicit UTC windows aligned to the bucket, an explicit `timeframe`, `bound_to_timeframe=false` so fal uses our
- * exact instants, cursor pagination to the end, one record per line of each bucket (fal-api.md §2.2, §3).
+ * exact instants, cursor pagination to the end, one record per line of each bucket.
  */
 import { createHash } from 'node:crypto';
 
@@ -23,11 +23,11 @@ import { type IncrementalStream, lookbackWindows, type StreamContext, type Strea
 
 /**
  * Page size for the usage-type endpoints. fal does not document the maximum ("depends on query type and expansion
- * parameters"); 100 is the only cap anyone reports (fal-api.md §2.3).
+ * parameters"); 100 is the only cap anyone reports.
  */
 export const USAGE_PAGE_LIMIT = 100;
 
-/** Window length: a few days of daily buckets, or one day of hourly buckets, per checkpoint (DESIGN.md §3). */
+/** Window length: a few days of daily buckets, or one day of hourly buckets, per checkpoint (docs/design.md). */
 const WINDOW_DAYS = { day: 7, hour: 1 } as const;
 
 export interface BucketedStreamOptions<L> {
@@ -133,7 +133,7 @@ export function bucketedStream<L>(options: BucketedStreamOptions<L>): Incrementa
   };
 }
 
-/** `auth_method_structured` (fal-api.md §3): who spent it. */
+/** `auth_method_structured`: who spent it. */
 export const AuthMethodStructured = z
   .object({
     detail: z.string(),

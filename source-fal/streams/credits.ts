@@ -1,7 +1,7 @@
 /**
  * `credits`: the account's prepaid credit balance, a point-in-time snapshot stamped with the time it was read.
- * Endpoint: GET /v1/account/billing?expand=credits, https://fal.ai/docs/platform-apis/v1/account/billing
- * (fal-api.md §7.1). fal keeps no history of the balance, so each full refresh replaces the one row per account;
+ * Endpoint: GET /v1/account/billing?expand=credits, https://fal.ai/docs/platform-apis/v1/account/billing.
+ * fal keeps no history of the balance, so each full refresh replaces the one row per account;
  * keep history by appending in the destination (e.g. Full refresh | Append) and reading `read_at`.
  */
 import { z } from 'zod';

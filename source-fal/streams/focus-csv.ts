@@ -1,7 +1,7 @@
 /**
- * fal's FOCUS CSV (fal-api.md §7.2): RFC 4180 text whose columns are FOCUS specification names in PascalCase.
+ * fal's FOCUS CSV: RFC 4180 text whose columns are FOCUS specification names in PascalCase.
  * Which FOCUS version fal follows and its full column set are unknown, so every column is kept under the name fal
- * sends; the ones whose FOCUS meaning is known are typed (peers-and-lessons.md §3.2): decimals → numbers, date/times
+ * sends; the ones whose FOCUS meaning is known are typed: decimals → numbers, date/times
  * → RFC 3339 UTC, JSON columns → objects, and an empty field → null (FOCUS has no empty strings, only nulls).
  * Unknown columns stay strings.
  */

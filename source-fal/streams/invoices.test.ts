@@ -94,7 +94,7 @@ describe('invoices.readWindow', () => {
   });
 
   it('given two identical lines when read twice then two records with distinct ids, the same on both reads', async () => {
-    // An invoice may bill the same SKU at the same price twice (fal-api.md §7.2): neither line may overwrite the other.
+    // An invoice may bill the same SKU at the same price twice: neither line may overwrite the other.
     focusReply(200, csv(HEADER, USAGE_LINE, USAGE_LINE, TAX_LINE));
     focusReply(200, csv(HEADER, USAGE_LINE, USAGE_LINE, TAX_LINE));
 

@@ -1,7 +1,7 @@
 /**
  * `invoices`: fal's finalized invoices, one record per FOCUS line item (usage, tax, credit, …).
  * Endpoint: GET /v1/account/focus?source=invoice&billing_month=YYYY-MM (text/csv),
- * https://fal.ai/docs/platform-apis/v1/account/focus (fal-api.md §7.2). fal has no JSON invoice API (§7.3).
+ * https://fal.ai/docs/platform-apis/v1/account/focus. fal has no JSON invoice API.
  *
  * Windows are billing months, the months invoices are issued in; the invoice of billing month M bills the charges
  * of M − 1 (arrears), so its lines carry BillingPeriodStart = the start of M − 1. The state cursor is that

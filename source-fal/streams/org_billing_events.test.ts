@@ -87,7 +87,7 @@ describe('completeEvent of an organization event', () => {
   });
 
   it('given an offset timestamp and no nano estimate when mapped then the timestamp is UTC Z and the nano total comes from cost_total', () => {
-    // fal's nano estimate may be null for a moment while billing catches up (fal-api.md §8).
+    // fal's nano estimate may be null for a moment while billing catches up.
     const row = completeEvent(
       {
         ...EVENT,

@@ -1,8 +1,8 @@
 /**
  * `org_billing_events`: one row per billed Model-API request of any team of a fal organization, with the team's
  * `username`. Org-root ADMIN keys only.
- * Endpoint: GET /v1/organization/billing-events, https://fal.ai/docs/platform-apis/v1/organization/billing-events
- * (fal-api.md §6.2, §4 for the event fields). Windows are whole UTC days (DESIGN.md §3: a busy organization makes
+ * Endpoint: GET /v1/organization/billing-events, https://fal.ai/docs/platform-apis/v1/organization/billing-events.
+ * Windows are whole UTC days (docs/design.md: a busy organization makes
  * many events a day, and a killed run repeats at most one day); the cursor is the end of the last completed day,
  * and every incremental run re-reads `lookback_days` before it, re-emitting late events under the same request_id.
  */
@@ -13,7 +13,7 @@ import { type IncrementalStream, lookbackWindows, type StreamRecord } from './st
 
 const PATH = '/organization/billing-events';
 
-/** "limited to 100 records per page" (fal OpenAPI getOrganizationBillingEvents; fal-api.md §6.2). */
+/** "limited to 100 records per page" (fal OpenAPI getOrganizationBillingEvents). */
 const ORG_BILLING_EVENTS_PAGE_LIMIT = 100;
 
 /** The same event as billing_events' plus its team; see billing-event.ts for what differs. */

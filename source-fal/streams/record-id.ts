@@ -1,5 +1,5 @@
 /**
- * Deterministic primary keys for grains that have no natural key or have nullable parts (DESIGN.md §3: a composite
+ * Deterministic primary keys for grains that have no natural key or have nullable parts (docs/design.md: a composite
  * key with a null part never matches in a warehouse MERGE, so re-reads duplicate). The digest covers every grain
  * part, with null kept distinct from "", and is stable across runs, machines and Node versions.
  */

@@ -1,7 +1,7 @@
 /**
  * `serverless_usage`: Serverless compute (machine-seconds) usage and cost per UTC bucket, app, environment,
  * machine type, surge flag, price and discount.
- * Endpoint: GET /v1/serverless/usage, https://fal.ai/docs/platform-apis/v1/serverless/usage (fal-api.md §5).
+ * Endpoint: GET /v1/serverless/usage, https://fal.ai/docs/platform-apis/v1/serverless/usage.
  * `app` and `environment` may be null (unattributed usage), so the key is a digest `id`, never a composite of raw
  * columns. The endpoint has no auth expansion.
  */
@@ -23,7 +23,7 @@ const ServerlessLine = z
     cost_subtotal: z.number().nullish(),
     cost_discount: z.number().nullish(),
     cost_total: z.number().nullish(),
-    // Deprecated by fal in favour of cost_total (fal-api.md §5, §9).
+    // Deprecated by fal in favour of cost_total.
     cost: z.number().nullish(),
     currency: z.string().nullish(),
     // Surge and non-surge usage come back as separate rows; a line without the flag could not be keyed.

@@ -54,7 +54,7 @@ export type Stream = IncrementalStream | SnapshotStream;
 
 /**
  * Windows for time-sliced streams: from the saved cursor minus the lookback (or start_date), up to the run's end,
- * each starting on an `alignMs` boundary (DESIGN.md §3: a partial bucket would overwrite the full one) and at most
+ * each starting on an `alignMs` boundary (docs/design.md: a partial bucket would overwrite the full one) and at most
  * `stepMs` long. A saved cursor in the future yields no windows.
  */
 export function lookbackWindows(

@@ -1,6 +1,6 @@
 /**
  * `teams`: the teams of the fal organization whose root team owns the key. Org-root ADMIN keys only.
- * Endpoint: GET /v1/organization/teams, https://fal.ai/docs/platform-apis/v1/organization/teams (fal-api.md §6.3).
+ * Endpoint: GET /v1/organization/teams, https://fal.ai/docs/platform-apis/v1/organization/teams.
  * No parameters and no pagination: one call returns every team.
  */
 import { z } from 'zod';

@@ -1,6 +1,6 @@
 /**
  * `usage`: Model-API usage and cost per UTC bucket, endpoint, unit, price, discount and auth method.
- * Endpoint: GET /v1/models/usage, https://fal.ai/docs/platform-apis/v1/models/usage (fal-api.md §3).
+ * Endpoint: GET /v1/models/usage, https://fal.ai/docs/platform-apis/v1/models/usage.
  * Grain: bucket × endpoint_id × unit × unit_price × percent_discount × auth method; no natural key, so `id` is a digest.
  */
 import { z } from 'zod';
@@ -19,7 +19,7 @@ const UsageLine = z
     cost_subtotal: z.number().nullish(),
     cost_discount: z.number().nullish(),
     cost_total: z.number().nullish(),
-    // Deprecated by fal in favour of cost_total (fal-api.md §9); older responses carry only this.
+    // Deprecated by fal in favour of cost_total; older responses carry only this.
     cost: z.number().nullish(),
     currency: z.string().nullish(),
     auth_method: z.string().nullish(),

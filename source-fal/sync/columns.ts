@@ -43,7 +43,7 @@ interface Column {
 /** Everything the loader and the destinations need to know about one stream's table. */
 export interface TablePlan {
   stream: string;
-  /** Table name, the stream name (DESIGN.md §2: the same spelling everywhere). */
+  /** Table name, the stream name (docs/design.md: the same spelling everywhere). */
   table: string;
   /** Declared columns in schema order; `_extra` and `_synced_at` come after them. */
   columns: Column[];
