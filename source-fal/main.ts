@@ -12,7 +12,7 @@ import { asSourceFalError, ConfigError, InterruptedError } from './errors.js';
 import type { Logger } from './log.js';
 import { LineWriter } from './output.js';
 import { AirbyteOutput } from './protocol.js';
-import { openRun } from './run-context.js';
+import { interruptedExitCode, openRun, readExitCode } from './run-context.js';
 import { packageVersion } from './schemas.js';
 import { singerMain } from './singer.js';
 import { check, discover, read, spec } from './source.js';
@@ -149,16 +149,7 @@ async function runWithConfig(
     }
     const selections = parseCatalog(await readJsonFile(values.catalog ?? '', '--catalog'));
     const states = parseStateFile(values.state ? await readJsonFile(values.state, '--state', { emptyAs: null }) : null);
-    const failed = await read(ctx, selections, states, out);
-    if (io.signal.aborted) return interruptedExitCode(io.signal);
-    if (failed.length > 0) {
-      logger.log(
-        'ERROR',
-        `Sync finished with ${failed.length} failed stream${failed.length > 1 ? 's' : ''}: ${failed.join(', ')}. The other streams completed.`,
-      );
-      return 1;
-    }
-    return 0;
+    return readExitCode(await read(ctx, selections, states, out), io.signal, logger);
   } finally {
     await ctx.client.close();
   }
@@ -167,10 +158,6 @@ async function runWithConfig(
 function usageError(io: CliIo, message: string): number {
   io.stderr.write(`source-fal: ${message}\n${USAGE}\n`);
   return 2;
-}
-
-function interruptedExitCode(signal: AbortSignal): number {
-  return signal.reason === 'SIGINT' ? 130 : 143;
 }
 
 // Run only when executed as the bin, not when imported by tests.

@@ -49,3 +49,19 @@ export function openRun(raw: unknown, io: RunEnvironment, log: Logger, purpose: 
   });
   return { config, client, log, signal: io.signal };
 }
+
+/** 130 for SIGINT, 143 for SIGTERM: the shell's codes for a run stopped by a signal. */
+export function interruptedExitCode(signal: AbortSignal): number {
+  return signal.reason === 'SIGINT' ? 130 : 143;
+}
+
+/** How a read ends, the same for every front end: interrupted, some streams failed (the rest completed), or done. */
+export function readExitCode(failed: readonly string[], signal: AbortSignal, log: Logger): number {
+  if (signal.aborted) return interruptedExitCode(signal);
+  if (failed.length === 0) return 0;
+  log.log(
+    'ERROR',
+    `Sync finished with ${failed.length} failed stream${failed.length > 1 ? 's' : ''}: ${failed.join(', ')}. The other streams completed.`,
+  );
+  return 1;
+}

@@ -22,7 +22,7 @@ import { asSourceFalError, ConfigError, InterruptedError, type SourceFalError } 
 import type { Logger, LogLevel } from './log.js';
 import { LineWriter } from './output.js';
 import { redact } from './redact.js';
-import { openRun } from './run-context.js';
+import { interruptedExitCode, openRun, readExitCode } from './run-context.js';
 import { loadStreamSchema, packageVersion } from './schemas.js';
 import { discover, read, type ReadSink, type Selection, type StreamStatus, type SyncMode } from './source.js';
 import type { RawStreamStates } from './state.js';
@@ -505,16 +505,11 @@ export async function singerMain(argv: readonly string[], io: SingerIo): Promise
         'INFO',
         `Syncing ${selections.map((s) => `${s.stream.name} (${s.mode === 'incremental' ? 'INCREMENTAL' : 'FULL_TABLE'})`).join(', ')}.`,
       );
-      const failed = await read(ctx, selections, states, new SingerOutput(writer, selections, bookmarks, logger));
-      if (io.signal.aborted) return interruptedExitCode(io.signal);
-      if (failed.length > 0) {
-        logger.log(
-          'ERROR',
-          `Sync finished with ${failed.length} failed stream${failed.length > 1 ? 's' : ''}: ${failed.join(', ')}. The other streams completed.`,
-        );
-        return 1;
-      }
-      return 0;
+      return readExitCode(
+        await read(ctx, selections, states, new SingerOutput(writer, selections, bookmarks, logger)),
+        io.signal,
+        logger,
+      );
     } finally {
       await ctx.client.close();
     }
@@ -530,10 +525,6 @@ export async function singerMain(argv: readonly string[], io: SingerIo): Promise
 function usageError(io: SingerIo, message: string): number {
   io.stderr.write(`${TAP_NAME}: ${message}\n${USAGE}\n`);
   return 2;
-}
-
-function interruptedExitCode(signal: AbortSignal): number {
-  return signal.reason === 'SIGINT' ? 130 : 143;
 }
 
 // Run only when executed as the bin, not when imported (by main.ts's --singer dispatch or by tests).

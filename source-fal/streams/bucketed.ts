@@ -42,6 +42,32 @@ export interface BucketedStreamOptions<L> {
   toRecord(line: L, bucket: string, timeframe: string): StreamRecord;
 }
 
+/**
+ * The money fields every usage-type line carries (`usage`, `serverless_usage`, `org_usage`): fal's current shape
+ * (percent_discount, cost_subtotal, cost_discount, cost_total) and the older `cost` that cost_total replaced. A line
+ * needs one of cost_total and cost: without either, spend would be lost.
+ */
+export function usageLine<S extends z.ZodRawShape>(what: string, fields: S) {
+  return z
+    .object({
+      ...fields,
+      unit: z.string(),
+      quantity: z.number(),
+      unit_price: z.number(),
+      percent_discount: z.number().nullish(),
+      cost_subtotal: z.number().nullish(),
+      cost_discount: z.number().nullish(),
+      cost_total: z.number().nullish(),
+      // Deprecated by fal in favour of cost_total; older responses carry only this.
+      cost: z.number().nullish(),
+      currency: z.string().nullish(),
+    })
+    .loose()
+    .refine((line) => typeof line.cost_total === 'number' || typeof line.cost === 'number', {
+      message: `${what} has neither cost_total nor cost`,
+    });
+}
+
 export function bucketedStream<L>(options: BucketedStreamOptions<L>): IncrementalStream {
   const Page = CursorEnvelope.extend({
     // fal documents time_series "when expand includes time_series"; a window with no usage may leave it out, which

@@ -9,31 +9,17 @@
 import { z } from 'zod';
 
 import { usdToNano } from '../money.js';
-import { authColumns, AuthMethodStructured, bucketedStream } from './bucketed.js';
+import { authColumns, AuthMethodStructured, bucketedStream, usageLine } from './bucketed.js';
 import { digestId } from './record-id.js';
 
-const OrgUsageLine = z
-  .object({
-    username: z.string(),
-    // model_apis | serverless | compute today; kept a string so a new product line flows through.
-    product: z.string(),
-    endpoint_id: z.string(),
-    unit: z.string(),
-    quantity: z.number(),
-    unit_price: z.number(),
-    percent_discount: z.number().nullish(),
-    cost_subtotal: z.number().nullish(),
-    cost_discount: z.number().nullish(),
-    cost_total: z.number().nullish(),
-    cost: z.number().nullish(),
-    currency: z.string().nullish(),
-    auth_method: z.string().nullish(),
-    auth_method_structured: AuthMethodStructured.nullish(),
-  })
-  .loose()
-  .refine((line) => line.cost_total != null || line.cost != null, {
-    message: 'an organization usage line has neither cost_total nor cost',
-  });
+const OrgUsageLine = usageLine('an organization usage line', {
+  username: z.string(),
+  // model_apis | serverless | compute today; kept a string so a new product line flows through.
+  product: z.string(),
+  endpoint_id: z.string(),
+  auth_method: z.string().nullish(),
+  auth_method_structured: AuthMethodStructured.nullish(),
+});
 
 export const orgUsage = bucketedStream({
   name: 'org_usage',

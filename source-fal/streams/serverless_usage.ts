@@ -8,31 +8,16 @@
 import { z } from 'zod';
 
 import { usdToNano } from '../money.js';
-import { bucketedStream } from './bucketed.js';
+import { bucketedStream, usageLine } from './bucketed.js';
 import { digestId } from './record-id.js';
 
-const ServerlessLine = z
-  .object({
-    app: z.string().nullish(),
-    environment: z.string().nullish(),
-    machine_type: z.string(),
-    unit: z.string(),
-    quantity: z.number(),
-    unit_price: z.number(),
-    percent_discount: z.number().nullish(),
-    cost_subtotal: z.number().nullish(),
-    cost_discount: z.number().nullish(),
-    cost_total: z.number().nullish(),
-    // Deprecated by fal in favour of cost_total.
-    cost: z.number().nullish(),
-    currency: z.string().nullish(),
-    // Surge and non-surge usage come back as separate rows; a line without the flag could not be keyed.
-    is_surge: z.boolean(),
-  })
-  .loose()
-  .refine((line) => typeof line.cost_total === 'number' || typeof line.cost === 'number', {
-    message: 'a serverless usage line has neither cost_total nor cost',
-  });
+const ServerlessLine = usageLine('a serverless usage line', {
+  app: z.string().nullish(),
+  environment: z.string().nullish(),
+  machine_type: z.string(),
+  // Surge and non-surge usage come back as separate rows; a line without the flag could not be keyed.
+  is_surge: z.boolean(),
+});
 
 export const serverlessUsage = bucketedStream({
   name: 'serverless_usage',

@@ -6,29 +6,14 @@
 import { z } from 'zod';
 
 import { usdToNano } from '../money.js';
-import { authColumns, AuthMethodStructured, bucketedStream } from './bucketed.js';
+import { authColumns, AuthMethodStructured, bucketedStream, usageLine } from './bucketed.js';
 import { digestId } from './record-id.js';
 
-const UsageLine = z
-  .object({
-    endpoint_id: z.string(),
-    unit: z.string(),
-    quantity: z.number(),
-    unit_price: z.number(),
-    percent_discount: z.number().nullish(),
-    cost_subtotal: z.number().nullish(),
-    cost_discount: z.number().nullish(),
-    cost_total: z.number().nullish(),
-    // Deprecated by fal in favour of cost_total; older responses carry only this.
-    cost: z.number().nullish(),
-    currency: z.string().nullish(),
-    auth_method: z.string().nullish(),
-    auth_method_structured: AuthMethodStructured.nullish(),
-  })
-  .loose()
-  .refine((line) => typeof line.cost_total === 'number' || typeof line.cost === 'number', {
-    message: 'a usage line has neither cost_total nor cost',
-  });
+const UsageLine = usageLine('a usage line', {
+  endpoint_id: z.string(),
+  auth_method: z.string().nullish(),
+  auth_method_structured: AuthMethodStructured.nullish(),
+});
 
 export const usage = bucketedStream({
   name: 'usage',
