@@ -15,22 +15,26 @@
 # ($WORK/etc/containers.conf) sets ulimits within the hard limits and a runtime that starts containers.
 #
 # Usage: scripts/image-check.sh [--rebuild-base] [--no-cache] [--purge]
-# Environment: WORK (/tmp/source-fal-image-check), IMAGE (sourcefal/source-fal:dev), NODE_VERSION, NPM_VERSION,
+# Environment: WORK (/tmp/source-fal-image-check), IMAGE (sourcefal/source-fal:check-<pid>, removed at the end
+#   unless KEEP_IMAGE=1), NODE_VERSION, NPM_VERSION,
 #   MIRROR (from apt sources), ADDED_MB_BUDGET (what the connector may add to the base image, MB),
 #   SOURCE_FAL_IMAGE_ENGINE (docker|podman, to force one)
 set -uo pipefail
 
 WORK=${WORK:-/tmp/source-fal-image-check}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-IMAGE=${IMAGE:-sourcefal/source-fal:dev}
+# Each run builds its own tag and keeps its files apart, so two checkouts checked at once never test each other's
+# image; the stand-in base image and the download caches are shared.
+RUN_ID=$$
+IMAGE=${IMAGE:-sourcefal/source-fal:check-$RUN_ID}
 NODE_VERSION=${NODE_VERSION:-24.21.0}
 NPM_VERSION=${NPM_VERSION:-11.19.0}
 BASE=docker.io/library/node:24-bookworm-slim
 BASE_STAMP="node-${NODE_VERSION}_npm-${NPM_VERSION}_v3"
 CACHE=$WORK/cache
-LOGS=$WORK/logs
-INPUTS=$WORK/inputs
-OUT=$WORK/out
+LOGS=$WORK/run-$RUN_ID/logs
+INPUTS=$WORK/run-$RUN_ID/inputs
+OUT=$WORK/run-$RUN_ID/out
 REBUILD_BASE=0; NO_CACHE=(); PURGE=0
 ADDED_MB_BUDGET=${ADDED_MB_BUDGET:-100}
 for a in "$@"; do
@@ -68,8 +72,15 @@ stop_emulator() {
   fi
   EMU_PID=""
 }
-trap stop_emulator EXIT
-trap 'stop_emulator; exit 130' INT TERM
+# The run's own tag goes at the end (its layers stay cached for the next run); KEEP_IMAGE=1 keeps it.
+cleanup() {
+  stop_emulator
+  if [ -z "${KEEP_IMAGE:-}" ] && [ "$IMAGE" = "sourcefal/source-fal:check-$RUN_ID" ] && [ -n "${PODMAN[*]:-}" ]; then
+    "${PODMAN[@]}" rmi "$IMAGE" >/dev/null 2>&1
+  fi
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
 
 mkdir -p "$WORK" "$CACHE" "$LOGS"
 # Docker where an engine answers (a laptop, a public CI), else podman (this project's CI machines have no Docker).
@@ -432,7 +443,7 @@ log "9. sync in the container, and what a user runs by hand"
 [ $rc = 0 ] && pass "read with a read-only root filesystem: exit 0, $(grep -c '"type":"RECORD"' "$OUT/read-ro.jsonl") RECORD lines" \
   || fail "read with a read-only root filesystem: exit $rc; $(tail -c 300 "$OUT/read-ro.err")"
 # The documented way: a host directory, writable by the image's user (uid 1000), mounted at /data.
-DATA=$WORK/data; rm -rf "$DATA"; mkdir -p "$DATA"; chown 1000:1000 "$DATA" 2>/dev/null || chmod 777 "$DATA"
+DATA=$WORK/run-$RUN_ID/data; rm -rf "$DATA"; mkdir -p "$DATA"; chown 1000:1000 "$DATA" 2>/dev/null || chmod 777 "$DATA"
 t=$(now)
 "${RUN[@]}" --network=host "${MNT[@]}" -v "$DATA:/data" "$TESTIMG" sync --config /secrets/sample_config.json \
   >"$OUT/sync.out" 2>"$OUT/sync.err"; rc=$?
