@@ -3,6 +3,7 @@
  * then the README's sample queries in a DuckDB session of their own, which is not in UTC. Days must be UTC days
  * whatever the session's time zone, on DuckDB and PostgreSQL alike.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, ORG_ADMIN_KEY } from '../source-fal/emulator/keys.js';
 import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
 import { SAMPLE_QUERY } from '../source-fal/sync/demo.js';
-import { tempDir } from './helpers/cli.js';
+import { CLI, tempDir } from './helpers/cli.js';
 import { cliEnv, FIXED_NOW } from './helpers/fixtures.js';
 import { freshDatabase, PASSWORD_ROLE, pgQuery, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
 import { decimalToNano, runSync } from './helpers/sync.js';
@@ -225,4 +226,31 @@ describe('given a fal account and a new user who runs the README commands verbat
       },
     );
   });
+});
+
+describe('given a new user who stops sync --demo half-way', () => {
+  it(
+    'when SIGTERM arrives after the first stream is done then it exits 143 and prints no sample query of a partial demo',
+    { timeout: 120_000 },
+    async () => {
+      const cwd = tempDir('source-fal-demo-stop-');
+      const child = spawn(process.execPath, [CLI, 'sync', '--demo'], {
+        cwd,
+        env: { PATH: process.env.PATH ?? '', ...cliEnv() },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+        if (/ done: /.test(stderr) && child.exitCode === null && !child.killed) child.kill('SIGTERM');
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(stderr).toMatch(/ done: /);
+      expect(code, stderr).toBe(143);
+      expect(stdout).not.toMatch(/SELECT CAST/);
+      expect(stderr).toMatch(/interrupted; every committed window is in the warehouse/);
+    },
+  );
 });
