@@ -122,7 +122,7 @@ export function syncScenarios(warehouse: () => TestWarehouse): void {
         expect(types.get('usage.cost_total_nano_usd')).toMatch(/^bigint$/i);
         expect(types.get('usage.bucket')).toMatch(timestamptz);
         expect(types.get('usage._synced_at')).toMatch(timestamptz);
-        expect(types.get('usage._extra')).toMatch(/^jsonb?$/i);
+        expect(types.get('usage._extra')).toMatch(warehouse().jsonType ?? /^jsonb?$/i);
         expect(types.get('usage.id')).toMatch(/^(VARCHAR|text)$/i);
         expect(types.get('_source_fal_state.state')).toMatch(/^jsonb?$/i);
         for (const [column, type] of types) expect(`${column} ${type}`).not.toMatch(/double|float|real/i);
@@ -209,7 +209,7 @@ export function syncScenarios(warehouse: () => TestWarehouse): void {
           cursor = saved;
           // Only whole windows land: every row is before the saved cursor.
           const [row] = await warehouse().query(destination, `SELECT CAST(max(bucket) AS TEXT) AS b FROM fal.usage`);
-          expect(Date.parse(`${String(row?.b).slice(0, 10)}T00:00:00Z`)).toBeLessThan(saved);
+          if (warehouse().windowAtomic !== false) expect(Date.parse(`${String(row?.b).slice(0, 10)}T00:00:00Z`)).toBeLessThan(saved);
         }
         const last = await sync(destination);
         expect(last.code, last.stderr).toBe(0);
@@ -219,7 +219,7 @@ export function syncScenarios(warehouse: () => TestWarehouse): void {
       });
     });
 
-    describe("when the saved state row's cursor was edited by hand into something that is not a timestamp", () => {
+    describe.skipIf(warehouse().stateTable === false)("when the saved state row's cursor was edited by hand into something that is not a timestamp", () => {
       it('then sync reads nothing, exits 1, and the message names the state table, the destination and the fix', async () => {
         const destination = await warehouse().fresh('bad-state');
         expect((await sync(destination)).code).toBe(0);

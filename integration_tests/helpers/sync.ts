@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 
 import { CLI } from './cli.js';
+import { parquetViewsSql } from '../../source-fal/sync/parquet.js';
 import { freshDatabase, pgQuery } from './postgres.js';
 
 export interface SyncResult {
@@ -63,6 +64,15 @@ export interface TestWarehouse {
   query(destination: string, sql: string): Promise<Record<string, string | null>[]>;
   /** `table.column` → SQL type as the database reports it, for every table in schema fal. */
   columnTypes(destination: string): Promise<Map<string, string>>;
+  /** The type JSON values have (default JSON/JSONB; Parquet keeps them as text). */
+  readonly jsonType?: RegExp;
+  /** false when the state is not a SQL table (Parquet): the scenario that edits it with UPDATE is left out. */
+  readonly stateTable?: boolean;
+  /**
+   * false when a window lands file by file (Parquet: each day partition is replaced atomically, then the state), so
+   * a kill during a commit can leave some of the window's days new under the old state; the rerun rewrites them.
+   */
+  readonly windowAtomic?: boolean;
 }
 
 const asText = (rows: Record<string, unknown>[]): Record<string, string | null>[] =>
@@ -132,4 +142,36 @@ export function decimalToNano(text: string): bigint {
   const [whole = '0', fraction = ''] = text.replace(/^[-+]/, '').split('.');
   const nano = BigInt(whole) * 1_000_000_000n + BigInt((fraction + '000000000').slice(0, 9));
   return negative ? -nano : nano;
+}
+
+/**
+ * A Parquet directory as a warehouse: each query runs in a fresh in-memory DuckDB where `fal.<stream>` is
+ * `read_parquet('<dir>/<stream>/…', hive_partitioning = true)` and `fal._source_fal_state` the state file's rows,
+ * as a user of the files would read them.
+ */
+export function parquetWarehouse(dir: string): TestWarehouse {
+  const root = (destination: string): string => destination.replace(/^parquet:(\/\/)?/, '');
+  return {
+    dialect: 'duckdb',
+    jsonType: /^VARCHAR$/,
+    stateTable: false,
+    windowAtomic: false,
+    fresh: async (name) => `parquet://${join(dir, name)}`,
+    async query(destination, sql) {
+      const instance = await DuckDBInstance.create(':memory:');
+      const connection = await instance.connect();
+      try {
+        await connection.run(`SET TimeZone = 'UTC'`);
+        for (const statement of parquetViewsSql(root(destination))) await connection.run(statement);
+        return asText((await connection.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[]);
+      } finally {
+        connection.closeSync();
+        instance.closeSync();
+      }
+    },
+    async columnTypes(destination) {
+      const rows = await this.query(destination, `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'fal'`);
+      return new Map(rows.map((r) => [`${r.table_name}.${r.column_name}`, String(r.data_type)]));
+    },
+  };
 }

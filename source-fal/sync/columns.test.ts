@@ -165,14 +165,13 @@ describe('given --destination values', () => {
     ['duckdb:fal.duckdb', { dialect: 'duckdb', path: 'fal.duckdb' }],
     ['postgres://u:p@db:5432/warehouse', { dialect: 'postgres', url: 'postgres://u:p@db:5432/warehouse' }],
     ['postgresql://db/warehouse', { dialect: 'postgres', url: 'postgresql://db/warehouse' }],
+    ['parquet://./fal-parquet', { dialect: 'parquet', path: './fal-parquet' }],
+    ['parquet:///data/fal', { dialect: 'parquet', path: '/data/fal' }],
   ])('when it is %s then the target is %j', (text, target) => {
     expect(parseTarget(text)).toEqual(target);
   });
 
-  it.each(['mysql://x/y', 'snowflake://acct', '', 'duckdb://'])(
-    'when it is %j then it is refused with the accepted forms',
-    (text) => {
-      expect(() => parseTarget(text)).toThrow(/DuckDB file path .* PostgreSQL URL/);
-    },
-  );
+  it.each(['mysql://x/y', 'snowflake://acct', '', 'duckdb://', 'parquet://'])('when it is %j then it is refused with the accepted forms', (text) => {
+    expect(() => parseTarget(text)).toThrow(/DuckDB file path .* PostgreSQL URL/);
+  });
 });

@@ -40,7 +40,8 @@ export const SYNC_USAGE = `Usage:
   source-fal sync --demo [--destination <target>]
 
   --destination  a DuckDB file (default ./fal.duckdb; ./fal-demo.duckdb with --demo), duckdb://<path>,
-                 or postgres://user:password@host:5432/database (also from SOURCE_FAL_DESTINATION)
+                 postgres://user:password@host:5432/database, or parquet://<dir> (Hive-partitioned Parquet
+                 files for BigQuery/Snowflake) (also from SOURCE_FAL_DESTINATION)
   --config       the connector config file; without it the config comes from FAL_ADMIN_KEY and
                  FAL_START_DATE, FAL_END_DATE, FAL_LOOKBACK_DAYS, FAL_USAGE_GRANULARITY, FAL_BASE_URL,
                  FAL_MAX_RETRY_SECONDS, FAL_MAX_CONCURRENT_REQUESTS
@@ -276,6 +277,10 @@ async function openDestination(target: Target, progress: Progress, schema: strin
   if (target.dialect === 'duckdb') {
     const { openDuckDb } = await import('./duckdb.js');
     return openDuckDb(target.path, progress, schema);
+  }
+  if (target.dialect === 'parquet') {
+    const { openParquet } = await import('./parquet.js');
+    return openParquet(target.path);
   }
   const { openPostgres } = await import('./postgres.js');
   return openPostgres(target.url, progress, schema);

@@ -50,7 +50,9 @@ export async function startDemo(nowMs: number): Promise<Demo> {
       const how =
         target.dialect === 'duckdb'
           ? `Query it yourself with the DuckDB CLI (duckdb ${target.path}) or any DuckDB client, e.g.:`
-          : 'Query it yourself with psql or any PostgreSQL client, e.g.:';
+          : target.dialect === 'parquet'
+            ? `Query the files with DuckDB (views: SELECT * FROM read_parquet('${target.path}/usage/day=*/*.parquet', hive_partitioning = true)), e.g.:`
+            : 'Query it yourself with psql or any PostgreSQL client, e.g.:';
       return `\n${how}\n\n${query};\n\n${formatRows(rows)}\nThe tables are in schema ${destination.namespace.name}: usage (and the other streams), plus _source_fal_state. Next: sync your own account with\n  FAL_ADMIN_KEY=<key id>:<secret> npx source-fal sync\n`;
     },
     close: () => emulator.close(),
