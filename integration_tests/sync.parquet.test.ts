@@ -8,7 +8,8 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { startEmulator, type Emulator } from '../source-fal/emulator/server.js';
+import { ORG_ADMIN_KEY } from '../source-fal/emulator/keys.js';
+import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
 import { tempDir, writeJson } from './helpers/cli.js';
 import { cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
 import { parquetWarehouse, runSync } from './helpers/sync.js';
@@ -43,7 +44,10 @@ describe('given 40 days of usage in the fal emulator and a Parquet directory', (
     await emu.close();
   });
   const sync = (target: string, clock = FIXED_NOW, killWhen?: () => boolean) =>
-    runSync(['--config', config, '--destination', target, '--streams', 'usage,api_keys'], { env: cliEnv(clock), killWhen });
+    runSync(['--config', config, '--destination', target, '--streams', 'usage,api_keys'], {
+      env: cliEnv(clock),
+      killWhen,
+    });
   const truth = (asOf: string) => emu.truth.usageNanoByDay(ACCOUNT, new Date(startMs), new Date(asOf), new Date(asOf));
   /** Per partition (the `day` folder): the nano total, read straight from the files. */
   const partitionTotals = async (target: string): Promise<Map<string, string>> =>
@@ -81,7 +85,11 @@ describe('given 40 days of usage in the fal emulator and a Parquet directory', (
         `SELECT file_name, name, type, logical_type, converted_type, precision, scale FROM parquet_schema('${root}/usage/day=*/*.parquet') WHERE name IN ('cost_total', 'cost_total_nano_usd', 'bucket', '_extra', '_synced_at', 'id')`,
       );
       const byFile = new Map<string, string[]>();
-      for (const r of rows) byFile.set(String(r.file_name), [...(byFile.get(String(r.file_name)) ?? []), `${r.name} ${r.type} ${r.converted_type} ${r.precision}/${r.scale} ${r.logical_type}`]);
+      for (const r of rows)
+        byFile.set(String(r.file_name), [
+          ...(byFile.get(String(r.file_name)) ?? []),
+          `${r.name} ${r.type} ${r.converted_type} ${r.precision}/${r.scale} ${r.logical_type}`,
+        ]);
       const schemas = new Set([...byFile.values()].map((s) => s.sort().join('\n')));
       expect(byFile.size).toBeGreaterThanOrEqual(40);
       expect(schemas.size, 'one Parquet schema for every partition').toBe(1);
@@ -111,7 +119,10 @@ describe('given 40 days of usage in the fal emulator and a Parquet directory', (
       });
 
       it('then no primary key is there twice and every day equals the emulator', async () => {
-        const [dup] = await warehouse.query(target, `SELECT CAST(count(*) - count(DISTINCT id) AS TEXT) AS dup FROM fal.usage`);
+        const [dup] = await warehouse.query(
+          target,
+          `SELECT CAST(count(*) - count(DISTINCT id) AS TEXT) AS dup FROM fal.usage`,
+        );
         expect(dup?.dup).toBe('0');
         const expected = new Map([...truth(later)].map(([day, nano]) => [day, nano.toString()]));
         expect(new Map([...(await partitionTotals(target))].sort())).toEqual(new Map([...expected].sort()));
@@ -134,8 +145,11 @@ describe('given 40 days of usage in the fal emulator and a Parquet directory', (
         const run = await sync(target, later, () => usageRequests() - start >= afterRequests);
         if (run.signal === 'SIGKILL') kills++;
         const now = await partitionTotals(target);
-        for (const [day, nano] of now) expect([before.get(day), after.get(day)], `partition day=${day}`).toContain(nano);
-        for (const stream of ['usage', 'api_keys']) for (const file of parquetFiles(join(target.replace('parquet://', ''), stream))) expect(file).toMatch(/(^|\/)data\.parquet$/);
+        for (const [day, nano] of now)
+          expect([before.get(day), after.get(day)], `partition day=${day}`).toContain(nano);
+        for (const stream of ['usage', 'api_keys'])
+          for (const file of parquetFiles(join(target.replace('parquet://', ''), stream)))
+            expect(file).toMatch(/(^|\/)data\.parquet$/);
       }
       emu.faults.clear();
       expect(kills).toBeGreaterThan(0);
@@ -156,4 +170,44 @@ describe('given a new user with no fal key', () => {
     expect(parquetFiles(join(root, 'usage')).length).toBeGreaterThan(0);
     expect(parquetFiles(join(root, 'api_keys'))).toEqual(['data.parquet']);
   });
+});
+
+describe('given a Parquet directory that holds one fal account', () => {
+  it(
+    'when a key of another account syncs into it then it is refused before anything is read, naming both accounts',
+    { timeout: 120_000 },
+    async () => {
+      const emu = await startEmulator({ now: FIXED_NOW, historyDays: 10 });
+      try {
+        const target = `parquet://${join(dir, 'one-account')}`;
+        const first = await runSync(
+          [
+            '--config',
+            writeJson(dir, 'acct-a.json', configFor(emu.url, { start_date: '2026-11-20' })),
+            '--destination',
+            target,
+            '--streams',
+            'usage',
+          ],
+          { env: cliEnv() },
+        );
+        expect(first.code, first.stderr).toBe(0);
+        const other = await runSync(
+          [
+            '--config',
+            writeJson(dir, 'acct-b.json', configFor(emu.url, { start_date: '2026-11-20', api_key: ORG_ADMIN_KEY })),
+            '--destination',
+            target,
+            '--streams',
+            'usage',
+          ],
+          { env: cliEnv() },
+        );
+        expect(other.code).toBe(1);
+        expect(other.stderr).toMatch(/holds fal account "acme-ml", but this key belongs to account "acme"/);
+      } finally {
+        await emu.close();
+      }
+    },
+  );
 });

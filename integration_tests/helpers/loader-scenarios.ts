@@ -97,8 +97,13 @@ export interface LoaderScenarioOptions {
 }
 
 /** `open` makes a new, empty destination that logs to the given sink. */
-export function loaderScenarios(label: string, open: (log: LogSink) => Promise<Destination>, options: LoaderScenarioOptions = {}): void {
-  const clearState = options.clearState ?? (async (db: Destination) => void (await db.query(`DELETE FROM fal._source_fal_state`)));
+export function loaderScenarios(
+  label: string,
+  open: (log: LogSink) => Promise<Destination>,
+  options: LoaderScenarioOptions = {},
+): void {
+  const clearState =
+    options.clearState ?? (async (db: Destination) => void (await db.query(`DELETE FROM fal._source_fal_state`)));
   const tables = options.sqlTables !== false;
   describe(`given the sync loader over ${label}`, () => {
     let db: Destination;

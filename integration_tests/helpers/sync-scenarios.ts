@@ -209,7 +209,8 @@ export function syncScenarios(warehouse: () => TestWarehouse): void {
           cursor = saved;
           // Only whole windows land: every row is before the saved cursor.
           const [row] = await warehouse().query(destination, `SELECT CAST(max(bucket) AS TEXT) AS b FROM fal.usage`);
-          if (warehouse().windowAtomic !== false) expect(Date.parse(`${String(row?.b).slice(0, 10)}T00:00:00Z`)).toBeLessThan(saved);
+          if (warehouse().windowAtomic !== false)
+            expect(Date.parse(`${String(row?.b).slice(0, 10)}T00:00:00Z`)).toBeLessThan(saved);
         }
         const last = await sync(destination);
         expect(last.code, last.stderr).toBe(0);
@@ -219,32 +220,35 @@ export function syncScenarios(warehouse: () => TestWarehouse): void {
       });
     });
 
-    describe.skipIf(warehouse().stateTable === false)("when the saved state row's cursor was edited by hand into something that is not a timestamp", () => {
-      it('then sync reads nothing, exits 1, and the message names the state table, the destination and the fix', async () => {
-        const destination = await warehouse().fresh('bad-state');
-        expect((await sync(destination)).code).toBe(0);
-        const json = warehouse().dialect === 'duckdb' ? 'JSON' : 'JSONB';
-        await warehouse().query(
-          destination,
-          `UPDATE fal._source_fal_state SET state = CAST('{"bucket": "yesterday"}' AS ${json}) WHERE stream = 'usage'`,
-        );
-        const before = emu.requests.length;
-        const result = await sync(destination);
-        expect(result.code).toBe(1);
-        expect(result.stderr).toMatch(
-          /The state of stream usage in fal\._source_fal_state \((DuckDB|PostgreSQL) [^)]*\) has bucket = "yesterday", which is not an RFC 3339 timestamp/,
-        );
-        expect(result.stderr).toMatch(
-          /Correct that stream's row in fal\._source_fal_state, or delete it to read the stream again from start_date\./,
-        );
-        expect(result.stderr).not.toMatch(/state file/);
-        // Only the account check (whose account these tables hold) asks fal anything; no data is read.
-        expect(
-          emu.requests.slice(before).map((r) => r.path),
-          'requests to fal',
-        ).toEqual(['/v1/account/billing']);
-      });
-    });
+    describe.skipIf(warehouse().stateTable === false)(
+      "when the saved state row's cursor was edited by hand into something that is not a timestamp",
+      () => {
+        it('then sync reads nothing, exits 1, and the message names the state table, the destination and the fix', async () => {
+          const destination = await warehouse().fresh('bad-state');
+          expect((await sync(destination)).code).toBe(0);
+          const json = warehouse().dialect === 'duckdb' ? 'JSON' : 'JSONB';
+          await warehouse().query(
+            destination,
+            `UPDATE fal._source_fal_state SET state = CAST('{"bucket": "yesterday"}' AS ${json}) WHERE stream = 'usage'`,
+          );
+          const before = emu.requests.length;
+          const result = await sync(destination);
+          expect(result.code).toBe(1);
+          expect(result.stderr).toMatch(
+            /The state of stream usage in fal\._source_fal_state \((DuckDB|PostgreSQL) [^)]*\) has bucket = "yesterday", which is not an RFC 3339 timestamp/,
+          );
+          expect(result.stderr).toMatch(
+            /Correct that stream's row in fal\._source_fal_state, or delete it to read the stream again from start_date\./,
+          );
+          expect(result.stderr).not.toMatch(/state file/);
+          // Only the account check (whose account these tables hold) asks fal anything; no data is read.
+          expect(
+            emu.requests.slice(before).map((r) => r.path),
+            'requests to fal',
+          ).toEqual(['/v1/account/billing']);
+        });
+      },
+    );
 
     describe('when a sync is SIGKILLed inside a window and then run again', () => {
       let destination: string;

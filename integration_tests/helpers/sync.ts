@@ -7,8 +7,8 @@ import { join } from 'node:path';
 
 import { DuckDBInstance } from '@duckdb/node-api';
 
-import { CLI } from './cli.js';
 import { parquetViewsSql } from '../../source-fal/sync/parquet.js';
+import { CLI } from './cli.js';
 import { freshDatabase, pgQuery } from './postgres.js';
 
 export interface SyncResult {
@@ -170,7 +170,10 @@ export function parquetWarehouse(dir: string): TestWarehouse {
       }
     },
     async columnTypes(destination) {
-      const rows = await this.query(destination, `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'fal'`);
+      const rows = await this.query(
+        destination,
+        `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'fal'`,
+      );
       return new Map(rows.map((r) => [`${r.table_name}.${r.column_name}`, String(r.data_type)]));
     },
   };

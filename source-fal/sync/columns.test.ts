@@ -171,7 +171,10 @@ describe('given --destination values', () => {
     expect(parseTarget(text)).toEqual(target);
   });
 
-  it.each(['mysql://x/y', 'snowflake://acct', '', 'duckdb://', 'parquet://'])('when it is %j then it is refused with the accepted forms', (text) => {
-    expect(() => parseTarget(text)).toThrow(/DuckDB file path .* PostgreSQL URL/);
-  });
+  it.each(['mysql://x/y', 'snowflake://acct', '', 'duckdb://', 'parquet://'])(
+    'when it is %j then it is refused with the accepted forms',
+    (text) => {
+      expect(() => parseTarget(text)).toThrow(/DuckDB file path .* PostgreSQL URL/);
+    },
+  );
 });

@@ -33,7 +33,7 @@ export const SQL_TYPES: Record<Dialect, Record<ColumnKind, string>> = {
   },
 };
 
-interface Column {
+export interface Column {
   name: string;
   kind: ColumnKind;
   /** Part of the primary key: NOT NULL. */

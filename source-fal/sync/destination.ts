@@ -116,7 +116,8 @@ export class DestinationConfigError extends SourceFalError {
   readonly code = 'invalid_destination';
 }
 
-export type Target = { dialect: 'duckdb'; path: string } | { dialect: 'postgres'; url: string } | { dialect: 'parquet'; path: string };
+export type Target =
+  { dialect: 'duckdb'; path: string } | { dialect: 'postgres'; url: string } | { dialect: 'parquet'; path: string };
 
 /**
  * `--destination`: a DuckDB file path, `duckdb://<path>` / `duckdb:<path>`, `postgres://…` / `postgresql://…`, or
@@ -125,7 +126,8 @@ export type Target = { dialect: 'duckdb'; path: string } | { dialect: 'postgres'
  */
 export function parseTarget(text: string): Target {
   const value = text.trim();
-  const help = 'Use a DuckDB file path (e.g. ./fal.duckdb or duckdb:///var/lib/fal.duckdb) a PostgreSQL URL (postgres://user:password@host:5432/database) or a Parquet directory (parquet://./fal-parquet).';
+  const help =
+    'Use a DuckDB file path (e.g. ./fal.duckdb or duckdb:///var/lib/fal.duckdb) a PostgreSQL URL (postgres://user:password@host:5432/database) or a Parquet directory (parquet://./fal-parquet).';
   if (value === '') throw new DestinationConfigError(`--destination is empty. ${help}`);
   if (/^postgres(ql)?:\/\//i.test(value)) {
     let url: URL;
@@ -141,7 +143,8 @@ export function parseTarget(text: string): Target {
   const parquet = /^parquet:(\/\/)?(.*)$/i.exec(value);
   if (parquet) {
     const path = parquet[2] ?? '';
-    if (path === '') throw new DestinationConfigError(`--destination ${JSON.stringify(value)} names no directory. ${help}`);
+    if (path === '')
+      throw new DestinationConfigError(`--destination ${JSON.stringify(value)} names no directory. ${help}`);
     return { dialect: 'parquet', path };
   }
   const duck = /^duckdb:(\/\/)?(.*)$/i.exec(value);

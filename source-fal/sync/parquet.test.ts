@@ -2,8 +2,8 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { loaderScenarios } from '../../integration_tests/helpers/loader-scenarios.js';
 import { tempDir } from '../../integration_tests/helpers/cli.js';
+import { loaderScenarios } from '../../integration_tests/helpers/loader-scenarios.js';
 import { openParquet, PARQUET_STATE_FILE } from './parquet.js';
 
 const root = tempDir('source-fal-parquet-loader-');

@@ -15,14 +15,31 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 
 import type { RawStreamStates } from '../state.js';
-import { EXTRA_COLUMN, quoteIdent, SQL_TYPES, SYNCED_AT_COLUMN, type Cell, type Column, type TablePlan } from './columns.js';
-import { DestinationError, parseSavedState, SCHEMA, type CommitResult, type Destination } from './destination.js';
+import {
+  type Cell,
+  type Column,
+  EXTRA_COLUMN,
+  quoteIdent,
+  SQL_TYPES,
+  SYNCED_AT_COLUMN,
+  type TablePlan,
+} from './columns.js';
+import {
+  type CommitResult,
+  type Destination,
+  DestinationError,
+  type Namespace,
+  parseSavedState,
+  SCHEMA,
+} from './destination.js';
 import { castExpr } from './sql.js';
 
 export const PARQUET_STATE_FILE = '_source_fal_state.json';
+/** Which fal account the directory holds (see Destination.claimAccount). */
+export const PARQUET_ACCOUNT_FILE = '_source_fal_account.json';
 const STAGING_DIR = '.staging';
 const FILE = 'data.parquet';
 
@@ -44,9 +61,13 @@ export async function openParquet(dir: string): Promise<ParquetDestination> {
   try {
     mkdirSync(root, { recursive: true });
   } catch (error) {
-    throw new DestinationError('parquet_unwritable', `Cannot create the Parquet directory ${root}: ${error instanceof Error ? error.message : String(error)}. Check that its parent exists and is writable.`, {
-      cause: error,
-    });
+    throw new DestinationError(
+      'parquet_unwritable',
+      `Cannot create the Parquet directory ${root}: ${error instanceof Error ? error.message : String(error)}. Check that its parent exists and is writable.`,
+      {
+        cause: error,
+      },
+    );
   }
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
@@ -60,6 +81,8 @@ export class ParquetDestination implements Destination {
   /** Queries (demo, tests) run in DuckDB over views of the files. */
   readonly dialect = 'duckdb' as const;
   readonly description: string;
+  /** The files are the tables; queries see them as views in schema `fal` of an in-memory DuckDB. */
+  readonly namespace: Namespace = { name: SCHEMA, sql: quoteIdent(SCHEMA), create: false };
   private appender: DuckDBAppender | undefined;
   private seq = 0;
   private plans = new Map<string, TablePlan>();
@@ -91,9 +114,13 @@ export class ParquetDestination implements Destination {
   private wrap(error: unknown, sql: string): DestinationError {
     if (error instanceof DestinationError) return error;
     const message = error instanceof Error ? error.message : String(error);
-    return new DestinationError('parquet_error', `Parquet export (${this.root}) failed: ${(message.split('\n')[0] ?? message).trim()} [while running: ${sql.replace(/\s+/g, ' ').slice(0, 160)}]`, {
-      cause: error,
-    });
+    return new DestinationError(
+      'parquet_error',
+      `Parquet export (${this.root}) failed: ${(message.split('\n')[0] ?? message).trim()} [while running: ${sql.replace(/\s+/g, ' ').slice(0, 160)}]`,
+      {
+        cause: error,
+      },
+    );
   }
 
   async prepare(plans: readonly TablePlan[]): Promise<void> {
@@ -102,15 +129,44 @@ export class ParquetDestination implements Destination {
     mkdirSync(join(this.root, STAGING_DIR), { recursive: true });
     for (const plan of plans) {
       this.plans.set(plan.stream, plan);
-      const columns = [`"_seq" INTEGER`, ...plan.columns.map((c) => `${quoteIdent(c.name)} VARCHAR`), `${quoteIdent(EXTRA_COLUMN)} VARCHAR`];
+      const columns = [
+        `"_seq" INTEGER`,
+        ...plan.columns.map((c) => `${quoteIdent(c.name)} VARCHAR`),
+        `${quoteIdent(EXTRA_COLUMN)} VARCHAR`,
+      ];
       await this.exec(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(stage(plan))} (${columns.join(', ')})`);
     }
   }
 
   async readStates(): Promise<RawStreamStates> {
     const states: RawStreamStates = new Map();
-    for (const [stream, state] of Object.entries(this.stateFile())) states.set(stream, parseSavedState(stream, JSON.stringify(state)));
+    for (const [stream, state] of Object.entries(this.stateFile())) {
+      states.set(stream, parseSavedState(stream, JSON.stringify(state), join(this.root, PARQUET_STATE_FILE)));
+    }
     return states;
+  }
+
+  /** The directory keeps one fal account: recorded on first use, another account's key refused before any read. */
+  async claimAccount(username: string): Promise<void> {
+    const path = join(this.root, PARQUET_ACCOUNT_FILE);
+    if (!existsSync(path)) {
+      const aside = join(this.root, STAGING_DIR, `${randomUUID()}.json`);
+      writeFileSync(aside, `${JSON.stringify({ username })}\n`);
+      renameSync(aside, path);
+      return;
+    }
+    let saved: unknown;
+    try {
+      saved = (JSON.parse(readFileSync(path, 'utf8')) as { username?: unknown }).username;
+    } catch {
+      saved = undefined;
+    }
+    if (saved !== username) {
+      throw new DestinationError(
+        'other_account',
+        `The Parquet directory ${this.root} holds fal account ${JSON.stringify(saved)}, but this key belongs to account "${username}". Nothing was synced. Give each account its own directory (--destination parquet://<another dir>).`,
+      );
+    }
   }
 
   private stateFile(): Record<string, unknown> {
@@ -123,7 +179,10 @@ export class ParquetDestination implements Destination {
       parsed = undefined;
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      throw new DestinationError('invalid_saved_state', `${path} is not a JSON object of stream states. Delete it to re-read every stream from start_date, or run with --full-refresh.`);
+      throw new DestinationError(
+        'invalid_saved_state',
+        `${path} is not a JSON object of stream states. Delete it to re-read every stream from start_date, or run with --full-refresh.`,
+      );
     }
     return parsed as Record<string, unknown>;
   }
@@ -140,7 +199,8 @@ export class ParquetDestination implements Destination {
 
   async append(_plan: TablePlan, rows: readonly Cell[][]): Promise<void> {
     const appender = this.appender;
-    if (!appender) throw new DestinationError('parquet_error', 'append called outside a window; this is a bug in source-fal.');
+    if (!appender)
+      throw new DestinationError('parquet_error', 'append called outside a window; this is a bug in source-fal.');
     try {
       for (const row of rows) {
         appender.appendInteger(this.seq++);
@@ -166,22 +226,36 @@ export class ParquetDestination implements Destination {
     }
     const keys = plan.primaryKey.map(quoteIdent);
     const cursor = partitioned(plan) && plan.cursorColumn !== undefined ? quoteIdent(plan.cursorColumn) : undefined;
-    const casts = [...plan.columns.map((c) => `${castExpr('duckdb', quoteIdent(c.name), parquetType(c))} AS ${quoteIdent(c.name)}`), `${quoteIdent(EXTRA_COLUMN)}`];
+    const casts = [
+      ...plan.columns.map((c) => `${castExpr('duckdb', quoteIdent(c.name), parquetType(c))} AS ${quoteIdent(c.name)}`),
+      `${quoteIdent(EXTRA_COLUMN)}`,
+    ];
     // The window's rows typed, one per key (the last staged wins), stamped, with their partition day.
     await this.exec(
       `CREATE OR REPLACE TEMP TABLE _window AS SELECT * EXCLUDE ("_seq"), current_timestamp AS ${quoteIdent(SYNCED_AT_COLUMN)}${cursor ? `, CAST(timezone('UTC', ${cursor}) AS DATE) AS "_day"` : ''}
          FROM (SELECT "_seq", ${casts.join(', ')} FROM temp.main.${quoteIdent(stage(plan))}) QUALIFY row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY "_seq" DESC) = 1`,
     );
-    const [nulls] = await this.rows(`SELECT count(*) AS n FROM _window WHERE ${keys.map((k) => `${k} IS NULL`).join(' OR ')}${cursor ? ` OR ${cursor} IS NULL` : ''}`);
+    const [nulls] = await this.rows(
+      `SELECT count(*) AS n FROM _window WHERE ${keys.map((k) => `${k} IS NULL`).join(' OR ')}${cursor ? ` OR ${cursor} IS NULL` : ''}`,
+    );
     if (Number(nulls?.n ?? 0) > 0) {
-      throw new DestinationError('parquet_null_key', `Stream ${plan.stream}: ${String(nulls?.n)} rows have a NULL primary key (${plan.primaryKey.join(', ')})${cursor ? ' or cursor' : ''}; the window was not written.`);
+      throw new DestinationError(
+        'parquet_null_key',
+        `Stream ${plan.stream}: ${String(nulls?.n)} rows have a NULL primary key (${plan.primaryKey.join(', ')})${cursor ? ' or cursor' : ''}; the window was not written.`,
+      );
     }
     const [stats] = await this.rows(
       `SELECT CAST(count(*) AS VARCHAR) AS total, ${plan.costColumn === undefined ? 'NULL' : `CAST(sum(${quoteIdent(plan.costColumn)}) AS VARCHAR)`} AS cost, ${
-        plan.cursorColumn === undefined ? 'NULL AS min_cursor, NULL AS max_cursor' : `CAST(epoch_ms(min(${quoteIdent(plan.cursorColumn)})) AS VARCHAR) AS min_cursor, CAST(epoch_ms(max(${quoteIdent(plan.cursorColumn)})) AS VARCHAR) AS max_cursor`
+        plan.cursorColumn === undefined
+          ? 'NULL AS min_cursor, NULL AS max_cursor'
+          : `CAST(epoch_ms(min(${quoteIdent(plan.cursorColumn)})) AS VARCHAR) AS min_cursor, CAST(epoch_ms(max(${quoteIdent(plan.cursorColumn)})) AS VARCHAR) AS max_cursor`
       } FROM _window`,
     );
-    const days = cursor ? (await this.rows(`SELECT DISTINCT CAST("_day" AS VARCHAR) AS day FROM _window ORDER BY 1`)).map((r) => String(r.day)) : [undefined];
+    const days = cursor
+      ? (await this.rows(`SELECT DISTINCT CAST("_day" AS VARCHAR) AS day FROM _window ORDER BY 1`)).map((r) =>
+          String(r.day),
+        )
+      : [undefined];
     let existingKeys = 0;
     let existing = 0;
     for (const day of days) {
@@ -192,7 +266,8 @@ export class ParquetDestination implements Destination {
     this.writeState(plan.stream, state);
     await this.exec(`DELETE FROM temp.main.${quoteIdent(stage(plan))}`);
     const total = Number(stats?.total ?? 0);
-    const optionalMs = (value: unknown): number | undefined => (value === null || value === undefined ? undefined : Number(value));
+    const optionalMs = (value: unknown): number | undefined =>
+      value === null || value === undefined ? undefined : Number(value);
     return {
       inserted: total - existingKeys,
       updated: existingKeys,
@@ -204,7 +279,10 @@ export class ParquetDestination implements Destination {
   }
 
   /** Replaces one partition (or a stream's single file) with its merged content; returns what it held before. */
-  private async writePartition(plan: TablePlan, day: string | undefined): Promise<{ updated: number; existing: number }> {
+  private async writePartition(
+    plan: TablePlan,
+    day: string | undefined,
+  ): Promise<{ updated: number; existing: number }> {
     const folder = day === undefined ? join(this.root, plan.table) : join(this.root, plan.table, `day=${day}`);
     const target = join(folder, FILE);
     const names = [...plan.columns.map((c) => c.name), EXTRA_COLUMN, SYNCED_AT_COLUMN];
@@ -215,17 +293,22 @@ export class ParquetDestination implements Destination {
     let counts = { updated: 0, existing: 0 };
     // A snapshot is replaced whole; anything else keeps the rows of its file that the window does not re-read.
     if (existsSync(target)) {
-      const had = new Set((await this.rows(`SELECT name FROM parquet_schema(${lit(target)})`)).map((r) => String(r.name)));
+      const had = new Set(
+        (await this.rows(`SELECT name FROM parquet_schema(${lit(target)})`)).map((r) => String(r.name)),
+      );
       // A column a newer schema declares is NULL in rows written before it existed.
       const old = `SELECT ${names.map((n, i) => (had.has(n) ? `CAST(${quoteIdent(n)} AS ${types[i] ?? 'VARCHAR'})` : `CAST(NULL AS ${types[i] ?? 'VARCHAR'})`) + ` AS ${quoteIdent(n)}`).join(', ')} FROM read_parquet(${lit(target)})`;
       const [row] = await this.rows(
         `SELECT CAST((SELECT count(*) FROM (${old})) AS VARCHAR) AS existing, CAST(count(*) AS VARCHAR) AS updated FROM (${old}) AS o JOIN (${window}) AS w ON ${keys.map((k) => `o.${k} = w.${k}`).join(' AND ')}`,
       );
       counts = { updated: Number(row?.updated ?? 0), existing: Number(row?.existing ?? 0) };
-      if (plan.kind !== 'snapshot') content = `${window} UNION ALL SELECT * FROM (${old}) AS o WHERE NOT EXISTS (SELECT 1 FROM (${window}) AS w WHERE ${keys.map((k) => `o.${k} = w.${k}`).join(' AND ')})`;
+      if (plan.kind !== 'snapshot')
+        content = `${window} UNION ALL SELECT * FROM (${old}) AS o WHERE NOT EXISTS (SELECT 1 FROM (${window}) AS w WHERE ${keys.map((k) => `o.${k} = w.${k}`).join(' AND ')})`;
     }
     const aside = join(this.root, STAGING_DIR, `${plan.table}-${day ?? 'all'}-${randomUUID()}.parquet`);
-    await this.exec(`COPY (SELECT * FROM (${content}) ORDER BY ${keys.join(', ')}) TO ${lit(aside)} (FORMAT parquet, COMPRESSION zstd)`);
+    await this.exec(
+      `COPY (SELECT * FROM (${content}) ORDER BY ${keys.join(', ')}) TO ${lit(aside)} (FORMAT parquet, COMPRESSION zstd)`,
+    );
     mkdirSync(folder, { recursive: true });
     renameSync(aside, target);
     return counts;
@@ -275,7 +358,9 @@ export function parquetViewsSql(root: string): string[] {
   for (const entry of entries) {
     if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
     const folder = join(root, entry.name);
-    const files = readdirSync(folder, { recursive: true }).map(String).filter((f) => f.endsWith('.parquet'));
+    const files = readdirSync(folder, { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith('.parquet'));
     if (files.length === 0) continue;
     const hive = files.some((f) => f.startsWith('day='));
     const glob = hive ? join(folder, 'day=*', '*.parquet') : join(folder, '*.parquet');
@@ -284,10 +369,14 @@ export function parquetViewsSql(root: string): string[] {
     );
   }
   const statePath = join(root, PARQUET_STATE_FILE);
-  const stateRows = existsSync(statePath) ? Object.entries(JSON.parse(readFileSync(statePath, 'utf8')) as Record<string, unknown>) : [];
+  const stateRows = existsSync(statePath)
+    ? Object.entries(JSON.parse(readFileSync(statePath, 'utf8')) as Record<string, unknown>)
+    : [];
   statements.push(
     `CREATE OR REPLACE VIEW ${quoteIdent(SCHEMA)}."_source_fal_state" AS SELECT * FROM (VALUES ${
-      stateRows.length === 0 ? `(NULL, NULL)` : stateRows.map(([stream, state]) => `(${lit(stream)}, CAST(${lit(JSON.stringify(state))} AS JSON))`).join(', ')
+      stateRows.length === 0
+        ? `(NULL, NULL)`
+        : stateRows.map(([stream, state]) => `(${lit(stream)}, CAST(${lit(JSON.stringify(state))} AS JSON))`).join(', ')
     }) AS t(stream, state) WHERE stream IS NOT NULL`,
   );
   return statements;

@@ -48,7 +48,7 @@ export interface MergeSql {
  * DECIMAL(18,9)), so amounts go through DECIMAL(18,9) (same rounding, widened exactly) and only those that do not
  * fit it (|amount| ≥ 10^9 USD) take the direct cast.
  */
-function castExpr(dialect: Dialect, column: string, type: string): string {
+export function castExpr(dialect: Dialect, column: string, type: string): string {
   if (dialect === 'duckdb' && sameSqlType(type, 'DECIMAL(38,9)')) {
     return `coalesce(CAST(TRY_CAST(${column} AS DECIMAL(18,9)) AS DECIMAL(38,9)), CAST(${column} AS DECIMAL(38,9)))`;
   }
