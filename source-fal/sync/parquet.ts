@@ -39,17 +39,17 @@ import { castExpr } from './sql.js';
 
 export const PARQUET_STATE_FILE = '_source_fal_state.json';
 /** Which fal account the directory holds (see Destination.claimAccount). */
-export const PARQUET_ACCOUNT_FILE = '_source_fal_account.json';
+const PARQUET_ACCOUNT_FILE = '_source_fal_account.json';
 const STAGING_DIR = '.staging';
 const FILE = 'data.parquet';
 
 /** The Parquet type of a column: DuckDB's, except JSON, which travels as text (BigQuery and Snowflake parse it). */
-export function parquetType(column: Pick<Column, 'kind'>): string {
+function parquetType(column: Pick<Column, 'kind'>): string {
   return column.kind === 'json' ? 'VARCHAR' : SQL_TYPES.duckdb[column.kind];
 }
 
 /** A window's stream is split into day partitions when it has a timestamp cursor. */
-export function partitioned(plan: TablePlan): boolean {
+function partitioned(plan: TablePlan): boolean {
   return plan.kind === 'incremental' && plan.cursorColumn !== undefined;
 }
 
