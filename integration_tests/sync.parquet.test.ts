@@ -17,7 +17,7 @@ import { syncScenarios } from './helpers/sync-scenarios.js';
 
 const dir = tempDir('source-fal-parquet-');
 const warehouse = parquetWarehouse(dir);
-syncScenarios(() => warehouse);
+syncScenarios(() => warehouse, { stateTable: false });
 
 const DAY = 86_400_000;
 const ACCOUNT = 'acme-ml';

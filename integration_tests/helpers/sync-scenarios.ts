@@ -56,7 +56,11 @@ async function savedState(
   return row?.state ? (JSON.parse(row.state) as Record<string, unknown>) : undefined;
 }
 
-export function syncScenarios(warehouse: () => TestWarehouse): void {
+/**
+ * `options.stateTable`: false for a destination that keeps its state outside the warehouse (Parquet's state file).
+ * Known when the tests are collected, before the warehouse exists (PostgreSQL starts in a beforeAll).
+ */
+export function syncScenarios(warehouse: () => TestWarehouse, options: { stateTable?: boolean } = {}): void {
   describe('given 120 days of usage in the fal emulator', () => {
     let emu: Emulator;
     let dir: string;
@@ -220,7 +224,7 @@ export function syncScenarios(warehouse: () => TestWarehouse): void {
       });
     });
 
-    describe.skipIf(warehouse().stateTable === false)(
+    describe.skipIf(options.stateTable === false)(
       "when the saved state row's cursor was edited by hand into something that is not a timestamp",
       () => {
         it('then sync reads nothing, exits 1, and the message names the state table, the destination and the fix', async () => {
