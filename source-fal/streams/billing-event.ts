@@ -10,12 +10,14 @@ import { z } from 'zod';
 
 import { ResponseShapeError } from '../errors.js';
 import { CursorEnvelope } from '../http/paginate.js';
+import { cursorPages } from '../http/paginate.js';
 import { usdToNano } from '../money.js';
-import { formatWindow, normalizeTimestamp, type Window } from '../time.js';
-import type { StreamRecord } from './stream.js';
+import { formatInstant, formatWindow, normalizeTimestamp, type Window } from '../time.js';
+import type { Capability, IncrementalStream, StreamContext, StreamRecord } from './stream.js';
+import { lookbackWindows } from './stream.js';
 
 // The items are checked one by one in completeEvent; `z.array(z.unknown())` would copy a 10,000-item array per page.
-export const EventsPage = CursorEnvelope.extend({
+const EventsPage = CursorEnvelope.extend({
   billing_events: z.custom<unknown[]>(Array.isArray, { message: 'expected an array of billing events' }),
 });
 
@@ -101,4 +103,62 @@ export function completeEvent(value: unknown, window: Window, source: EventSourc
   // Flattened above; `undefined` is left out by JSON.stringify and, unlike `delete`, keeps the object's shape.
   event.auth_method_structured = undefined;
   return event;
+}
+
+/** What one billing-events stream declares; the windows, paging and records are the same for both. */
+export interface EventStreamOptions {
+  name: string;
+  path: string;
+  requires: Capability;
+  docsUrl: string;
+  /** Page size: fal's documented cap for the endpoint. */
+  pageLimit: number;
+  organization: boolean;
+  /** Window length for this run (aligned to itself from UTC midnight). */
+  windowMs: (ctx: StreamContext) => number;
+}
+
+/**
+ * A billing-events stream (`billing_events`, `org_billing_events`). The cursor after a window is its exclusive
+ * `end`, floored to the second because events carry whole seconds: every event before it has been read as of this
+ * run; late ones are the lookback's job.
+ */
+export function eventStream(options: EventStreamOptions): IncrementalStream {
+  const source: EventSource = { endpoint: `GET ${options.path}`, organization: options.organization };
+  return {
+    kind: 'incremental',
+    name: options.name,
+    primaryKey: ['request_id'],
+    cursorField: 'timestamp',
+    requires: options.requires,
+    docsUrl: options.docsUrl,
+    windows(ctx, saved) {
+      // Aligned to the window size from UTC midnight: a resumed run starts where the saved cursor is, and the
+      // lookback re-reads whole windows.
+      const step = options.windowMs(ctx);
+      return lookbackWindows(ctx, saved, step, step);
+    },
+    cursorAfter(_ctx, window) {
+      return Math.floor(window.end / 1000) * 1000;
+    },
+    async *readWindow(ctx, window) {
+      const query = {
+        start: formatInstant(window.start),
+        end: formatInstant(window.end),
+        expand: ['auth_method_structured'],
+      };
+      for await (const page of cursorPages({
+        client: ctx.client,
+        path: options.path,
+        query,
+        limit: options.pageLimit,
+        schema: EventsPage,
+      })) {
+        const items = page.billing_events;
+        const records = new Array<StreamRecord>(items.length);
+        for (let i = 0; i < items.length; i++) records[i] = completeEvent(items[i], window, source);
+        yield records;
+      }
+    },
+  };
 }

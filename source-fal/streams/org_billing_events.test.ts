@@ -4,8 +4,11 @@ import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers
 import { ResponseShapeError } from '../errors.js';
 import type { Window } from '../time.js';
 import { completeEvent } from './billing-event.js';
-import { ORG_EVENTS, orgBillingEvents } from './org_billing_events.js';
+import { orgBillingEvents } from './org_billing_events.js';
 import type { StreamContext, StreamRecord } from './stream.js';
+
+/** What completeEvent is told about an organization event (the stream passes the same). */
+const ORG_EVENTS = { endpoint: 'GET /organization/billing-events', organization: true };
 
 const NOW = Date.UTC(2026, 6, 27, 15, 30);
 const WINDOW: Window = { start: Date.UTC(2026, 6, 26), end: Date.UTC(2026, 6, 27) };
