@@ -208,14 +208,7 @@ export class DuckDbDestination implements Destination, SqlRunner {
     if (!appender)
       throw new DestinationError('duckdb_error', 'append called outside a window; this is a bug in source-fal.');
     try {
-      for (const row of rows) {
-        appender.appendInteger(this.seq++);
-        for (const cell of row) {
-          if (cell === null) appender.appendNull();
-          else appender.appendVarchar(cell);
-        }
-        appender.endRow();
-      }
+      this.seq = appendStaged(appender, this.seq, rows);
     } catch (error) {
       throw this.wrap(error, 'appender');
     }
@@ -308,4 +301,21 @@ export class DuckDbDestination implements Destination, SqlRunner {
     this.connection.closeSync();
     this.instance.closeSync();
   }
+}
+
+/**
+ * Appends rows to a staging table (an order number, then every cell as text, NULL for null) and returns the next
+ * order number. The DuckDB and Parquet destinations stage the same way.
+ */
+export function appendStaged(appender: DuckDBAppender, seq: number, rows: readonly Cell[][]): number {
+  let next = seq;
+  for (const row of rows) {
+    appender.appendInteger(next++);
+    for (const cell of row) {
+      if (cell === null) appender.appendNull();
+      else appender.appendVarchar(cell);
+    }
+    appender.endRow();
+  }
+  return next;
 }

@@ -35,6 +35,7 @@ import {
   parseSavedState,
   SCHEMA,
 } from './destination.js';
+import { appendStaged } from './duckdb.js';
 import { castExpr } from './sql.js';
 
 export const PARQUET_STATE_FILE = '_source_fal_state.json';
@@ -202,14 +203,7 @@ export class ParquetDestination implements Destination {
     if (!appender)
       throw new DestinationError('parquet_error', 'append called outside a window; this is a bug in source-fal.');
     try {
-      for (const row of rows) {
-        appender.appendInteger(this.seq++);
-        for (const cell of row) {
-          if (cell === null) appender.appendNull();
-          else appender.appendVarchar(cell);
-        }
-        appender.endRow();
-      }
+      this.seq = appendStaged(appender, this.seq, rows);
     } catch (error) {
       throw this.wrap(error, 'appender');
     }
