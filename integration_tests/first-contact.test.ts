@@ -208,6 +208,22 @@ describe('given a fal account and a new user who runs the README commands verbat
     );
 
     it(
+      'when an owner created the schema for a role without CREATE on the database then sync loads into it',
+      { timeout: 60_000 },
+      async () => {
+        const url = await freshDatabase(pg.url, 'first_contact_owned');
+        await pgQuery(pg.url, 'DROP ROLE IF EXISTS source_fal_loader').catch(() => undefined);
+        await pgQuery(pg.url, 'CREATE ROLE source_fal_loader LOGIN');
+        await pgQuery(url, 'CREATE SCHEMA fal AUTHORIZATION source_fal_loader');
+        const asLoader = new URL(url);
+        asLoader.username = 'source_fal_loader';
+        const run = await runSync(['--destination', asLoader.toString(), '--streams', 'usage'], { env: env() });
+        expect(run.code, run.stderr).toBe(0);
+        expect(Number((await pgQuery(url, 'SELECT count(*) AS n FROM fal.usage'))[0]?.n)).toBeGreaterThan(0);
+      },
+    );
+
+    it(
       'when the role may connect but not create a schema then sync names the GRANT that is missing, and nothing is written',
       { timeout: 60_000 },
       async () => {
@@ -251,6 +267,32 @@ describe('given a new user who stops sync --demo half-way', () => {
       expect(code, stderr).toBe(143);
       expect(stdout).not.toMatch(/SELECT CAST/);
       expect(stderr).toMatch(/interrupted; every committed window is in the warehouse/);
+    },
+  );
+});
+
+describe('given usage whose last 7 days cross a daylight-saving change (US, 2026-11-01)', () => {
+  it(
+    'when the sample query runs in America/Los_Angeles then it covers the same 7 UTC days as in UTC',
+    { timeout: 120_000 },
+    async () => {
+      const now = '2026-11-05T12:00:00Z';
+      const emu = await startEmulator({ now, historyDays: 20 });
+      try {
+        const cwd = tempDir('source-fal-dst-');
+        const run = await runSync(['--streams', 'usage'], {
+          env: { ...cliEnv(now), FAL_ADMIN_KEY: ADMIN_KEY, FAL_BASE_URL: emu.url, FAL_START_DATE: '2026-10-20' },
+          cwd,
+        });
+        expect(run.code, run.stderr).toBe(0);
+        const days = async (zone: string): Promise<string[]> =>
+          [...new Set((await duckQuery(join(cwd, 'fal.duckdb'), SAMPLE_QUERY, zone)).map((r) => String(r.day)))].sort();
+        const utc = await days('UTC');
+        expect(utc).toHaveLength(7);
+        expect(await days(ZONE)).toEqual(utc);
+      } finally {
+        await emu.close();
+      }
     },
   );
 });

@@ -19,11 +19,13 @@ export interface Demo {
 
 /**
  * Cost per UTC day and endpoint over the last 7 days of data; the same SQL runs in DuckDB and PostgreSQL. `AT TIME
- * ZONE 'UTC'` makes the day a UTC day in any session time zone (a plain CAST to DATE follows the session's zone).
+ * ZONE 'UTC'` makes the day a UTC day in any session time zone (a plain CAST to DATE follows the session's zone),
+ * and the 7 days are counted on UTC dates: an INTERVAL on a timestamp with time zone is added in the session's zone,
+ * which across a daylight-saving change moves the cut-off by an hour.
  */
 export const SAMPLE_QUERY = `SELECT CAST(bucket AT TIME ZONE 'UTC' AS DATE) AS day, endpoint_id, SUM(quantity) AS quantity, SUM(cost_total) AS cost_usd
 FROM fal.usage
-WHERE bucket > (SELECT max(bucket) FROM fal.usage) - INTERVAL '7 days'
+WHERE CAST(bucket AT TIME ZONE 'UTC' AS DATE) > (SELECT max(CAST(bucket AT TIME ZONE 'UTC' AS DATE)) FROM fal.usage) - 7
 GROUP BY 1, 2
 ORDER BY day DESC, cost_usd DESC`;
 

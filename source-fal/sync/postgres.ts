@@ -217,6 +217,10 @@ export class PostgresDestination implements Destination, SqlRunner {
 
   /** The schema, or an error that says which grant is missing: a role often may connect but not create. */
   private async createSchema(): Promise<void> {
+    // PostgreSQL checks CREATE on the database even for CREATE SCHEMA IF NOT EXISTS, so a schema an administrator
+    // made for this role is used as it is.
+    const existing = await this.client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.namespace.name]);
+    if ((existing.rowCount ?? 0) > 0) return;
     try {
       await this.client.query(`CREATE SCHEMA IF NOT EXISTS ${this.namespace.sql}`);
     } catch (error) {
