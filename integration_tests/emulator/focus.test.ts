@@ -5,7 +5,12 @@
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { FOCUS_COLUMNS, nanoToDecimal } from '../../source-fal/emulator/focus.js';
+import {
+  FOCUS_COLUMNS,
+  LATE_ADJUSTMENT_NANO,
+  lateAdjustmentNano,
+  nanoToDecimal,
+} from '../../source-fal/emulator/focus.js';
 import { ADMIN_KEY, API_KEY, NOFOCUS_ADMIN_KEY } from '../../source-fal/emulator/keys.js';
 import { type Emulator, startEmulator } from '../../source-fal/emulator/server.js';
 
@@ -39,6 +44,14 @@ function nano(text: string | undefined): bigint {
 }
 
 const sum = (xs: Iterable<bigint>): bigint => [...xs].reduce((a, b) => a + b, 0n);
+
+/** Usage lines of one product; the late adjustment line (no SkuId) is apart. */
+const modelApiLines = (lines: Record<string, string>[]): Record<string, string>[] =>
+  lines.filter((l) => l.ChargeCategory === 'Usage' && l.ServiceName === 'fal Model APIs' && l.SkuId !== '');
+const serverlessLines = (lines: Record<string, string>[]): Record<string, string>[] =>
+  lines.filter((l) => l.ChargeCategory === 'Usage' && l.ServiceName === 'fal Serverless');
+const lateLines = (lines: Record<string, string>[]): Record<string, string>[] =>
+  lines.filter((l) => l.ChargeCategory === 'Usage' && l.SkuId === '');
 
 describe('given the fal emulator with 130 days of history at 2026-11-25', () => {
   let emu: Emulator;
@@ -148,7 +161,7 @@ describe('given the fal emulator with 130 days of history at 2026-11-25', () => 
 
     it('then the usage lines add up to every October event to the nano-dollar, per endpoint, price and discount', () => {
       const october = [new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z')] as const;
-      const usage = lines.filter((l) => l.ChargeCategory === 'Usage');
+      const usage = modelApiLines(lines);
       expect(sum(usage.map((l) => nano(l.BilledCost)))).toBe(emu.truth.totalNano(ACCOUNT, ...october));
       const byLine = new Map<string, bigint>();
       for (const e of emu.truth.events(ACCOUNT, ...october)) {
@@ -162,13 +175,32 @@ describe('given the fal emulator with 130 days of history at 2026-11-25', () => 
       expect(new Set(usage.map((l) => l.SkuId)).size).toBeLessThan(usage.length);
     });
 
+    it('then the Serverless lines add up to every October machine-second the serverless usage shows', () => {
+      const october = [new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z')] as const;
+      const serverless = serverlessLines(lines);
+      expect(serverless.length).toBeGreaterThan(0);
+      expect(sum(serverless.map((l) => nano(l.BilledCost)))).toBe(
+        sum(emu.truth.serverlessNanoByDay(ACCOUNT, ...october).values()),
+      );
+      expect(new Set(serverless.map((l) => l.ServiceCategory))).toEqual(new Set(['AI and Machine Learning']));
+    });
+
+    it('then October, a month whose UTC index is divisible by 3, carries the one late adjustment line; September does not', () => {
+      expect(lateAdjustmentNano(Date.UTC(2026, 9, 1))).toBe(LATE_ADJUSTMENT_NANO);
+      expect(lateAdjustmentNano(Date.UTC(2026, 8, 1))).toBe(0n);
+      expect(lateLines(lines).map((l) => nano(l.BilledCost))).toEqual([LATE_ADJUSTMENT_NANO]);
+    });
+
     it('then the truth helper has the same totals, and the invoice total is usage + tax − credit', () => {
+      const october = [new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z')] as const;
       const invoice = emu.truth.invoice(ACCOUNT, '2026-11');
       expect(invoice).toBeDefined();
       expect(invoice?.invoiceId).toBe(lines[0]?.InvoiceId);
       expect(sum(lines.map((l) => nano(l.BilledCost)))).toBe(invoice?.totalNano);
       expect(invoice?.usageNano).toBe(
-        emu.truth.totalNano(ACCOUNT, new Date('2026-10-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z')),
+        emu.truth.totalNano(ACCOUNT, ...october) +
+          sum(emu.truth.serverlessNanoByDay(ACCOUNT, ...october).values()) +
+          LATE_ADJUSTMENT_NANO,
       );
       expect(invoice?.totalNano).toBe(
         (invoice?.usageNano ?? 0n) + (invoice?.taxNano ?? 0n) - (invoice?.creditNano ?? 0n),
@@ -192,7 +224,7 @@ describe('given the fal emulator with 130 days of history at 2026-11-25', () => 
         new Date('2026-10-01T00:00:00Z'),
         new Date('2026-11-01T01:00:00Z'),
       );
-      const usage = sum(lines.filter((l) => l.ChargeCategory === 'Usage').map((l) => nano(l.BilledCost)));
+      const usage = sum(modelApiLines(lines).map((l) => nano(l.BilledCost)));
       expect(usage).toBe(oct);
       expect(usage).not.toBe(octPlusHour);
     });

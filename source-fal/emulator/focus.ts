@@ -6,7 +6,9 @@
  *   (arrears). It is issued at INVOICE_ISSUE_OFFSET_MS into the billing month, after the longest billing lag, so it
  *   holds every event of its charge month. Before that, for a future month, or for a charge month wholly before the
  *   history: 404 `not_found`. Lines: one Usage line per endpoint × unit × unit price × discount (exact nano sums of
- *   the events), one Tax line, one Credit line (negative) when there was usage to credit.
+ *   the events), one per Serverless machine type × surge × price × discount, in every third month one late Model
+ *   APIs usage line the estimates never showed (lateAdjustmentNano), one Tax line, and one Credit line (negative)
+ *   when there was usage to credit.
  * - `source=estimate|tagged-estimate` with `start`/`end` (≤ 90 days, default the last 24 h): Usage lines per UTC day,
  *   no invoice id; `tagged-estimate` fills Tags.
  * - Accounts without FOCUS reports get 403.
@@ -16,6 +18,7 @@
 import { type AccountModel, DAY_MS, type EndpointDef, ENDPOINTS, hash32, NANO_PER_USD, type World } from './data.js';
 import { ApiError, DOCS_BASE } from './params.js';
 import { compileFilter, type QueryEngine, type UsageLine } from './query.js';
+import { serverlessOf } from './serverless.js';
 
 export const FOCUS_DOCS = `${DOCS_BASE}/account/focus`;
 const CSV_TYPE = 'text/csv; charset=utf-8';
@@ -28,6 +31,20 @@ const TAX_RATE_BP = 825n;
 const MONTHLY_CREDIT_NANO = 25n * BigInt(NANO_PER_USD);
 
 const MAX_ESTIMATE_RANGE_MS = 90 * DAY_MS;
+
+/**
+ * A late adjustment: in every third charge month (UTC month index divisible by 3) fal's invoice carries one more
+ * Model APIs usage line than its usage estimates ever showed (usage metered after the month closed), so a
+ * reconciliation of estimates against invoices has a known difference to find. Other months invoice exactly the
+ * estimates.
+ */
+export const LATE_ADJUSTMENT_NANO = 4_321_987_654n;
+
+/** The late adjustment (nano-USD) on the invoice of a charge month starting at `chargeStartMs`; 0n for most months. */
+export function lateAdjustmentNano(chargeStartMs: number): bigint {
+  const d = new Date(chargeStartMs);
+  return (d.getUTCFullYear() * 12 + d.getUTCMonth()) % 3 === 0 ? LATE_ADJUSTMENT_NANO : 0n;
+}
 
 /** Column order of every report. `x_PercentDiscount` stands for a provider column the FOCUS spec does not define. */
 export const FOCUS_COLUMNS = [
@@ -201,6 +218,104 @@ function usageRow(
   };
 }
 
+interface ServerlessInvoiceLine {
+  readonly machineType: string;
+  readonly isSurge: boolean;
+  readonly unitPriceNano: number;
+  readonly pct: number;
+  deciseconds: number;
+  subNano: bigint;
+  totNano: bigint;
+}
+
+function serverlessLines(
+  world: World,
+  acct: AccountModel,
+  startMs: number,
+  endMs: number,
+  asOfMs: number,
+): ServerlessInvoiceLine[] {
+  const lines = new Map<string, ServerlessInvoiceLine>();
+  const events = serverlessOf(world).events(
+    acct.username,
+    Math.ceil(startMs / 1000),
+    Math.ceil(endMs / 1000),
+    Math.floor(asOfMs / 1000),
+  );
+  for (const e of events) {
+    const key = `${e.machineType}|${e.isSurge}|${e.unitPriceNano}|${e.pct}`;
+    let line = lines.get(key);
+    if (line === undefined) {
+      line = { ...e, deciseconds: 0, subNano: 0n, totNano: 0n };
+      lines.set(key, line);
+    }
+    line.deciseconds += e.deciseconds;
+    line.subNano += BigInt(e.subNano);
+    line.totNano += BigInt(e.totNano);
+  }
+  return [...lines.values()].sort((a, b) =>
+    a.machineType < b.machineType ? -1 : a.machineType > b.machineType ? 1 : 0,
+  );
+}
+
+function serverlessRow(
+  acct: AccountModel,
+  line: ServerlessInvoiceLine,
+  period: { start: number; end: number },
+): FocusRow {
+  const price = nanoToDecimal(BigInt(line.unitPriceNano));
+  const seconds = String(line.deciseconds / 10);
+  return {
+    ...accountColumns(acct),
+    BillingPeriodStart: focusTime(period.start),
+    BillingPeriodEnd: focusTime(period.end),
+    ChargePeriodStart: focusTime(period.start),
+    ChargePeriodEnd: focusTime(period.end),
+    ChargeCategory: 'Usage',
+    ChargeDescription: `Serverless ${line.machineType}${line.isSurge ? ' (surge)' : ''}: seconds at $${price} per second`,
+    ChargeFrequency: 'Usage-Based',
+    InvoiceIssuerName: 'fal',
+    ServiceProviderName: 'fal',
+    ServiceName: 'fal Serverless',
+    ServiceCategory: 'AI and Machine Learning',
+    ServiceSubcategory: 'AI Platforms',
+    SkuId: line.machineType,
+    SkuPriceId: `${line.machineType}|second|${price}`,
+    PricingCategory: line.isSurge ? 'Dynamic' : 'Standard',
+    ListUnitPrice: price,
+    PricingQuantity: seconds,
+    PricingUnit: 'second',
+    ConsumedQuantity: seconds,
+    ConsumedUnit: 'second',
+    ListCost: nanoToDecimal(line.subNano),
+    EffectiveCost: nanoToDecimal(line.totNano),
+    BilledCost: nanoToDecimal(line.totNano),
+    x_PercentDiscount: line.pct === 0 ? '' : String(line.pct),
+  };
+}
+
+function lateUsageRow(acct: AccountModel, period: { start: number; end: number }, nano: bigint): FocusRow {
+  const amount = nanoToDecimal(nano);
+  return {
+    ...accountColumns(acct),
+    BillingPeriodStart: focusTime(period.start),
+    BillingPeriodEnd: focusTime(period.end),
+    ChargePeriodStart: focusTime(period.start),
+    ChargePeriodEnd: focusTime(period.end),
+    ChargeCategory: 'Usage',
+    ChargeDescription: 'Model APIs usage metered after the month closed',
+    ChargeFrequency: 'Usage-Based',
+    InvoiceIssuerName: 'fal',
+    ServiceProviderName: 'fal',
+    ServiceName: 'fal Model APIs',
+    ServiceCategory: 'AI and Machine Learning',
+    ServiceSubcategory: 'Generative AI',
+    ListCost: amount,
+    EffectiveCost: amount,
+    BilledCost: amount,
+  };
+}
+
 function adjustmentRow(
   acct: AccountModel,
   invoiceId: string,
@@ -269,6 +384,18 @@ export function buildInvoice(
   for (const line of aggregate(engine, acct, chargeStartMs, chargeEndMs, issuedAtMs, 'month').summary) {
     rows.push({ ...usageRow(world, acct, line, period, period, true), InvoiceId: invoiceId });
     usageNano += line.tot;
+  }
+  // fal invoices Serverless machine time too (its FOCUS invoice covers every product: Model APIs, Serverless,
+  // Compute); one line per machine type × surge × price × discount, exact sums of the same events the
+  // /serverless/usage buckets sum.
+  for (const line of serverlessLines(world, acct, chargeStartMs, chargeEndMs, issuedAtMs)) {
+    rows.push({ ...serverlessRow(acct, line, period), InvoiceId: invoiceId });
+    usageNano += line.totNano;
+  }
+  const adjustment = lateAdjustmentNano(chargeStartMs);
+  if (adjustment > 0n) {
+    rows.push({ ...lateUsageRow(acct, period, adjustment), InvoiceId: invoiceId });
+    usageNano += adjustment;
   }
   const creditNano = usageNano < MONTHLY_CREDIT_NANO ? usageNano : MONTHLY_CREDIT_NANO;
   const taxNano = ((usageNano - creditNano) * TAX_RATE_BP) / 10_000n;
