@@ -26,6 +26,7 @@ const USAGE = `Usage:
                                                              stream the key can read, for read --catalog)
   source-fal read     --config <config.json> --catalog <catalog.json> [--state <state.json>]
   source-fal sync     [--config <config.json>] [--destination <duckdb file|postgres://…>] [--streams a,b] [--full-refresh] [--demo]
+  source-fal reconcile [--destination <duckdb file|postgres://…>] [--schema <name>]   (estimates vs invoices)
   source-fal --singer <tap-fal arguments>   (the Singer tap; see tap-fal --help)
   source-fal --help | --version`;
 
@@ -49,6 +50,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   }
   // `sync` loads a warehouse instead of printing protocol messages; it parses its own flags.
   if (command === 'sync') return (await import('./sync/command.js')).runSync(rest, io);
+  if (command === 'reconcile') return (await import('./sync/reconcile.js')).runReconcile(rest, io);
   let values: { config?: string; catalog?: string; state?: string; debug?: boolean; configured?: boolean };
   try {
     ({ values } = parseArgs({

@@ -37,6 +37,11 @@ export function loadStreamSchema(name: string): Record<string, unknown> {
   return schema;
 }
 
+/** The installed package's root (the folder holding schemas/, dbt/ and package.json). */
+export function packageRoot(): string {
+  return join(schemasDir(), '..');
+}
+
 export function packageVersion(): string {
   const pkg = z
     .object({ version: z.string() })

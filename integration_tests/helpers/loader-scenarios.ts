@@ -221,6 +221,7 @@ export function loaderScenarios(
             return result;
           },
           rollback: () => db.rollback(),
+          replaceViews: (views) => db.replaceViews(views),
           query: (sql) => db.query(sql),
           close: () => db.close(),
         };

@@ -11,11 +11,13 @@
  */
 import { parseArgs } from 'node:util';
 
+import { analyticsViews } from '../analytics/views.js';
 import { probeCapabilities } from '../capabilities.js';
 import { readJsonFile, runClock } from '../cli-io.js';
 import { type Config } from '../config.js';
 import { asSourceFalError, ConfigError, InterruptedError } from '../errors.js';
 import type { CliIo } from '../main.js';
+import type { Logger } from '../log.js';
 import { redact } from '../redact.js';
 import { openRun } from '../run-context.js';
 import { loadStreamSchema } from '../schemas.js';
@@ -178,11 +180,19 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
     const { username, selected } = await streamsToSync(ctx, streams, progress);
     const destination = await openDestination(target, progress, schema);
     cleanups.push(() => destination.close());
-    const plans = new Map<string, TablePlan>(
-      selected.map((stream) => [stream.name, planTable(stream, loadStreamSchema(stream.name))]),
-    );
-    await destination.prepare([...plans.values()]);
+    const plans = new Map<string, TablePlan>(selected.map((stream) => [stream.name, planFor(stream.name)]));
+    const analytics =
+      target.dialect === 'parquet'
+        ? undefined
+        : analyticsViews({ dialect: target.dialect, prefix: destination.namespace.sql, account: username });
+    // The views read tables of streams this key may not read (org_usage, invoices): those are created empty.
+    const viewTables = (analytics?.sources ?? []).filter((name) => !plans.has(name)).map(planFor);
+    await destination.prepare([...plans.values(), ...viewTables]);
     await destination.claimAccount(username);
+    if (analytics)
+      await destination.replaceViews(analytics.views).catch((error: unknown) => {
+        progress.log('WARN', asSourceFalError(error).message);
+      });
     const states = args['full-refresh'] ? new Map<string, Record<string, unknown>>() : await destination.readStates();
     const mode: Selection['mode'] = args['full-refresh'] ? 'full_refresh' : 'incremental';
     const selections: Selection[] = selected.map((stream) => ({
@@ -223,6 +233,12 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
   } finally {
     await cleanup();
   }
+}
+
+function planFor(name: string): TablePlan {
+  const stream = findStream(name);
+  if (stream === undefined) throw new Error(`source-fal: no stream named ${name}`);
+  return planTable(stream, loadStreamSchema(name));
 }
 
 function usageError(io: CliIo, message: string): number {
@@ -273,7 +289,7 @@ async function streamsToSync(
   return { username, selected: ALL_STREAMS.filter((stream) => available.get(stream.requires)?.ok) };
 }
 
-async function openDestination(target: Target, progress: Progress, schema: string): Promise<Destination> {
+export async function openDestination(target: Target, progress: Logger, schema: string): Promise<Destination> {
   if (target.dialect === 'duckdb') {
     const { openDuckDb } = await import('./duckdb.js');
     return openDuckDb(target.path, progress, schema);

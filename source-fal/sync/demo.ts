@@ -5,6 +5,7 @@
 import { ADMIN_KEY, startEmulator } from '../emulator/server.js';
 import { DAY_MS, formatInstant } from '../time.js';
 import type { Destination, Target } from './destination.js';
+import { formatRows } from './table-text.js';
 
 const DEMO_SEED = 42;
 const DEMO_DAYS = 90;
@@ -55,31 +56,8 @@ export async function startDemo(nowMs: number): Promise<Demo> {
           : target.dialect === 'parquet'
             ? `Query the files with DuckDB (views: SELECT * FROM read_parquet('${target.path}/usage/day=*/*.parquet', hive_partitioning = true)), e.g.:`
             : 'Query it yourself with psql or any PostgreSQL client, e.g.:';
-      return `\n${how}\n\n${query};\n\n${formatRows(rows)}\nThe tables are in schema ${destination.namespace.name}: usage (and the other streams), plus _source_fal_state. Next: sync your own account with\n  FAL_ADMIN_KEY=<key id>:<secret> npx source-fal sync\n`;
+      return `\n${how}\n\n${query};\n\n${formatRows(rows)}\nThe tables are in schema ${destination.namespace.name}: usage (and the other streams), plus _source_fal_state, and the views focus_costs (FOCUS 1.2 rows) and invoice_reconciliation (run: source-fal reconcile${target.dialect === 'duckdb' ? ` --destination ${target.path}` : ''}). Next: sync your own account with\n  FAL_ADMIN_KEY=<key id>:<secret> npx source-fal sync\n`;
     },
     close: () => emulator.close(),
   };
-}
-
-/** A small text table; decimals are trimmed of trailing zeros for reading, never rounded. */
-function formatRows(rows: readonly Record<string, unknown>[], limit = 24): string {
-  if (rows.length === 0) return '(no rows)\n';
-  const headers = Object.keys(rows[0] ?? {});
-  const shown = rows.slice(0, limit).map((row) => headers.map((h) => cellText(row[h])));
-  const widths = headers.map((h, i) => Math.max(h.length, ...shown.map((r) => (r[i] ?? '').length)));
-  const numeric = headers.map((_, i) => shown.every((r) => /^-?[\d.,]*$/.test(r[i] ?? '')));
-  const line = (cells: readonly string[]): string =>
-    cells
-      .map((c, i) => (numeric[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  const lines = [line(headers), line(widths.map((w) => '-'.repeat(w))), ...shown.map(line)];
-  if (rows.length > limit) lines.push(`… ${rows.length - limit} more rows`);
-  return `${lines.join('\n')}\n`;
-}
-
-function cellText(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
-  return /^-?\d+\.\d+$/.test(text) ? text.replace(/\.?0+$/, '') : text.replace(/ 00:00:00(\+00)?$/, '');
 }

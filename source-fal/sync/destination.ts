@@ -6,6 +6,7 @@
  * table by primary key (or replaces the table, for snapshot streams), upserts the stream's state into
  * `_source_fal_state` and commits, all at once. A window never partly lands.
  */
+import type { ViewSql } from '../analytics/views.js';
 import { SourceFalError } from '../errors.js';
 import type { RawStreamStates } from '../state.js';
 import type { Cell, Dialect, TablePlan } from './columns.js';
@@ -76,6 +77,11 @@ export interface Destination {
   append(plan: TablePlan, rows: readonly Cell[][]): Promise<void>;
   commit(plan: TablePlan, state: Record<string, unknown>): Promise<CommitResult>;
   rollback(): Promise<void>;
+  /**
+   * Replaces the analytics views (focus_costs, invoice_reconciliation) in one transaction. A destination without
+   * views (a Parquet directory) does nothing: its users build them with the dbt package.
+   */
+  replaceViews(views: readonly ViewSql[]): Promise<void>;
   /** A read-only query for the demo and the tests: rows as plain JS values (text for decimals and timestamps). */
   query(sql: string): Promise<Record<string, unknown>[]>;
   close(): Promise<void>;

@@ -23,6 +23,7 @@ import {
   parseSavedState,
   SCHEMA,
 } from './destination.js';
+import type { ViewSql } from '../analytics/views.js';
 import {
   ACCOUNT_ROW,
   claimAccount,
@@ -30,6 +31,7 @@ import {
   mergePlan,
   type MergeSql,
   mergeWindow,
+  replaceViews,
   saveWindowState,
   type SqlRunner,
   stagingColumnsDdl,
@@ -286,6 +288,10 @@ export class DuckDbDestination implements Destination, SqlRunner {
     this.staging = undefined;
     const clear = staging === undefined ? undefined : this.merges.get(staging.stream)?.clearStaging;
     if (clear !== undefined) await this.exec(clear);
+  }
+
+  async replaceViews(views: readonly ViewSql[]): Promise<void> {
+    await replaceViews(this, views);
   }
 
   async query(sql: string): Promise<Record<string, unknown>[]> {

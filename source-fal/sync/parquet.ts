@@ -325,6 +325,9 @@ export class ParquetDestination implements Destination {
   }
 
   /** Runs `sql` over views `fal.<stream>` of the files (and `fal._source_fal_state`), as a reader would see them. */
+  /** Parquet files hold tables only: the dbt package builds the analytics views where the files are loaded. */
+  async replaceViews(): Promise<void> {}
+
   async query(sql: string): Promise<Record<string, unknown>[]> {
     for (const statement of parquetViewsSql(this.root)) await this.exec(statement);
     return this.rows(sql);

@@ -18,6 +18,7 @@ import {
   parseSavedState,
   SCHEMA,
 } from './destination.js';
+import type { ViewSql } from '../analytics/views.js';
 import {
   ACCOUNT_ROW,
   claimAccount,
@@ -25,6 +26,7 @@ import {
   mergePlan,
   type MergeSql,
   mergeWindow,
+  replaceViews,
   type SqlRunner,
   stagingColumnsDdl,
   stagingName,
@@ -315,6 +317,10 @@ export class PostgresDestination implements Destination, SqlRunner {
       this.inTransaction = false;
       await this.exec('ROLLBACK');
     }
+  }
+
+  async replaceViews(views: readonly ViewSql[]): Promise<void> {
+    await replaceViews(this, views);
   }
 
   async query(sql: string): Promise<Record<string, unknown>[]> {

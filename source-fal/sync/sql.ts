@@ -4,6 +4,7 @@
  * update a row twice), counted against the table (new keys vs re-read keys), and then merged
  * (INSERT … ON CONFLICT (pk) DO UPDATE) or, for a snapshot stream, swapped in for the whole table content.
  */
+import { replaceViewsSql, type ViewSql } from '../analytics/views.js';
 import type { Logger } from '../log.js';
 import {
   type Dialect,
@@ -306,4 +307,24 @@ export function stagingColumnsDdl(dialect: Dialect, plan: TablePlan): string {
     ...plan.columns.map((c) => `${quoteIdent(c.name)} ${text}`),
     `${quoteIdent(EXTRA_COLUMN)} ${text}`,
   ].join(', ');
+}
+
+/**
+ * Replaces the analytics views (source-fal/analytics/views.ts) in one transaction, so a failure leaves the previous
+ * views as they were. A view of the user's own built on ours makes the DROP fail: that is said with the fix.
+ */
+export async function replaceViews(db: SqlRunner, views: readonly ViewSql[]): Promise<void> {
+  await db.exec(db.dialect === 'duckdb' ? 'BEGIN TRANSACTION' : 'BEGIN');
+  try {
+    for (const statement of replaceViewsSql(db.namespace.sql, views)) await db.exec(statement);
+    await db.exec('COMMIT');
+  } catch (error) {
+    await db.exec('ROLLBACK').catch(() => undefined);
+    const message = error instanceof Error ? error.message : String(error);
+    throw new DestinationError(
+      'views_not_replaced',
+      `The analytics views ${views.map((v) => `${db.namespace.name}.${v.name}`).join(', ')} were left as they were: ${message}. If a view of your own depends on them, drop it before the sync and create it again after.`,
+      { cause: error },
+    );
+  }
 }

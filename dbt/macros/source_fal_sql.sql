@@ -1,0 +1,56 @@
+{#-
+  Warehouse-specific SQL the analytics models need and dbt's cross-database macros do not cover. Each macro
+  dispatches (https://docs.getdbt.com/reference/dbt-jinja-functions/dispatch) to a per-warehouse variant.
+  Days and months are always UTC, whatever the session's time zone.
+-#}
+
+{# Exact money: DECIMAL(38,9) holds every nano-USD amount (Snowflake NUMBER(38,9), BigQuery NUMERIC). #}
+{% macro money_type() %}{{ return(adapter.dispatch('money_type', 'source_fal')()) }}{% endmacro %}
+{% macro default__money_type() %}decimal(38,9){% endmacro %}
+{% macro postgres__money_type() %}numeric(38,9){% endmacro %}
+{% macro snowflake__money_type() %}number(38,9){% endmacro %}
+{% macro bigquery__money_type() %}numeric{% endmacro %}
+
+{# The UTC calendar day of a timestamp with time zone. #}
+{% macro utc_date(column) %}{{ return(adapter.dispatch('utc_date', 'source_fal')(column)) }}{% endmacro %}
+{% macro default__utc_date(column) %}cast(({{ column }}) at time zone 'UTC' as date){% endmacro %}
+{% macro snowflake__utc_date(column) %}to_date(convert_timezone('UTC', {{ column }})){% endmacro %}
+{% macro bigquery__utc_date(column) %}date({{ column }}, 'UTC'){% endmacro %}
+
+{# The start of the UTC month of a timestamp, as a timestamp with time zone; `months` later when asked. #}
+{% macro utc_month_start(column, months=0) %}{{ return(adapter.dispatch('utc_month_start', 'source_fal')(column, months)) }}{% endmacro %}
+{% macro default__utc_month_start(column, months) -%}
+  ((date_trunc('month', ({{ column }}) at time zone 'UTC'){% if months %} + interval '{{ months }} month'{% endif %}) at time zone 'UTC')
+{%- endmacro %}
+{% macro snowflake__utc_month_start(column, months) -%}
+  convert_timezone('UTC', dateadd(month, {{ months }}, date_trunc('month', convert_timezone('UTC', {{ column }})::timestamp_ntz))::timestamp_ntz)::timestamp_tz
+{%- endmacro %}
+{% macro bigquery__utc_month_start(column, months) -%}
+  timestamp(date_add(date_trunc(date({{ column }}, 'UTC'), month), interval {{ months }} month), 'UTC')
+{%- endmacro %}
+
+{# A timestamp plus whole hours (never calendar days: a day in a session time zone can have 23 or 25 hours). #}
+{% macro add_hours(column, hours) %}{{ return(adapter.dispatch('add_hours', 'source_fal')(column, hours)) }}{% endmacro %}
+{% macro default__add_hours(column, hours) %}{{ dbt.dateadd('hour', hours, column) }}{% endmacro %}
+{% macro bigquery__add_hours(column, hours) %}timestamp_add({{ column }}, interval {{ hours }} hour){% endmacro %}
+
+{# fal's billing unit in FOCUS UnitFormat (https://focus.finops.org/focus-specification/v1-2/#unitformat). #}
+{% macro focus_unit(column) -%}
+  case lower({{ column }})
+    when 'image' then 'Images'
+    when 'second' then 'Seconds'
+    when 'minute' then 'Minutes'
+    when 'hour' then 'Hours'
+    when 'megapixel' then 'Megapixels'
+    when 'request' then 'Requests'
+    when 'video' then 'Videos'
+    when 'token' then 'Tokens'
+    when 'character' then 'Characters'
+    else {{ column }}
+  end
+{%- endmacro %}
+
+{# JSON text of a JSON column (Tags), or null. #}
+{% macro json_text(column) %}{{ return(adapter.dispatch('json_text', 'source_fal')(column)) }}{% endmacro %}
+{% macro default__json_text(column) %}cast({{ column }} as {{ dbt.type_string() }}){% endmacro %}
+{% macro bigquery__json_text(column) %}to_json_string({{ column }}){% endmacro %}
