@@ -61,7 +61,8 @@ export interface TestWarehouse {
   readonly dialect: 'duckdb' | 'postgres';
   /** A new empty destination, as the --destination argument. */
   fresh(name: string): Promise<string>;
-  query(destination: string, sql: string): Promise<Record<string, string | null>[]>;
+  /** Runs in a session of `timeZone` (default UTC). */
+  query(destination: string, sql: string, timeZone?: string): Promise<Record<string, string | null>[]>;
   /** `table.column` → SQL type as the database reports it, for every table in schema fal. */
   columnTypes(destination: string): Promise<Map<string, string>>;
   /** The type JSON values have (default JSON/JSONB; Parquet keeps them as text). */
@@ -95,12 +96,12 @@ export function duckdbWarehouse(dir: string): TestWarehouse {
   return {
     dialect: 'duckdb',
     fresh: async (name) => join(dir, `${name}.duckdb`),
-    async query(destination, sql) {
+    async query(destination, sql, timeZone = 'UTC') {
       // Opened and closed around each query: the sync child needs the file's lock.
       const instance = await DuckDBInstance.create(destination);
       const connection = await instance.connect();
       try {
-        await connection.run(`SET TimeZone = 'UTC'`);
+        await connection.run(`SET TimeZone = '${timeZone}'`);
         return asText((await connection.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[]);
       } finally {
         connection.closeSync();
@@ -121,8 +122,8 @@ export function postgresWarehouse(adminUrl: string): TestWarehouse {
   return {
     dialect: 'postgres',
     fresh: (name) => freshDatabase(adminUrl, name),
-    async query(destination, sql) {
-      return asText(await pgQuery(destination, sql));
+    async query(destination, sql, timeZone = 'UTC') {
+      return asText(await pgQuery(destination, sql, undefined, timeZone));
     },
     async columnTypes(destination) {
       const rows = await this.query(

@@ -27,12 +27,12 @@ export interface RenderTarget {
 }
 
 /** The dbt package's folder (shipped with the product: `sync` renders its models). */
-export function dbtDir(): string {
+function dbtDir(): string {
   return join(packageRoot(), 'dbt');
 }
 
 /** Every model of the package by name (file stem), from dbt/models/ and its sub-folders. */
-export function modelFiles(): Map<string, string> {
+function modelFiles(): Map<string, string> {
   const found = new Map<string, string>();
   const walk = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -94,7 +94,7 @@ function dbtMacros(dialect: AnalyticsDialect): Record<string, Macro> {
 }
 
 /** Renders one dbt SQL file (a model) for a warehouse. `name` is for error messages. */
-export function renderSql(template: string, target: RenderTarget, name = 'model'): string {
+function renderSql(template: string, target: RenderTarget, name = 'model'): string {
   const env = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: true });
   const vars = target.vars ?? {};
   let macros: Record<string, Macro> = {};
@@ -129,6 +129,7 @@ export function renderSql(template: string, target: RenderTarget, name = 'model'
   } catch (error) {
     throw new Error(
       `dbt model ${name} does not render for ${target.dialect}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
     );
   }
 }

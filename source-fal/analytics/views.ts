@@ -5,7 +5,7 @@
 import { type AnalyticsDialect, renderModel } from './render.js';
 
 /** In dependency order: invoice_reconciliation reads focus_costs. */
-export const SYNC_VIEWS = ['focus_costs', 'invoice_reconciliation'] as const;
+const SYNC_VIEWS = ['focus_costs', 'invoice_reconciliation'] as const;
 
 export interface ViewSql {
   readonly name: string;

@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 
 import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 
+import type { ViewSql } from '../analytics/views.js';
 import type { Logger } from '../log.js';
 import type { RawStreamStates } from '../state.js';
 import { type Cell, quoteIdent, STATE_TABLE, type TablePlan } from './columns.js';
@@ -23,7 +24,6 @@ import {
   parseSavedState,
   SCHEMA,
 } from './destination.js';
-import type { ViewSql } from '../analytics/views.js';
 import {
   ACCOUNT_ROW,
   claimAccount,

@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 
+import type { ViewSql } from '../analytics/views.js';
 import type { Logger } from '../log.js';
 import { registerSecret } from '../redact.js';
 import type { RawStreamStates } from '../state.js';
@@ -18,7 +19,6 @@ import {
   parseSavedState,
   SCHEMA,
 } from './destination.js';
-import type { ViewSql } from '../analytics/views.js';
 import {
   ACCOUNT_ROW,
   claimAccount,

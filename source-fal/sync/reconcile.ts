@@ -10,8 +10,8 @@ import type { BinIo as CliIo } from '../cli-io.js';
 import { asSourceFalError, ConfigError } from '../errors.js';
 import { redact } from '../redact.js';
 import { DEFAULT_DUCKDB, openDestination } from './command.js';
-import { formatRows } from './table-text.js';
 import { type Destination, DestinationConfigError, parseSchemaName, parseTarget, SCHEMA } from './destination.js';
+import { formatRows } from './table-text.js';
 
 export const RECONCILE_USAGE = `Usage:
   source-fal reconcile [--destination <duckdb file|postgres://…>] [--schema <name>]

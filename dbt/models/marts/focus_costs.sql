@@ -133,7 +133,7 @@ select
     bucket as {{ adapter.quote('ChargePeriodStart') }},
     cast(quantity as {{ source_fal.money_type() }}) as {{ adapter.quote('ConsumedQuantity') }},
     {{ source_fal.focus_unit('unit') }} as {{ adapter.quote('ConsumedUnit') }},
-    cast(cost_total as {{ source_fal.money_type() }}) as {{ adapter.quote('ContractedCost') }},
+    cast(contracted_unit_price * quantity as {{ source_fal.money_type() }}) as {{ adapter.quote('ContractedCost') }},
     contracted_unit_price as {{ adapter.quote('ContractedUnitPrice') }},
     cast(cost_total as {{ source_fal.money_type() }}) as {{ adapter.quote('EffectiveCost') }},
     cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('InvoiceId') }},
