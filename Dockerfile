@@ -21,6 +21,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY scripts/ ./scripts/
 COPY schemas/ ./schemas/
+COPY dbt/ ./dbt/
 COPY source-fal/ ./source-fal/
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
@@ -32,6 +33,8 @@ WORKDIR /airbyte/integration_code
 COPY --from=build /build/package.json ./package.json
 COPY --from=build /build/node_modules/ ./node_modules/
 COPY --from=build /build/schemas/ ./schemas/
+# sync renders the analytics views from the dbt package's models and macros.
+COPY --from=build /build/dbt/ ./dbt/
 COPY --from=build /build/dist/source-fal/ ./dist/source-fal/
 # `sync` writes its DuckDB file to the working directory by default: /data, owned by the image's user. Mount a host
 # directory there to keep it (docker run -v "$PWD/fal-data:/data" … sync). Airbyte's commands write nothing.

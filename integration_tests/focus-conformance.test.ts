@@ -195,6 +195,28 @@ describe('given four months of fal usage and invoices in the emulator, synced by
       },
     );
 
+    it(
+      'then a view of the user’s own built on focus_costs survives the next sync (PostgreSQL: the views are kept and a WARN says why)',
+      { timeout: 120_000 },
+      async () => {
+        const destination = loaded.org;
+        await wh.query(
+          destination,
+          'CREATE VIEW fal.my_team_spend AS SELECT "SubAccountId", sum("BilledCost") AS usd FROM fal.focus_costs GROUP BY 1',
+        );
+        const run = await runSync(['--destination', destination, '--streams', 'teams'], {
+          env: { ...cliEnv(), FAL_ADMIN_KEY: ORG_ADMIN_KEY, FAL_BASE_URL: emu.url, FAL_START_DATE: START },
+        });
+        expect(run.code, run.stderr).toBe(0);
+        if (wh.dialect === 'postgres')
+          expect(run.stderr).toMatch(/WARN .*fal\.focus_costs.*left as they were.*drop it before the sync/);
+        else expect(run.stderr).not.toMatch(/WARN/);
+        const rows = await wh.query(destination, 'SELECT count(*) AS n FROM fal.my_team_spend');
+        expect(Number(rows[0]?.n)).toBeGreaterThan(1);
+        await wh.query(destination, 'DROP VIEW fal.my_team_spend');
+      },
+    );
+
     it('then source-fal reconcile prints the same months with the difference and the pending month', async () => {
       const result = await runPlain(['reconcile', '--destination', loaded.account]);
       expect(result.code, result.stderr).toBe(0);
