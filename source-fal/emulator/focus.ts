@@ -176,6 +176,23 @@ function accountColumns(acct: AccountModel): FocusRow {
   };
 }
 
+/** The columns every line shares: account, periods (charge period = billing period unless given), issuer and provider. */
+function lineColumns(
+  acct: AccountModel,
+  billing: { start: number; end: number },
+  period: { start: number; end: number } = billing,
+): FocusRow {
+  return {
+    ...accountColumns(acct),
+    BillingPeriodStart: focusTime(billing.start),
+    BillingPeriodEnd: focusTime(billing.end),
+    ChargePeriodStart: focusTime(period.start),
+    ChargePeriodEnd: focusTime(period.end),
+    InvoiceIssuerName: 'fal',
+    ServiceProviderName: 'fal',
+  };
+}
+
 function usageRow(
   world: World,
   acct: AccountModel,
@@ -189,16 +206,10 @@ function usageRow(
   const price = nanoToDecimal(priceNano);
   const discounted = line.pct === 0 ? '' : `, ${line.pct}% "committed use" discount`;
   return {
-    ...accountColumns(acct),
-    BillingPeriodStart: focusTime(billing.start),
-    BillingPeriodEnd: focusTime(billing.end),
-    ChargePeriodStart: focusTime(period.start),
-    ChargePeriodEnd: focusTime(period.end),
+    ...lineColumns(acct, billing, period),
     ChargeCategory: 'Usage',
     ChargeDescription: `${def.endpointId}: ${def.unit}s at $${price} per ${def.unit}${discounted}`,
     ChargeFrequency: 'Usage-Based',
-    InvoiceIssuerName: 'fal',
-    ServiceProviderName: 'fal',
     ServiceName: 'fal Model APIs',
     ServiceCategory: 'AI and Machine Learning',
     ServiceSubcategory: 'Generative AI',
@@ -266,16 +277,10 @@ function serverlessRow(
   const price = nanoToDecimal(BigInt(line.unitPriceNano));
   const seconds = String(line.deciseconds / 10);
   return {
-    ...accountColumns(acct),
-    BillingPeriodStart: focusTime(period.start),
-    BillingPeriodEnd: focusTime(period.end),
-    ChargePeriodStart: focusTime(period.start),
-    ChargePeriodEnd: focusTime(period.end),
+    ...lineColumns(acct, period),
     ChargeCategory: 'Usage',
     ChargeDescription: `Serverless ${line.machineType}${line.isSurge ? ' (surge)' : ''}: seconds at $${price} per second`,
     ChargeFrequency: 'Usage-Based',
-    InvoiceIssuerName: 'fal',
-    ServiceProviderName: 'fal',
     ServiceName: 'fal Serverless',
     ServiceCategory: 'AI and Machine Learning',
     ServiceSubcategory: 'AI Platforms',
@@ -297,16 +302,10 @@ function serverlessRow(
 function lateUsageRow(acct: AccountModel, period: { start: number; end: number }, nano: bigint): FocusRow {
   const amount = nanoToDecimal(nano);
   return {
-    ...accountColumns(acct),
-    BillingPeriodStart: focusTime(period.start),
-    BillingPeriodEnd: focusTime(period.end),
-    ChargePeriodStart: focusTime(period.start),
-    ChargePeriodEnd: focusTime(period.end),
+    ...lineColumns(acct, period),
     ChargeCategory: 'Usage',
     ChargeDescription: 'Model APIs usage metered after the month closed',
     ChargeFrequency: 'Usage-Based',
-    InvoiceIssuerName: 'fal',
-    ServiceProviderName: 'fal',
     ServiceName: 'fal Model APIs',
     ServiceCategory: 'AI and Machine Learning',
     ServiceSubcategory: 'Generative AI',
@@ -326,17 +325,11 @@ function adjustmentRow(
 ): FocusRow {
   const amount = nanoToDecimal(nano);
   return {
-    ...accountColumns(acct),
-    BillingPeriodStart: focusTime(billing.start),
-    BillingPeriodEnd: focusTime(billing.end),
-    ChargePeriodStart: focusTime(billing.start),
-    ChargePeriodEnd: focusTime(billing.end),
+    ...lineColumns(acct, billing),
     ChargeCategory: category,
     ChargeDescription: description,
     ChargeFrequency: 'One-Time',
     InvoiceId: invoiceId,
-    InvoiceIssuerName: 'fal',
-    ServiceProviderName: 'fal',
     ServiceName: 'fal Model APIs',
     ServiceCategory: 'AI and Machine Learning',
     ListCost: amount,
