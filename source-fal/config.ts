@@ -6,6 +6,7 @@
 import { z } from 'zod';
 
 import { ConfigError } from './errors.js';
+import { isJsonObject } from './json.js';
 import { redact, registerSecret } from './redact.js';
 import { DAY_MS, isDateOnly, parseInstant } from './time.js';
 
@@ -158,10 +159,10 @@ export interface Config {
 
 /** Parses raw JSON into a Config, reporting every problem at once in a single ConfigError. */
 export function parseConfig(raw: unknown, nowMs: number): Config {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+  if (!isJsonObject(raw)) {
     throw new ConfigError('invalid_config', 'The config must be a JSON object such as {"api_key": "..."}.');
   }
-  const apiKey = (raw as { api_key?: unknown }).api_key;
+  const apiKey = raw.api_key;
   if (typeof apiKey === 'string') registerSecret(apiKey);
   const known = Object.keys(ConfigSchema.shape);
   const unknownFields = Object.keys(raw)
@@ -245,8 +246,11 @@ function editDistance(a: string, b: string): number {
 }
 
 /** A date field of the raw config, when it is a string that parses; invalid ones are reported by the schema. */
-function readDate(raw: object, field: 'start_date' | 'end_date'): { text: string; ms: number } | undefined {
-  const value: unknown = field in raw ? (raw as Record<string, unknown>)[field] : undefined;
+function readDate(
+  raw: Record<string, unknown>,
+  field: 'start_date' | 'end_date',
+): { text: string; ms: number } | undefined {
+  const value = raw[field];
   if (typeof value !== 'string') return undefined;
   const ms = parseInstant(value);
   return ms === undefined ? undefined : { text: value, ms };
@@ -273,7 +277,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 
 /** The Airbyte `connectionSpecification`: the zod schema as draft-07 JSON Schema, minus what Airbyte forbids. */
 export function connectionSpecification(): Record<string, unknown> {
-  const schema = z.toJSONSchema(ConfigSchema, { target: 'draft-07', io: 'input' }) as Record<string, unknown>;
+  const schema: Record<string, unknown> = { ...z.toJSONSchema(ConfigSchema, { target: 'draft-07', io: 'input' }) };
   // Airbyte's acceptance tests reject `additionalProperties: false` in a spec
   // (https://docs.airbyte.com/connector-development/testing-connectors/connector-acceptance-tests-reference);
   // parseConfig ignores unknown fields and warns about them.
@@ -285,9 +289,12 @@ export function connectionSpecification(): Record<string, unknown> {
 
 /** zod writes JS's safe-integer bounds into integer fields that have no explicit bound; they are noise in a UI. */
 function scrubIntegerBounds(node: unknown): void {
-  if (node === null || typeof node !== 'object') return;
-  const obj = node as Record<string, unknown>;
-  if (obj.maximum === Number.MAX_SAFE_INTEGER) delete obj.maximum;
-  if (obj.minimum === Number.MIN_SAFE_INTEGER) delete obj.minimum;
-  for (const value of Object.values(obj)) scrubIntegerBounds(value);
+  if (Array.isArray(node)) {
+    for (const item of node) scrubIntegerBounds(item);
+    return;
+  }
+  if (!isJsonObject(node)) return;
+  if (node.maximum === Number.MAX_SAFE_INTEGER) delete node.maximum;
+  if (node.minimum === Number.MIN_SAFE_INTEGER) delete node.minimum;
+  for (const value of Object.values(node)) scrubIntegerBounds(value);
 }

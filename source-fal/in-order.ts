@@ -116,7 +116,7 @@ export async function* readInOrder<W, P>(
   };
   try {
     for (let head = 0; head < items.length; head++) {
-      for (let next = started.length; next < items.length && next < head + concurrency; next++) start(items[next] as W);
+      for (const next of items.slice(started.length, head + concurrency)) start(next);
       const current = started[head];
       if (current === undefined) return;
       yield [current.item, current.queue];

@@ -25,14 +25,40 @@ function schemasDir(): string {
   return found;
 }
 
-const JsonObject = z.record(z.string(), z.unknown());
-const cache = new Map<string, Record<string, unknown>>();
+/** One property of a stream's JSON Schema: the keywords our code reads, everything else kept as written. */
+export interface PropertySchema {
+  type?: string | string[] | undefined;
+  format?: string | undefined;
+  airbyte_type?: string | undefined;
+  anyOf?: PropertySchema[] | undefined;
+  oneOf?: PropertySchema[] | undefined;
+  [keyword: string]: unknown;
+}
+
+export const PropertySchemaZ: z.ZodType<PropertySchema> = z.lazy(() =>
+  z
+    .object({
+      type: z.union([z.string(), z.array(z.string())]).optional(),
+      format: z.string().optional(),
+      airbyte_type: z.string().optional(),
+      anyOf: z.array(PropertySchemaZ).optional(),
+      oneOf: z.array(PropertySchemaZ).optional(),
+    })
+    .catchall(z.unknown()),
+);
+
+const StreamSchemaZ = z.object({ properties: z.record(z.string(), PropertySchemaZ).default({}) }).catchall(z.unknown());
+
+/** A stream's JSON Schema (schemas/<name>.json), with its properties typed. */
+export type StreamSchema = z.infer<typeof StreamSchemaZ>;
+
+const cache = new Map<string, StreamSchema>();
 
 /** The JSON Schema of a stream's records, from schemas/<name>.json. */
-export function loadStreamSchema(name: string): Record<string, unknown> {
+export function loadStreamSchema(name: string): StreamSchema {
   const cached = cache.get(name);
   if (cached) return cached;
-  const schema = JsonObject.parse(JSON.parse(readFileSync(join(schemasDir(), `${name}.json`), 'utf8')));
+  const schema = StreamSchemaZ.parse(JSON.parse(readFileSync(join(schemasDir(), `${name}.json`), 'utf8')));
   cache.set(name, schema);
   return schema;
 }

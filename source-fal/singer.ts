@@ -16,6 +16,8 @@
  */
 import { parseArgs } from 'node:util';
 
+import { z } from 'zod';
+
 import { readJsonFile, runIfEntryPoint } from './cli-io.js';
 import { connectionSpecification } from './config.js';
 import { asSourceFalError, ConfigError, InterruptedError, type SourceFalError } from './errors.js';
@@ -66,7 +68,7 @@ export function singerCatalogEntry(stream: Stream): SingerCatalogEntry {
   const schema = loadStreamSchema(stream.name);
   const incremental = stream.kind === 'incremental';
   const automatic = automaticFields(stream);
-  const properties = Object.keys((schema.properties as Record<string, unknown> | undefined) ?? {});
+  const properties = Object.keys(schema.properties);
   return {
     tap_stream_id: stream.name,
     stream: stream.name,
@@ -206,9 +208,7 @@ export function parseSingerCatalog(json: unknown): SingerSelection[] {
 /** Fields the catalog deselects (`selected: false`) are left out, except the always-sent key and cursor. */
 function selectedFields(entry: Record<string, unknown>, stream: Stream): ReadonlySet<string> | undefined {
   const automatic = automaticFields(stream);
-  const properties = Object.keys(
-    (loadStreamSchema(stream.name).properties as Record<string, unknown> | undefined) ?? {},
-  );
+  const properties = Object.keys(loadStreamSchema(stream.name).properties);
   const dropped = properties.filter((name) => {
     if (automatic.has(name)) return false;
     const md = metadataAt(entry, ['properties', name]);
@@ -259,11 +259,7 @@ export function parseSingerState(json: unknown): SingerState {
 export function selectedSchema(stream: Stream, fields: ReadonlySet<string> | undefined): Record<string, unknown> {
   const schema = loadStreamSchema(stream.name);
   if (!fields) return schema;
-  const properties = Object.fromEntries(
-    Object.entries((schema.properties as Record<string, unknown> | undefined) ?? {}).filter(([name]) =>
-      fields.has(name),
-    ),
-  );
+  const properties = Object.fromEntries(Object.entries(schema.properties).filter(([name]) => fields.has(name)));
   const required = Array.isArray(schema.required)
     ? schema.required.filter((name) => fields.has(String(name)))
     : undefined;
@@ -370,12 +366,15 @@ export function about(): Record<string, unknown> {
   };
 }
 
+/** The connector specification as --about --format=markdown reads it. */
+const SettingsZ = z.object({
+  properties: z.record(z.string(), z.object({ description: z.string().optional(), default: z.unknown() })),
+  required: z.array(z.string()).optional(),
+});
+
 function aboutMarkdown(): string {
   const info = about();
-  const settings = info.settings as {
-    properties: Record<string, { description?: string; default?: unknown }>;
-    required?: string[];
-  };
+  const settings = SettingsZ.parse(info.settings);
   const rows = Object.entries(settings.properties).map(
     ([name, p]) =>
       `| ${name} | ${settings.required?.includes(name) ? 'True' : 'False'} | ${p.default === undefined ? 'None' : JSON.stringify(p.default)} | ${(p.description ?? '').replace(/\|/g, '\\|')} |`,

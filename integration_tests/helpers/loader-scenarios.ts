@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../source-fal/config.js';
 import type { FalClient } from '../../source-fal/http/client.js';
 import type { LogLevel } from '../../source-fal/log.js';
+import type { StreamSchema } from '../../source-fal/schemas.js';
 import { read, type Selection } from '../../source-fal/source.js';
 import type {
   IncrementalStream,
@@ -24,7 +25,7 @@ import { formatInstant, type Window } from '../../source-fal/time.js';
 
 const DAY = 86_400_000;
 const T0 = Date.parse('2026-11-01T00:00:00Z');
-const SCHEMA = {
+const SCHEMA: StreamSchema = {
   properties: {
     id: { type: 'string' },
     day: { type: 'string', format: 'date-time' },
@@ -125,7 +126,7 @@ export function loaderScenarios(
 
     async function sync(
       stream: IncrementalStream | SnapshotStream,
-      schema: Record<string, unknown> = SCHEMA,
+      schema: StreamSchema = SCHEMA,
       into: Destination = db,
       maxHeldRows?: number,
     ) {

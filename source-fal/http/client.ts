@@ -487,7 +487,7 @@ const NETWORK_CODES = new Set([
 function isNetworkError(error: unknown): boolean {
   let current: unknown = error;
   for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
-    const code = (current as { code?: unknown }).code;
+    const code = 'code' in current ? current.code : undefined;
     if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
     if (current.name === 'TypeError' && /fetch failed|terminated/.test(current.message)) return true;
     current = current.cause;
@@ -507,7 +507,7 @@ function errorCode(error: unknown): string | undefined {
 }
 
 function networkReason(error: unknown): string {
-  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  const code = error instanceof Error && 'code' in error ? error.code : undefined;
   const message = error instanceof Error ? error.message : String(error);
   return redact(`${typeof code === 'string' ? `${code}: ` : ''}${message}`);
 }

@@ -6,6 +6,7 @@
  * Unknown columns stay strings.
  */
 import { parse } from 'csv-parse';
+import { z } from 'zod';
 
 import { normalizeTimestamp } from '../time.js';
 
@@ -81,11 +82,15 @@ export interface FocusLine {
  * newlines inside fields; a ragged row or an unclosed quote is an error, never a silently shifted column).
  * Throws FocusValueError for a missing or repeated header name and csv-parse's CsvError for malformed text.
  */
+/** What csv-parse yields with `info: true` (its typings say `any`). */
+const ParsedLine = z.object({ record: z.array(z.string()), info: z.object({ lines: z.number() }) });
+
 export async function* focusLines(text: string): AsyncGenerator<FocusLine> {
   const parser = parse({ bom: true, skip_empty_lines: true, info: true });
   parser.end(text);
   let columns: string[] | undefined;
-  for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+  for await (const raw of parser) {
+    const item = ParsedLine.parse(raw);
     if (columns === undefined) {
       columns = item.record;
       const seen = new Set<string>();

@@ -120,8 +120,7 @@ async function* invoiceRecords(
       }
       const record: StreamRecord = {};
       const fields: [string, string][] = [];
-      for (let i = 0; i < columns.length; i++) {
-        const name = columns[i] as string;
+      for (const [i, name] of columns.entries()) {
         const raw = values[i] ?? '';
         record[name] = focusValue(name, raw);
         fields.push([name, raw]);

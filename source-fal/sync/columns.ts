@@ -5,6 +5,7 @@
  * DECIMAL(38,9) without ever being a float in between (a JS number prints as the shortest decimal that
  * round-trips, which is the text fal sent).
  */
+import { PropertySchemaZ, type StreamSchema } from '../schemas.js';
 import type { Stream, StreamRecord } from '../streams/stream.js';
 
 /** What a column holds; each dialect names the SQL type. */
@@ -62,28 +63,26 @@ export const STATE_TABLE = '_source_fal_state';
 
 /** The column kind for one property schema. Unknown, mixed or absent types are kept whole as JSON. */
 export function columnKind(property: unknown): ColumnKind {
-  if (property === null || typeof property !== 'object') return 'json';
-  const schema = property as Record<string, unknown>;
+  const parsed = PropertySchemaZ.safeParse(property);
+  if (!parsed.success) return 'json';
+  const schema = parsed.data;
   const rawTypes = schema.type;
   const types = (Array.isArray(rawTypes) ? rawTypes : rawTypes === undefined ? [] : [rawTypes]).filter(
     (t) => t !== 'null',
   );
   if (types.length !== 1) {
     // anyOf/oneOf of a single non-null type, as some generators write nullable fields.
-    const alternatives = (schema.anyOf ?? schema.oneOf) as unknown;
-    if (types.length === 0 && Array.isArray(alternatives)) {
-      const kinds = new Set(alternatives.filter((alt) => !isNullSchema(alt)).map(columnKind));
-      if (kinds.size === 1) return [...kinds][0] as ColumnKind;
+    const alternatives = schema.anyOf ?? schema.oneOf;
+    if (types.length === 0 && alternatives !== undefined) {
+      const kinds = new Set(alternatives.filter((alt) => alt.type !== 'null').map(columnKind));
+      const [only] = kinds;
+      if (kinds.size === 1 && only !== undefined) return only;
     }
     return 'json';
   }
   switch (types[0]) {
     case 'string':
-      if (
-        schema.format === 'date-time' ||
-        (typeof schema.airbyte_type === 'string' && schema.airbyte_type.startsWith('timestamp'))
-      )
-        return 'timestamptz';
+      if (schema.format === 'date-time' || schema.airbyte_type?.startsWith('timestamp') === true) return 'timestamptz';
       if (schema.format === 'date') return 'date';
       return 'text';
     case 'integer':
@@ -97,13 +96,9 @@ export function columnKind(property: unknown): ColumnKind {
   }
 }
 
-function isNullSchema(schema: unknown): boolean {
-  return schema !== null && typeof schema === 'object' && (schema as { type?: unknown }).type === 'null';
-}
-
 /** The plan for a stream's table from its registry entry and its JSON Schema (schemas/<name>.json). */
-export function planTable(stream: Stream, schema: Record<string, unknown>): TablePlan {
-  const properties = (schema.properties ?? {}) as Record<string, unknown>;
+export function planTable(stream: Stream, schema: StreamSchema): TablePlan {
+  const properties = schema.properties;
   const primaryKey = [...stream.primaryKey];
   const columns: Column[] = Object.entries(properties)
     .filter(([name]) => name !== EXTRA_COLUMN && name !== SYNCED_AT_COLUMN)
@@ -213,8 +208,7 @@ export function recordCells(plan: TablePlan, declared: ReadonlySet<string>, reco
   const cells: Cell[] = new Array<Cell>(plan.columns.length + 1);
   let extra: Record<string, unknown> | undefined;
   let misfits: string[] | undefined;
-  for (let i = 0; i < plan.columns.length; i++) {
-    const column = plan.columns[i] as Column;
+  for (const [i, column] of plan.columns.entries()) {
     const value = record[column.name];
     const cell = toCell(column.kind, value);
     if (cell === undefined) {

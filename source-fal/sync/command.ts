@@ -126,7 +126,7 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
   if (args.demo && args.config) return usageError(io, '--demo runs against the bundled emulator; leave out --config');
 
   const progress = createProgress(io.stderr, {
-    tty: Boolean((io.stderr as { isTTY?: boolean }).isTTY),
+    tty: 'isTTY' in io.stderr && io.stderr.isTTY === true,
     debug: Boolean(args.debug),
   });
   const fail = (error: unknown): number => {

@@ -8,6 +8,7 @@
  */
 import type { ViewSql } from '../analytics/views.js';
 import { SourceFalError } from '../errors.js';
+import { isJsonObject } from '../json.js';
 import type { RawStreamStates } from '../state.js';
 import type { Cell, Dialect, TablePlan } from './columns.js';
 
@@ -107,13 +108,13 @@ export function parseSavedState(stream: string, text: string, schema: string): R
   } catch {
     parsed = undefined;
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+  if (!isJsonObject(parsed)) {
     throw new DestinationError(
       'invalid_saved_state',
       `The saved state of stream ${stream} in ${schema}._source_fal_state is not a JSON object (${text.slice(0, 80)}). Delete that row to re-read from start_date, or run with --full-refresh.`,
     );
   }
-  return parsed as Record<string, unknown>;
+  return parsed;
 }
 
 /** A destination argument that is not one we can load into. */

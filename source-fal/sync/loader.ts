@@ -114,11 +114,11 @@ export class WarehouseLoader implements ReadSink {
     const plan = this.plan(stream);
     const declared = this.declared.get(stream) ?? new Set<string>();
     const rows: Cell[][] = new Array<Cell[]>(records.length);
-    for (let i = 0; i < records.length; i++) {
-      const { cells, misfits } = recordCells(plan, declared, records[i] as StreamRecord);
+    records.forEach((record, i) => {
+      const { cells, misfits } = recordCells(plan, declared, record);
       rows[i] = cells;
-      if (misfits) this.warnMisfits(stream, misfits, records[i] as StreamRecord);
-    }
+      if (misfits) this.warnMisfits(stream, misfits, record);
+    });
     if (this.committing !== undefined && this.heldRows + rows.length > this.maxHeldRows) await this.settle();
     if (this.committing !== undefined) {
       this.held.push({ plan, rows });

@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 
 import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 
+import { isJsonObject } from '../json.js';
 import type { RawStreamStates } from '../state.js';
 import {
   type Cell,
@@ -158,7 +159,8 @@ export class ParquetDestination implements Destination {
     }
     let saved: unknown;
     try {
-      saved = (JSON.parse(readFileSync(path, 'utf8')) as { username?: unknown }).username;
+      const file: unknown = JSON.parse(readFileSync(path, 'utf8'));
+      saved = isJsonObject(file) ? file.username : undefined;
     } catch {
       saved = undefined;
     }
@@ -179,13 +181,13 @@ export class ParquetDestination implements Destination {
     } catch {
       parsed = undefined;
     }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    if (!isJsonObject(parsed)) {
       throw new DestinationError(
         'invalid_saved_state',
         `${path} is not a JSON object of stream states. Delete it to re-read every stream from start_date, or run with --full-refresh.`,
       );
     }
-    return parsed as Record<string, unknown>;
+    return parsed;
   }
 
   async begin(plan: TablePlan): Promise<void> {
@@ -366,9 +368,8 @@ export function parquetViewsSql(root: string): string[] {
     );
   }
   const statePath = join(root, PARQUET_STATE_FILE);
-  const stateRows = existsSync(statePath)
-    ? Object.entries(JSON.parse(readFileSync(statePath, 'utf8')) as Record<string, unknown>)
-    : [];
+  const stateFile: unknown = existsSync(statePath) ? JSON.parse(readFileSync(statePath, 'utf8')) : {};
+  const stateRows = isJsonObject(stateFile) ? Object.entries(stateFile) : [];
   statements.push(
     `CREATE OR REPLACE VIEW ${quoteIdent(SCHEMA)}."_source_fal_state" AS SELECT * FROM (VALUES ${
       stateRows.length === 0
