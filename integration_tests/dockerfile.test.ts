@@ -193,7 +193,7 @@ describe('given the repository Dockerfile', () => {
     }
   });
 
-  it('then the runtime stage copies only from the build stage: package.json, production node_modules, schemas/ and dist/source-fal/', () => {
+  it('then the runtime stage copies only from the build stage: package.json, production node_modules, schemas/, dbt/ and dist/source-fal/', () => {
     expect(
       runtime.copies.every((c: CopyInstruction) => c.from === build.name),
       'nothing from the context or elsewhere',
@@ -201,7 +201,7 @@ describe('given the repository Dockerfile', () => {
     const sources = runtime.copies.flatMap((c) =>
       c.sources.map((s) => posix.relative(build.workdir, s.replace(/\/$/, ''))),
     );
-    expect(sources.sort()).toEqual(['dist/source-fal', 'node_modules', 'package.json', 'schemas']);
+    expect(sources.sort()).toEqual(['dbt', 'dist/source-fal', 'node_modules', 'package.json', 'schemas']);
     expect(
       runtime.copies.some((c) => c.sources.some((s) => s.includes('integration_tests'))),
       'no test or emulator code in the image',
