@@ -317,6 +317,19 @@ export function loaderScenarios(
       });
     });
 
+    describe('when text holds tabs, newlines, carriage returns, backslashes, a literal \\N and empty strings', () => {
+      it('then every value lands exactly as read, and an empty string stays distinct from null', async () => {
+        const notes = ['tab\there', 'line\nbreak', 'cr\rhere', 'back\\slash\\', '\\N', '', null, 'ünï "quoted", ok'];
+        const texty = { properties: { ...SCHEMA.properties, note: { type: ['null', 'string'] } } };
+        await sync(
+          dailyStream(1, () => [notes.map((note, i) => row(`n${i}`, 0, i, { note }))]),
+          texty,
+        );
+        const result = await db.query(`SELECT id, note FROM ${db.namespace.sql}."ledger" ORDER BY id`);
+        expect(result).toEqual(notes.map((note, i) => ({ id: `n${i}`, note })));
+      });
+    });
+
     describe.skipIf(!tables)('when the schema gains a column after the table was created', () => {
       it('then the column is added with ALTER TABLE and the old rows stay', async () => {
         await sync(dailyStream(1, () => [[row('a', 0, 1)]]));

@@ -1,9 +1,10 @@
 /**
- * The PostgreSQL destination: schema `fal`, one table per stream. Rows are staged in a temporary table with
- * multi-row inserts (one `unnest` statement of text arrays per batch, so one bind parameter per column whatever
- * the batch size), then cast and merged into the stream's table by primary key with the state row, in one COMMIT.
+ * The PostgreSQL destination: schema `fal`, one table per stream. Rows are staged in a temporary table through
+ * one COPY … FROM STDIN per window (text format, https://www.postgresql.org/docs/current/sql-copy.html), then cast
+ * and merged into the stream's table by primary key with the state row, in one COMMIT.
  */
 import pg from 'pg';
+import { type CopyStreamQuery, from as copyFrom } from 'pg-copy-streams';
 
 import type { ViewSql } from '../analytics/views.js';
 import type { Logger } from '../log.js';
@@ -33,8 +34,6 @@ import {
   stateTableDdl,
 } from './sql.js';
 
-/** Rows per staging insert: large enough to amortise round trips, small enough to keep memory flat. */
-const BATCH_ROWS = 5000;
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Every value comes back as the text PostgreSQL sent: exact for NUMERIC and BIGINT, UTC for TIMESTAMPTZ. */
@@ -148,16 +147,22 @@ function safeUrl(url: string): URL | undefined {
   }
 }
 
+/** A cell in COPY's text format: backslash, tab, newline and carriage return escaped (\\N is NULL, written apart). */
+export function copyText(cell: string): string {
+  return /[\\\t\n\r]/.test(cell) ? cell.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c] ?? c) : cell;
+}
+
+const COPY_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
 export class PostgresDestination implements Destination, SqlRunner {
   readonly dialect = 'postgres' as const;
   readonly description: string;
   private readonly merges = new Map<string, MergeSql>();
-  private readonly inserts = new Map<string, string>();
+  private readonly copies = new Map<string, string>();
   private inTransaction = false;
   private seq = 0;
-  /** Staged rows not yet sent, column-major: `[seq[], col1[], …, extra[]]`. */
-  private buffer: (number | Cell)[][] = [];
-  private buffered = 0;
+  /** The open COPY into the window's staging table, from its first append to its commit. */
+  private copy: { stream: CopyStreamQuery; done: Promise<void> } | undefined;
 
   constructor(
     private readonly client: pg.Client,
@@ -173,15 +178,17 @@ export class PostgresDestination implements Destination, SqlRunner {
     try {
       return await this.client.query(sql, values);
     } catch (error) {
-      const message = (this.lostError() ?? (error instanceof Error ? error : new Error(String(error)))).message;
-      throw new DestinationError(
-        'postgres_error',
-        `PostgreSQL (${this.shown}) failed: ${message.split('\n')[0] ?? message} [while running: ${sql.replace(/\s+/g, ' ').slice(0, 160)}]`,
-        {
-          cause: error,
-        },
-      );
+      throw this.failure(error, sql);
     }
+  }
+
+  private failure(error: unknown, sql: string): DestinationError {
+    const message = (this.lostError() ?? (error instanceof Error ? error : new Error(String(error)))).message;
+    return new DestinationError(
+      'postgres_error',
+      `PostgreSQL (${this.shown}) failed: ${message.split('\n')[0] ?? message} [while running: ${sql.replace(/\s+/g, ' ').slice(0, 160)}]`,
+      { cause: error },
+    );
   }
 
   async exec(sql: string, values?: (string | null)[]): Promise<void> {
@@ -212,8 +219,7 @@ export class PostgresDestination implements Destination, SqlRunner {
       const staging = `pg_temp.${quoteIdent(stagingName(plan))}`;
       await this.exec(`DROP TABLE IF EXISTS ${staging}`);
       await this.exec(`CREATE TEMP TABLE ${quoteIdent(stagingName(plan))} (${stagingColumnsDdl('postgres', plan)})`);
-      const arrays = ['$1::integer[]', ...[...plan.columns, null].map((_, i) => `$${i + 2}::text[]`)];
-      this.inserts.set(plan.stream, `INSERT INTO ${staging} SELECT * FROM unnest(${arrays.join(', ')})`);
+      this.copies.set(plan.stream, `COPY ${staging} FROM STDIN`);
     }
   }
 
@@ -261,39 +267,54 @@ export class PostgresDestination implements Destination, SqlRunner {
     return states;
   }
 
-  async begin(plan: TablePlan): Promise<void> {
+  async begin(): Promise<void> {
     await this.exec('BEGIN');
     this.inTransaction = true;
     this.seq = 0;
-    this.resetBuffer(plan);
   }
 
-  private resetBuffer(plan: TablePlan): void {
-    this.buffer = Array.from({ length: plan.columns.length + 2 }, () => []);
-    this.buffered = 0;
-  }
-
+  /**
+   * Stages rows through one COPY … FROM STDIN per window (text format): about twice the rows per second of
+   * multi-row INSERTs from unnest arrays (docs/performance.md), and no statement size limit.
+   */
   async append(plan: TablePlan, rows: readonly Cell[][]): Promise<void> {
-    const seqColumn = this.buffer[0] as number[];
+    let text = '';
     for (const row of rows) {
-      seqColumn.push(this.seq++);
-      for (let i = 0; i < row.length; i++) (this.buffer[i + 1] as Cell[]).push(row[i] ?? null);
-      this.buffered++;
-      if (this.buffered >= BATCH_ROWS) await this.flush(plan);
+      text += String(this.seq++);
+      for (const cell of row) text += cell === null ? '\t\\N' : `\t${copyText(cell)}`;
+      text += '\n';
+    }
+    const copy = this.copy ?? this.openCopy(plan);
+    if (!copy.stream.write(text)) {
+      await Promise.race([new Promise<void>((resolve) => copy.stream.once('drain', resolve)), copy.done]);
     }
   }
 
-  private async flush(plan: TablePlan): Promise<void> {
-    if (this.buffered === 0) return;
-    const insert = this.inserts.get(plan.stream);
-    if (!insert)
+  private openCopy(plan: TablePlan): { stream: CopyStreamQuery; done: Promise<void> } {
+    const sql = this.copies.get(plan.stream);
+    if (!sql)
       throw new DestinationError(
         'postgres_error',
         `No table prepared for stream ${plan.stream}; this is a bug in source-fal.`,
       );
-    const values = this.buffer;
-    this.resetBuffer(plan);
-    await this.run(insert, values);
+    const stream = this.client.query(copyFrom(sql));
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on('finish', resolve);
+      stream.on('error', (error: unknown) => reject(this.failure(error, sql)));
+    });
+    // A failure is awaited where the copy ends (flush) or drains; never left unhandled meanwhile.
+    done.catch(() => undefined);
+    this.copy = { stream, done };
+    return this.copy;
+  }
+
+  /** Ends the window's COPY and waits for PostgreSQL to take every row. */
+  private async flush(): Promise<void> {
+    const copy = this.copy;
+    if (copy === undefined) return;
+    this.copy = undefined;
+    copy.stream.end();
+    await copy.done;
   }
 
   async commit(plan: TablePlan, state: Record<string, unknown>): Promise<CommitResult> {
@@ -303,7 +324,7 @@ export class PostgresDestination implements Destination, SqlRunner {
         'postgres_error',
         `No table prepared for stream ${plan.stream}; this is a bug in source-fal.`,
       );
-    await this.flush(plan);
+    await this.flush();
     const result = await mergeWindow(this, sql, plan.stream, state);
     await this.exec('COMMIT');
     this.inTransaction = false;
@@ -311,8 +332,13 @@ export class PostgresDestination implements Destination, SqlRunner {
   }
 
   async rollback(): Promise<void> {
-    this.buffer = [];
-    this.buffered = 0;
+    const copy = this.copy;
+    this.copy = undefined;
+    // An unfinished COPY is ended with an error, so PostgreSQL discards its rows and the ROLLBACK can run.
+    if (copy !== undefined) {
+      copy.stream.destroy(new Error('window rolled back'));
+      await copy.done.catch(() => undefined);
+    }
     if (this.inTransaction) {
       this.inTransaction = false;
       await this.exec('ROLLBACK');
