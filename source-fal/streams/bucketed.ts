@@ -40,6 +40,10 @@ export interface BucketedStreamOptions<L> {
   line: z.ZodType<L>;
   /** Builds the record for one line of one bucket; `bucket` is already RFC 3339 UTC. */
   toRecord(line: L, bucket: string, timeframe: string): StreamRecord;
+  /** Query parameters besides the window's (e.g. `source`). */
+  query?: Query;
+  /** Days re-read at least, whatever lookback_days says: for an aggregate fal fills in late. */
+  minLookbackDays?: number;
 }
 
 /**
@@ -85,7 +89,13 @@ export function bucketedStream<L>(options: BucketedStreamOptions<L>): Incrementa
     docsUrl: options.docsUrl,
     windows(ctx, saved) {
       const granularity = ctx.config.usageGranularity;
-      return lookbackWindows(ctx, saved, WINDOW_DAYS[granularity] * DAY_MS, GRANULARITY_MS[granularity]);
+      const lookbackDays = Math.max(ctx.config.lookbackDays, options.minLookbackDays ?? 0);
+      return lookbackWindows(
+        { ...ctx, config: { ...ctx.config, lookbackDays } },
+        saved,
+        WINDOW_DAYS[granularity] * DAY_MS,
+        GRANULARITY_MS[granularity],
+      );
     },
     // The last window may end inside a bucket (at the run's now); its cursor stays at that bucket's start so the
     // next run reads the bucket whole again.
@@ -101,6 +111,7 @@ export function bucketedStream<L>(options: BucketedStreamOptions<L>): Incrementa
         bound_to_timeframe: 'false',
         timezone: 'UTC',
         expand: options.expand,
+        ...options.query,
       };
       // Two different lines under one id would be one row after an upsert: spend lost without a word. That happens
       // when fal stops sending a grain part (auth_method_structured, percent_discount). The same line twice is

@@ -2,6 +2,7 @@
 import { apiKeys } from './api_keys.js';
 import { billingEvents } from './billing_events.js';
 import { credits } from './credits.js';
+import { focusEstimates } from './focus_estimates.js';
 import { invoices } from './invoices.js';
 import { orgBillingEvents } from './org_billing_events.js';
 import { orgUsage } from './org_usage.js';
@@ -10,12 +11,15 @@ import { serverlessUsage } from './serverless_usage.js';
 import type { Stream } from './stream.js';
 import { teams } from './teams.js';
 import { usage } from './usage.js';
+import { usageByTag } from './usage_by_tag.js';
 
 // Usage-type streams first; pricing last, since it prices the endpoint ids seen in usage.
 export const ALL_STREAMS: readonly Stream[] = [
   usage,
+  usageByTag,
   billingEvents,
   invoices,
+  focusEstimates,
   serverlessUsage,
   credits,
   apiKeys,
