@@ -142,7 +142,7 @@ interface UsageLineJson {
  * split by tags. fal's tagged aggregate lags the estimate; the emulator shows the tagged figures as of
  * TAGGED_LAG_SEC ago, so the newest hours appear in `estimate` first.
  */
-export const TAGGED_LAG_SEC = 3 * 3600;
+const TAGGED_LAG_SEC = 3 * 3600;
 
 interface TaggedItem {
   bucketSec: number;
