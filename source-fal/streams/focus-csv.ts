@@ -40,10 +40,10 @@ function isPeriodColumn(name: string): boolean {
 }
 
 /** A value fal sent that does not have its column's FOCUS type. */
-export class FocusValueError extends Error {}
+class FocusValueError extends Error {}
 
 /** The typed value of one field: null for an empty field, else per the column's FOCUS type (strings otherwise). */
-export function focusValue(column: string, text: string): unknown {
+function focusValue(column: string, text: string): unknown {
   if (text === '') return null;
   if (DECIMAL_COLUMNS.has(column)) {
     // Number('') and Number(' ') are 0, and Number('0x10') is 16: only plain decimal text is a FOCUS decimal.
@@ -73,7 +73,7 @@ export function focusValue(column: string, text: string): unknown {
   return text;
 }
 
-export interface FocusLine {
+interface FocusLine {
   /** The header, exactly as sent (a BOM removed). */
   readonly columns: readonly string[];
   /** The raw field texts of this line, one per column. */
@@ -90,7 +90,7 @@ const ParsedLine = z.object({ record: z.array(z.string()), info: z.object({ line
  * newlines inside fields; a ragged row or an unclosed quote is an error, never a silently shifted column).
  * Throws FocusValueError for a missing or repeated header name and csv-parse's CsvError for malformed text.
  */
-export async function* focusLines(text: string): AsyncGenerator<FocusLine> {
+async function* focusLines(text: string): AsyncGenerator<FocusLine> {
   const parser = parse({ bom: true, skip_empty_lines: true, info: true });
   parser.end(text);
   let columns: string[] | undefined;

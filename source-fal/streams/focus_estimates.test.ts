@@ -28,14 +28,16 @@ describe('focus_estimates.windows', () => {
     expect(logs.filter((l) => /fal keeps estimates for 90 days/.test(l))).toHaveLength(1);
   });
 
-  it('given a saved cursor in November when planned then it re-reads from November 1 (not yet invoiced), not just the lookback', () => {
-    const windows = focusEstimates.windows(context(), Date.UTC(2026, 10, 24));
-    expect(iso(windows[0]?.start ?? 0)).toBe('2026-11-01T00:00:00Z');
+  it('given a saved cursor when planned then it re-reads at least 7 days before it, however short lookback_days is', () => {
+    const windows = focusEstimates.windows(context({ lookback_days: 1 }), Date.UTC(2026, 10, 24));
+    expect(iso(windows[0]?.start ?? 0)).toBe('2026-11-17T00:00:00Z');
+    expect(iso(focusEstimates.windows(context({ lookback_days: 10 }), Date.UTC(2026, 10, 24))[0]?.start ?? 0)).toBe(
+      '2026-11-14T00:00:00Z',
+    );
   });
 
-  it('given the first days of a month when planned then the previous month, not yet invoiced, is re-read too', () => {
-    const windows = focusEstimates.windows(context({}, Date.UTC(2026, 11, 3)), Date.UTC(2026, 11, 2));
-    expect(iso(windows[0]?.start ?? 0)).toBe('2026-11-01T00:00:00Z');
+  it('given a saved cursor far in the future when planned then there is nothing to read', () => {
+    expect(focusEstimates.windows(context(), Date.UTC(2099, 0, 1))).toEqual([]);
   });
 });
 

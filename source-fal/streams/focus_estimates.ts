@@ -4,14 +4,13 @@
  * "real-time usage estimates for a date range", pre-invoice data that "may change once invoiced", with a maximum
  * 90-day lookback. Enterprise accounts with FOCUS reports only (the same capability as `invoices`).
  *
- * Windows are UTC days, read up to 30 at a time. Estimates change until the month is invoiced, so every run re-reads
- * from the earlier of (saved cursor − lookback) and the start of the month not yet invoiced (the previous month
- * during the first INVOICE_SETTLE_DAYS days of a month), and never asks for more than 90 days back. A line's `id`
- * comes from its identifying columns only (not its amounts), so a re-read estimate updates its row.
+ * Windows are UTC days, read up to 30 at a time. A day's estimate grows while fal's billing catches up (up to 72 h),
+ * so every run re-reads at least MIN_LOOKBACK_DAYS (or lookback_days, if longer), and never asks for more than 90
+ * days back. What is finally billed is the `invoices` stream. A line's `id` comes from its identifying columns only
+ * (not its amounts), so a re-read estimate updates its row.
  */
-import { DAY_MS, formatInstant, monthStart, sliceWindows, type Window } from '../time.js';
+import { DAY_MS, formatInstant, sliceWindows, type Window } from '../time.js';
 import { focusNotEnabled, focusRecords } from './focus-csv.js';
-import { INVOICE_SETTLE_DAYS } from './invoices.js';
 import type { IncrementalStream, StreamRecord } from './stream.js';
 
 const PATH = '/account/focus';
@@ -19,6 +18,8 @@ const ENDPOINT = `GET ${PATH}?source=estimate`;
 /** fal keeps estimates for 90 days; a day less leaves room for the clock. */
 const MAX_LOOKBACK_DAYS = 89;
 const WINDOW_DAYS = 30;
+/** Days every run reads again at least: fal's billing catches up within 72 h, so a day's estimate settles by then. */
+const MIN_LOOKBACK_DAYS = 7;
 const PAGE_SIZE = 1_000;
 
 /** Amounts change on a re-read; everything else identifies the line. */
@@ -33,18 +34,18 @@ export const focusEstimates: IncrementalStream = {
   docsUrl: 'https://fal.ai/docs/platform-apis/v1/account/focus',
   windows(ctx, saved) {
     const { startMs, endMs, nowMs, lookbackDays } = ctx.config;
-    const uninvoiced = monthStart(nowMs - INVOICE_SETTLE_DAYS * DAY_MS);
     const oldest = Math.floor(nowMs / DAY_MS) * DAY_MS - MAX_LOOKBACK_DAYS * DAY_MS;
-    const wanted = saved === undefined ? startMs : Math.min(saved - lookbackDays * DAY_MS, uninvoiced);
-    const from = Math.max(startMs, wanted, oldest);
-    if (Math.max(startMs, wanted) < oldest)
+    const wanted =
+      saved === undefined ? startMs : Math.max(startMs, saved - Math.max(lookbackDays, MIN_LOOKBACK_DAYS) * DAY_MS);
+    if (wanted < oldest)
       ctx.log.log(
         'INFO',
         `focus_estimates: fal keeps estimates for 90 days, so this run starts at ${formatInstant(oldest).slice(0, 10)} (the invoices stream holds what was billed before).`,
       );
-    return sliceWindows(from, Math.min(endMs, nowMs), WINDOW_DAYS * DAY_MS, DAY_MS);
+    return sliceWindows(Math.max(wanted, oldest), Math.min(endMs, nowMs), WINDOW_DAYS * DAY_MS, DAY_MS);
   },
-  cursorAfter: (_ctx, window) => window.end,
+  // A window may end inside today; the cursor stays at that day's start so the next run reads the day whole.
+  cursorAfter: (_ctx, window) => Math.floor(window.end / DAY_MS) * DAY_MS,
   async *readWindow(ctx, window) {
     const response = await ctx.client.getText(
       PATH,
