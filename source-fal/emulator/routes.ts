@@ -2,6 +2,7 @@
  * The emulated fal Platform API endpoints. Each handler gets the caller's account and parsed query,
  * and returns a JSON body (text); errors are thrown as ApiError.
  */
+import { ANALYTICS_ROUTES } from './analytics.js';
 import {
   type AccountModel,
   type AuthIdentity,
@@ -377,4 +378,5 @@ export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ...SERVERLESS_ROUTES,
   ...ORG_ROUTES,
   ...PRICING_ROUTES,
+  ...ANALYTICS_ROUTES,
 ]);

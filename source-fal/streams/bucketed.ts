@@ -44,6 +44,11 @@ export interface BucketedStreamOptions<L> {
   query?: Query;
   /** Days re-read at least, whatever lookback_days says: for an aggregate fal fills in late. */
   minLookbackDays?: number;
+  /**
+   * One request's worth of parameters each (e.g. batches of endpoint ids), read one after another for every window;
+   * none means no request. Default: one request with nothing added.
+   */
+  batches?(ctx: StreamContext): Promise<readonly Query[]>;
 }
 
 /**
@@ -119,13 +124,17 @@ export function bucketedStream<L>(options: BucketedStreamOptions<L>): Incrementa
       const seen = new Map<unknown, string>();
       const fingerprint = (record: StreamRecord): string =>
         createHash('sha256').update(JSON.stringify(record)).digest('base64');
-      for await (const page of cursorPages({
-        client: ctx.client,
-        path: options.path,
-        query,
-        limit: USAGE_PAGE_LIMIT,
-        schema: Page,
-      })) {
+      const pages = async function* () {
+        for (const batch of (await options.batches?.(ctx)) ?? [{}])
+          yield* cursorPages({
+            client: ctx.client,
+            path: options.path,
+            query: { ...query, ...batch },
+            limit: USAGE_PAGE_LIMIT,
+            schema: Page,
+          });
+      };
+      for await (const page of pages()) {
         const records: StreamRecord[] = [];
         if (page.time_series === undefined && (page.summary?.length ?? 0) > 0) {
           // Usage exists in the window but not per bucket: reading it as "no usage" would checkpoint past real spend.

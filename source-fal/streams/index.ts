@@ -4,6 +4,7 @@ import { billingEvents } from './billing_events.js';
 import { credits } from './credits.js';
 import { focusEstimates } from './focus_estimates.js';
 import { invoices } from './invoices.js';
+import { modelAnalytics } from './model_analytics.js';
 import { orgBillingEvents } from './org_billing_events.js';
 import { orgUsage } from './org_usage.js';
 import { pricing } from './pricing.js';
@@ -21,6 +22,7 @@ export const ALL_STREAMS: readonly Stream[] = [
   invoices,
   focusEstimates,
   serverlessUsage,
+  modelAnalytics,
   credits,
   apiKeys,
   teams,
