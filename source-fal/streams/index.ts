@@ -2,6 +2,7 @@
 import { apiKeys } from './api_keys.js';
 import { billingEvents } from './billing_events.js';
 import { credits } from './credits.js';
+import { focusEstimates } from './focus_estimates.js';
 import { invoices } from './invoices.js';
 import { orgBillingEvents } from './org_billing_events.js';
 import { orgUsage } from './org_usage.js';
@@ -16,6 +17,7 @@ export const ALL_STREAMS: readonly Stream[] = [
   usage,
   billingEvents,
   invoices,
+  focusEstimates,
   serverlessUsage,
   credits,
   apiKeys,
