@@ -32,7 +32,7 @@ const params = (path: string): Record<string, string> => Object.fromEntries(new 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 describe('focus_estimates.readWindow', () => {
-  it('given a window when read then it asks for the estimate source from its start to its end', async () => {
+  it('given a window when read then it asks for the estimate source from its start to its end, in UTC days', async () => {
     focusReply(200, csv(HEADER));
 
     expect(await readWindow(context())).toEqual([]);
@@ -42,6 +42,9 @@ describe('focus_estimates.readWindow', () => {
       source: 'estimate',
       start: '2026-11-24T00:00:00Z',
       end: '2026-11-25T12:34:56Z',
+      timeframe: 'day',
+      timezone: 'UTC',
+      bound_to_timeframe: 'false',
     });
   });
 

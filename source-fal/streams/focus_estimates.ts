@@ -46,7 +46,15 @@ export const focusEstimates: IncrementalStream = {
     return floorTo(window.end, DAY_MS);
   },
   async *readWindow(ctx, window) {
-    const query = { source: 'estimate', start: formatInstant(window.start), end: formatInstant(window.end) };
+    // As for usage (docs/design.md): UTC days, and the range as asked, not snapped to fal's choice of bucket.
+    const query = {
+      source: 'estimate',
+      start: formatInstant(window.start),
+      end: formatInstant(window.end),
+      timeframe: 'day',
+      timezone: 'UTC',
+      bound_to_timeframe: 'false',
+    };
     const response = await ctx.client.getText(PATH, query, [403]);
     if (response.status === 403) throw focusRefused(response, ENDPOINT, NAME);
     yield* focusPages({
