@@ -59,7 +59,7 @@ describe('org_focus.readWindow', () => {
 
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).message).toMatch(
-      /^The org_focus stream needs an ADMIN key on the organization's root team with FOCUS billing reports.*fal says: "not an organization root".*remove org_focus from the catalog/,
+      /^The org_focus stream needs an ADMIN key of the organization's root team, with FOCUS billing reports.*fal says: "not an organization root".*remove org_focus from the catalog/,
     );
     expect((error as ConfigError).context).toMatchObject({ endpoint: 'GET /organization/focus', status: 403 });
   });

@@ -13,5 +13,5 @@ export const orgFocus = invoiceStream({
   path: '/organization/focus',
   requires: 'org_admin',
   docsUrl: 'https://api.fal.ai/v1/openapi.json',
-  needs: "an ADMIN key on the organization's root team with FOCUS billing reports",
+  needs: "an ADMIN key of the organization's root team, with FOCUS billing reports",
 });
