@@ -44,7 +44,7 @@ function isPeriodColumn(name: string): boolean {
 export class FocusValueError extends Error {}
 
 /** The typed value of one field: null for an empty field, else per the column's FOCUS type (strings otherwise). */
-export function focusValue(column: string, text: string): unknown {
+function focusValue(column: string, text: string): unknown {
   if (text === '') return null;
   if (DECIMAL_COLUMNS.has(column)) {
     // Number('') and Number(' ') are 0, and Number('0x10') is 16: only plain decimal text is a FOCUS decimal.
@@ -74,7 +74,7 @@ export function focusValue(column: string, text: string): unknown {
   return text;
 }
 
-export interface FocusLine {
+interface FocusLine {
   /** The header, exactly as sent (a BOM removed). */
   readonly columns: readonly string[];
   /** The raw field texts of this line, one per column. */
@@ -91,7 +91,7 @@ export interface FocusLine {
 /** What csv-parse yields with `info: true` (its typings say `any`). */
 const ParsedLine = z.object({ record: z.array(z.string()), info: z.object({ lines: z.number() }) });
 
-export async function* focusLines(text: string): AsyncGenerator<FocusLine> {
+async function* focusLines(text: string): AsyncGenerator<FocusLine> {
   const parser = parse({ bom: true, skip_empty_lines: true, info: true });
   parser.end(text);
   let columns: string[] | undefined;

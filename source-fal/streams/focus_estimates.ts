@@ -15,9 +15,9 @@ const ENDPOINT = `GET ${PATH}`;
 const NAME = 'focus_estimates';
 
 /** Days of charges per request and checkpoint: a third of fal's 90-day cap, so a killed run repeats at most a month. */
-export const ESTIMATE_WINDOW_DAYS = 30;
+const ESTIMATE_WINDOW_DAYS = 30;
 /** How far back fal serves estimates; older days are only in the invoices. */
-export const ESTIMATE_MAX_AGE_DAYS = 90;
+const ESTIMATE_MAX_AGE_DAYS = 90;
 
 export const focusEstimates: IncrementalStream = {
   kind: 'incremental',
