@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { NOFOCUS_ADMIN_KEY } from '../source-fal/emulator/keys.js';
 import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
-import { type CliResult, finalStateFile, records, runCli, states, tempDir, writeJson } from './helpers/cli.js';
-import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
+import { type CliResult, discovered, finalStateFile, logLines, records, states, tempDir } from './helpers/cli.js';
+import { type EmulatorRun, FIXED_NOW, runAgainst } from './helpers/fixtures.js';
 import { nanoByDay, sortedDays, upsert } from './helpers/totals.js';
 
 const ACCOUNT = 'acme-ml';
@@ -17,11 +17,6 @@ const DAY = 86_400_000;
 const now = Date.parse(FIXED_NOW);
 /** The oldest whole UTC day fal still estimates at FIXED_NOW (2026-11-25T12:34:56Z − 90 days, rounded up). */
 const OLDEST = '2026-08-28T00:00:00Z';
-
-const logsOf = (r: CliResult, level: string): string[] =>
-  r.messages
-    .filter((m) => m.type === 'LOG' && (m.log as { level: string }).level === level)
-    .map((m) => (m.log as { message: string }).message);
 
 describe('given 130 days of fal usage in the emulator', () => {
   let emu: Emulator;
@@ -36,24 +31,12 @@ describe('given 130 days of fal usage in the emulator', () => {
     await emu.close();
   });
 
-  const run = (
-    args: { clock?: string; config?: Record<string, unknown>; state?: unknown; command?: string } = {},
-  ): Promise<CliResult> => {
-    const tag = Math.random().toString(36).slice(2);
-    const command = args.command ?? 'read';
-    return runCli(
-      [
-        command,
-        '--config',
-        writeJson(dir, `config-${tag}.json`, configFor(emu.url, { start_date: startDate, ...args.config })),
-        ...(command === 'read'
-          ? ['--catalog', writeJson(dir, `catalog-${tag}.json`, catalogFor(['focus_estimates']))]
-          : []),
-        ...(args.state ? ['--state', writeJson(dir, `state-${tag}.json`, args.state)] : []),
-      ],
-      { env: cliEnv(args.clock ?? FIXED_NOW) },
-    );
-  };
+  const run = (args: EmulatorRun = {}): Promise<CliResult> =>
+    runAgainst(dir, emu.url, {
+      streams: ['focus_estimates'],
+      ...args,
+      config: { start_date: startDate, ...args.config },
+    });
 
   describe('when focus_estimates is read from a start_date 120 days back', () => {
     let first: CliResult;
@@ -77,7 +60,7 @@ describe('given 130 days of fal usage in the emulator', () => {
         expect(Date.parse(String(end)) - Date.parse(String(start))).toBeLessThanOrEqual(30 * DAY);
         expect(String(start).endsWith('T00:00:00Z')).toBe(true);
       }
-      expect(logsOf(first, 'WARN').filter((m) => m.startsWith('focus_estimates'))).toEqual([
+      expect(logLines(first, 'WARN').filter((m) => m.startsWith('focus_estimates'))).toEqual([
         `focus_estimates: fal keeps FOCUS estimates for 90 days, so reading starts at ${OLDEST} instead of ${startDate}T00:00:00Z; the charges of earlier months are in the invoices stream.`,
       ]);
       expect(states(first, 'focus_estimates').at(-1)?.stream.stream_state).toEqual({
@@ -121,7 +104,7 @@ describe('given 130 days of fal usage in the emulator', () => {
         const today = (rows: Record<string, unknown>[]): bigint =>
           nanoByDay(rows, 'ChargePeriodStart', 'billed_cost_nano_usd').get('2026-11-25') ?? 0n;
         expect(today(again)).toBeGreaterThan(today(lines));
-        expect(logsOf(second, 'WARN').filter((m) => m.startsWith('focus_estimates'))).toEqual([]);
+        expect(logLines(second, 'WARN').filter((m) => m.startsWith('focus_estimates'))).toEqual([]);
       } finally {
         emu.setNow(FIXED_NOW);
       }
@@ -132,12 +115,10 @@ describe('given 130 days of fal usage in the emulator', () => {
     it('then discover leaves focus_estimates out with a WARN naming FOCUS reports', async () => {
       const d = await run({ command: 'discover', config: { api_key: NOFOCUS_ADMIN_KEY } });
       expect(d.code).toBe(0);
-      const names = (
-        d.messages.find((m) => m.type === 'CATALOG')?.catalog as { streams: { name: string }[] }
-      ).streams.map((s) => s.name);
+      const names = discovered(d);
       expect(names).toContain('usage');
       expect(names).not.toContain('focus_estimates');
-      expect(logsOf(d, 'WARN').filter((w) => w.startsWith('Stream focus_estimates'))).toEqual([
+      expect(logLines(d, 'WARN').filter((w) => w.startsWith('Stream focus_estimates'))).toEqual([
         expect.stringMatching(/^Stream focus_estimates is left out of the catalog: FOCUS reports are not enabled/),
       ]);
     });

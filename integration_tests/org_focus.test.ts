@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ADMIN_KEY, NOFOCUS_ADMIN_KEY, ORG_ADMIN_KEY } from '../source-fal/emulator/keys.js';
 import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
-import { type CliResult, finalStateFile, records, runCli, states, tempDir, writeJson } from './helpers/cli.js';
-import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
+import { type CliResult, discovered, finalStateFile, logLines, records, states, tempDir } from './helpers/cli.js';
+import { type EmulatorRun, FIXED_NOW, runAgainst } from './helpers/fixtures.js';
 import { upsert } from './helpers/totals.js';
 
 const ORG_ROOT = 'acme';
@@ -32,23 +32,12 @@ describe('given an organization with three teams and 130 days of usage in the em
     await emu.close();
   });
 
-  const run = (
-    args: { clock?: string; apiKey?: string; state?: unknown; command?: string } = {},
-  ): Promise<CliResult> => {
-    const tag = Math.random().toString(36).slice(2);
-    const command = args.command ?? 'read';
-    const config = configFor(emu.url, { start_date: startDate, api_key: args.apiKey ?? ORG_ADMIN_KEY });
-    return runCli(
-      [
-        command,
-        '--config',
-        writeJson(dir, `config-${tag}.json`, config),
-        ...(command === 'read' ? ['--catalog', writeJson(dir, `catalog-${tag}.json`, catalogFor(['org_focus']))] : []),
-        ...(args.state ? ['--state', writeJson(dir, `state-${tag}.json`, args.state)] : []),
-      ],
-      { env: cliEnv(args.clock ?? FIXED_NOW) },
-    );
-  };
+  const run = (args: EmulatorRun & { apiKey?: string } = {}): Promise<CliResult> =>
+    runAgainst(dir, emu.url, {
+      streams: ['org_focus'],
+      ...args,
+      config: { start_date: startDate, api_key: args.apiKey ?? ORG_ADMIN_KEY },
+    });
 
   /** Every team's own invoice of a billing month, as the emulator issued it by `asOf`. */
   const teamInvoices = (billingMonth: string, asOf?: string) =>
@@ -151,14 +140,10 @@ describe('given an organization with three teams and 130 days of usage in the em
     ])('then discover with %s leaves org_focus out, naming the organization root key it needs', async (_label, key) => {
       const d = await run({ command: 'discover', apiKey: key });
       expect(d.code).toBe(0);
-      const names = (
-        d.messages.find((m) => m.type === 'CATALOG')?.catalog as { streams: { name: string }[] }
-      ).streams.map((s) => s.name);
+      const names = discovered(d);
       expect(names).toContain('usage');
       expect(names).not.toContain('org_focus');
-      const warnings = d.messages
-        .filter((m) => m.type === 'LOG' && (m.log as { level: string }).level === 'WARN')
-        .map((m) => (m.log as { message: string }).message);
+      const warnings = logLines(d, 'WARN');
       expect(warnings.filter((w) => w.startsWith('Stream org_focus'))).toEqual([
         expect.stringMatching(
           /^Stream org_focus is left out of the catalog: the key is not an ADMIN key on an organization root team/,
