@@ -149,9 +149,11 @@ describe('given a fal account and a new user who runs the README commands verbat
       expect(run.code, run.stderr).toBe(0);
       const lines = run.stderr
         .split('\n')
-        .filter((line) => /teams|org_usage|org_billing_events/.test(line) && /organization/.test(line));
+        .filter((line) => /teams|org_usage|org_billing_events|org_focus/.test(line) && /organization/.test(line));
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^source-fal: Not synced with this key: teams, org_usage, org_billing_events \(/);
+      expect(lines[0]).toMatch(
+        /^source-fal: Not synced with this key: teams, org_usage, org_billing_events, org_focus \(/,
+      );
       expect(run.stderr).not.toMatch(/WARN Stream/);
     },
   );

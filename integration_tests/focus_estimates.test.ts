@@ -1,120 +1,126 @@
 /**
- * Whole-connector tests of `focus_estimates` (fal's daily pre-invoice FOCUS rows) against the fal emulator:
- * per-UTC-day totals equal the emulator's ledger to the nano-dollar; fal's 90-day limit is kept (and said once);
- * an incremental run re-reads at least 7 days, updating late estimates under the same ids; a key
- * without FOCUS reports leaves the stream out.
+ * Whole-connector tests of the `focus_estimates` stream against the fal emulator: per UTC day the estimate lines
+ * equal the emulator's spend to the nano-dollar, requests stay inside fal's 90 days and our 30-day windows, an
+ * incremental run re-reads the lookback days as updates (no duplicate rows, late spend included), and a key without
+ * FOCUS reports leaves the stream out.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { NOFOCUS_ADMIN_KEY } from '../source-fal/emulator/keys.js';
 import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
-import { type CliResult, finalStateFile, records, runCli, tempDir, writeJson } from './helpers/cli.js';
-import { catalogFor, cliEnv, configFor, FIXED_NOW } from './helpers/fixtures.js';
+import { type CliResult, discovered, finalStateFile, logLines, records, states, tempDir } from './helpers/cli.js';
+import { type EmulatorRun, FIXED_NOW, runAgainst } from './helpers/fixtures.js';
+import { nanoByDay, sortedDays, upsert } from './helpers/totals.js';
 
 const ACCOUNT = 'acme-ml';
 const DAY = 86_400_000;
-type Row = Record<string, unknown>;
+const now = Date.parse(FIXED_NOW);
+/** The oldest whole UTC day fal still estimates at FIXED_NOW (2026-11-25T12:34:56Z − 90 days, rounded up). */
+const OLDEST = '2026-08-28T00:00:00Z';
 
-const byDay = (rows: readonly Row[]): Map<string, bigint> => {
-  const out = new Map<string, bigint>();
-  for (const row of rows) {
-    const day = String(row.ChargePeriodStart).slice(0, 10);
-    out.set(day, (out.get(day) ?? 0n) + BigInt(Number(row.billed_cost_nano_usd)));
-  }
-  return new Map([...out].sort(([a], [b]) => a.localeCompare(b)));
-};
-
-/** Rows upserted by id, as a warehouse holds them after each run. */
-const upsert = (...runs: readonly Row[][]): Row[] => [
-  ...new Map(runs.flat().map((row) => [String(row.id), row])).values(),
-];
-
-describe('given 120 days of fal usage in the emulator and a key with FOCUS reports', () => {
+describe('given 130 days of fal usage in the emulator', () => {
   let emu: Emulator;
-  const dir = tempDir();
+  let dir: string;
+  const startDate = new Date(now - 120 * DAY).toISOString().slice(0, 10);
+
   beforeAll(async () => {
     emu = await startEmulator({ now: FIXED_NOW, historyDays: 130 });
+    dir = tempDir();
   });
   afterAll(async () => {
     await emu.close();
   });
-  const run = (
-    args: { clock?: string; state?: unknown; config?: Record<string, unknown>; discover?: boolean } = {},
-  ) => {
-    const tag = Math.random().toString(36).slice(2);
-    const config = writeJson(dir, `c-${tag}.json`, configFor(emu.url, { start_date: '2026-08-01', ...args.config }));
-    return runCli(
-      args.discover
-        ? ['discover', '--config', config]
-        : [
-            'read',
-            '--config',
-            config,
-            '--catalog',
-            writeJson(dir, `k-${tag}.json`, catalogFor(['focus_estimates'])),
-            ...(args.state ? ['--state', writeJson(dir, `s-${tag}.json`, args.state)] : []),
-          ],
-      { env: cliEnv(args.clock ?? FIXED_NOW) },
-    );
-  };
 
-  describe('when it is read from a start_date 116 days back', () => {
+  const run = (args: EmulatorRun = {}): Promise<CliResult> =>
+    runAgainst(dir, emu.url, {
+      streams: ['focus_estimates'],
+      ...args,
+      config: { start_date: startDate, ...args.config },
+    });
+
+  describe('when focus_estimates is read from a start_date 120 days back', () => {
     let first: CliResult;
+    let lines: Record<string, unknown>[];
     beforeAll(async () => {
       emu.requests.length = 0;
       first = await run();
+      lines = records(first, 'focus_estimates');
     });
 
-    it('then it starts 89 days back (fal keeps 90), says so once, and asks for at most 30 days a request', () => {
+    it('then it asks only for the last 90 days, in windows of at most 30 whole days, and says so once', () => {
       expect(first.code, first.stderr).toBe(0);
-      const logs = first.messages.filter(
-        (m) => m.type === 'LOG' && /fal keeps estimates for 90 days/.test(JSON.stringify(m)),
-      );
-      expect(logs).toHaveLength(1);
-      const asked = emu.requests.filter((r) => r.path === '/v1/account/focus');
-      expect(asked.every((r) => r.query.source?.[0] === 'estimate')).toBe(true);
-      expect(asked[0]?.query.start?.[0]).toBe('2026-08-28T00:00:00Z');
-      for (const r of asked)
-        expect(Date.parse(String(r.query.end?.[0])) - Date.parse(String(r.query.start?.[0]))).toBeLessThanOrEqual(
-          30 * DAY,
-        );
+      const asked = emu.requests
+        .filter((r) => r.path === '/v1/account/focus')
+        .map((r) => [r.query.source?.[0], r.query.start?.[0], r.query.end?.[0], r.status] as const)
+        .sort(([, a], [, b]) => String(a).localeCompare(String(b)));
+      expect(asked.map(([source, , , status]) => `${source} ${status}`)).toEqual(asked.map(() => 'estimate 200'));
+      expect(asked[0]?.[1]).toBe(OLDEST);
+      expect(asked.at(-1)?.[2]).toBe(FIXED_NOW);
+      for (const [, start, end] of asked) {
+        expect(Date.parse(String(end)) - Date.parse(String(start))).toBeLessThanOrEqual(30 * DAY);
+        expect(String(start).endsWith('T00:00:00Z')).toBe(true);
+      }
+      expect(logLines(first, 'WARN').filter((m) => m.startsWith('focus_estimates'))).toEqual([
+        `focus_estimates: fal keeps FOCUS estimates for 90 days, so reading starts at ${OLDEST} instead of ${startDate}T00:00:00Z; the charges of earlier months are in the invoices stream.`,
+      ]);
+      expect(states(first, 'focus_estimates').at(-1)?.stream.stream_state).toEqual({
+        ChargePeriodStart: '2026-11-25T00:00:00Z',
+      });
     });
 
-    it('then every UTC day’s estimate equals the emulator’s usage ledger to the nano-dollar, with unique ids', () => {
-      const rows = records(first, 'focus_estimates');
-      expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length);
-      const truth = emu.truth.usageNanoByDay(ACCOUNT, new Date('2026-08-28T00:00:00Z'), new Date(FIXED_NOW));
-      expect(byDay(rows)).toEqual(new Map([...truth].sort(([a], [b]) => a.localeCompare(b))));
-      expect(rows.every((r) => r.InvoiceId === null && r.ChargeCategory === 'Usage')).toBe(true);
+    it('then per UTC charge day the estimates equal the emulator’s spend to the nano-dollar, with distinct ids', () => {
+      const truth = emu.truth.usageNanoByDay(ACCOUNT, new Date(OLDEST), new Date(now));
+      expect(truth.size).toBeGreaterThan(80);
+      expect(sortedDays(nanoByDay(lines, 'ChargePeriodStart', 'billed_cost_nano_usd'))).toEqual(sortedDays(truth));
+      expect(new Set(lines.map((l) => l.id)).size).toBe(lines.length);
+      for (const l of lines) {
+        expect(l.ChargeCategory).toBe('Usage');
+        expect(l.InvoiceId).toBeNull();
+        expect(Date.parse(String(l.ChargePeriodEnd)) - Date.parse(String(l.ChargePeriodStart))).toBe(DAY);
+      }
     });
 
-    it('then two days later an incremental run re-reads the last 7 days, and late usage updates the same rows', async () => {
-      const later = new Date(Date.parse(FIXED_NOW) + 2 * DAY).toISOString();
+    it('then a later incremental run re-reads the lookback days as updates: no duplicates, and the late spend is in', async () => {
+      const later = '2026-11-25T20:00:00Z';
       emu.setNow(later);
-      emu.requests.length = 0;
-      const second = await run({ clock: later, state: finalStateFile(first) });
-      expect(second.code, second.stderr).toBe(0);
-      const asked = emu.requests.filter((r) => r.path === '/v1/account/focus');
-      // At least 7 days before the saved cursor (the day of the first run's end) are read again.
-      expect(asked[0]?.query.start?.[0]).toBe('2026-11-18T00:00:00Z');
-      const merged = upsert(records(first, 'focus_estimates'), records(second, 'focus_estimates'));
-      const truth = emu.truth.usageNanoByDay(ACCOUNT, new Date('2026-08-28T00:00:00Z'), new Date(later));
-      expect(byDay(merged)).toEqual(new Map([...truth].sort(([a], [b]) => a.localeCompare(b))));
-      // A re-read line keeps its id: the second run's November ids cover the first run's.
-      const reread = (rows: Row[]) =>
-        new Set(rows.filter((r) => String(r.ChargePeriodStart) >= '2026-11-18').map((r) => r.id));
-      const secondIds = reread(records(second, 'focus_estimates'));
-      for (const id of reread(records(first, 'focus_estimates'))) expect(secondIds.has(id)).toBe(true);
-      emu.setNow(FIXED_NOW);
+      try {
+        const second = await run({ clock: later, state: finalStateFile(first) });
+        expect(second.code, second.stderr).toBe(0);
+        const again = records(second, 'focus_estimates');
+        // lookback_days 3 before the saved day 2026-11-25: 2026-11-22 to now.
+        expect([...new Set(again.map((l) => String(l.ChargePeriodStart)))].sort()).toEqual([
+          '2026-11-22T00:00:00Z',
+          '2026-11-23T00:00:00Z',
+          '2026-11-24T00:00:00Z',
+          '2026-11-25T00:00:00Z',
+        ]);
+        // Re-read lines keep their ids; only today's grew.
+        const firstIds = new Set(lines.map((l) => l.id));
+        const reread = again.filter((l) => firstIds.has(l.id));
+        expect(reread.length).toBeGreaterThan(0);
+        const merged = upsert([...lines, ...again], 'id');
+        const truth = emu.truth.usageNanoByDay(ACCOUNT, new Date(OLDEST), new Date(later));
+        expect(sortedDays(nanoByDay(merged, 'ChargePeriodStart', 'billed_cost_nano_usd'))).toEqual(sortedDays(truth));
+        const today = (rows: Record<string, unknown>[]): bigint =>
+          nanoByDay(rows, 'ChargePeriodStart', 'billed_cost_nano_usd').get('2026-11-25') ?? 0n;
+        expect(today(again)).toBeGreaterThan(today(lines));
+        expect(logLines(second, 'WARN').filter((m) => m.startsWith('focus_estimates'))).toEqual([]);
+      } finally {
+        emu.setNow(FIXED_NOW);
+      }
     });
   });
 
-  it('when the key has no FOCUS reports then discover leaves focus_estimates out, saying why', async () => {
-    const result = await run({ discover: true, config: { api_key: NOFOCUS_ADMIN_KEY } });
-    expect(result.code, result.stderr).toBe(0);
-    const catalog = result.messages.find((m) => m.type === 'CATALOG');
-    const names = JSON.stringify(catalog);
-    expect(names).not.toContain('focus_estimates');
-    expect(names).toContain('"usage"');
+  describe('when the key’s account has no FOCUS reports', () => {
+    it('then discover leaves focus_estimates out with a WARN naming FOCUS reports', async () => {
+      const d = await run({ command: 'discover', config: { api_key: NOFOCUS_ADMIN_KEY } });
+      expect(d.code).toBe(0);
+      const names = discovered(d);
+      expect(names).toContain('usage');
+      expect(names).not.toContain('focus_estimates');
+      expect(logLines(d, 'WARN').filter((w) => w.startsWith('Stream focus_estimates'))).toEqual([
+        expect.stringMatching(/^Stream focus_estimates is left out of the catalog: FOCUS reports are not enabled/),
+      ]);
+    });
   });
 });

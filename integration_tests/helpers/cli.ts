@@ -131,6 +131,16 @@ export const statuses = (r: CliResult, stream: string): string[] =>
     .filter((s) => s.stream_descriptor.name === stream)
     .map((s) => s.status);
 
+/** The messages of a run's LOG lines of one level. */
+export const logLines = (r: CliResult, level: string): string[] =>
+  r.messages
+    .filter((m) => m.type === 'LOG' && (m.log as { level: string }).level === level)
+    .map((m) => (m.log as { message: string }).message);
+
+/** The stream names of a discover run's CATALOG. */
+export const discovered = (r: CliResult): string[] =>
+  (r.messages.find((m) => m.type === 'CATALOG')?.catalog as { streams: { name: string }[] }).streams.map((s) => s.name);
+
 /** The latest state per stream, as the array a next run takes with --state. */
 export function finalStateFile(r: CliResult): StateMessage[] {
   const latest = new Map<string, StateMessage>();

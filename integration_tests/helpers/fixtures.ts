@@ -2,6 +2,7 @@
 import { ADMIN_KEY } from '../../source-fal/emulator/keys.js';
 import { catalogEntry } from '../../source-fal/source.js';
 import { ALL_STREAMS, findStream } from '../../source-fal/streams/index.js';
+import { type CliResult, runCli, writeJson } from './cli.js';
 
 /** Every whole-connector test runs at this instant, in the emulator and in the CLI (SOURCE_FAL_NOW). */
 export const FIXED_NOW = '2026-11-25T12:34:56Z';
@@ -45,3 +46,28 @@ export function catalogFor(
 }
 
 export const cliEnv = (now: string = FIXED_NOW): Record<string, string> => ({ SOURCE_FAL_NOW: now });
+
+/** One CLI command against an emulator: config from `configFor(baseUrl, config)`, a catalog of `streams` for `read`. */
+export interface EmulatorRun {
+  command?: string;
+  streams?: readonly string[];
+  config?: ConfigOverrides;
+  state?: unknown;
+  clock?: string;
+}
+
+/** Runs `source-fal <command>` on the built CLI, its input files written to `dir`. */
+export function runAgainst(dir: string, baseUrl: string, run: EmulatorRun): Promise<CliResult> {
+  const tag = Math.random().toString(36).slice(2);
+  const command = run.command ?? 'read';
+  return runCli(
+    [
+      command,
+      '--config',
+      writeJson(dir, `config-${tag}.json`, configFor(baseUrl, run.config)),
+      ...(command === 'read' ? ['--catalog', writeJson(dir, `catalog-${tag}.json`, catalogFor(run.streams))] : []),
+      ...(run.state === undefined ? [] : ['--state', writeJson(dir, `state-${tag}.json`, run.state)]),
+    ],
+    { env: cliEnv(run.clock) },
+  );
+}

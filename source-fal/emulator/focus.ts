@@ -21,7 +21,7 @@ import { compileFilter, type QueryEngine, type UsageLine } from './query.js';
 import { serverlessOf } from './serverless.js';
 
 export const FOCUS_DOCS = `${DOCS_BASE}/account/focus`;
-const CSV_TYPE = 'text/csv; charset=utf-8';
+export const CSV_TYPE = 'text/csv; charset=utf-8';
 
 /** The invoice of billing month M is issued on M's 4th day at 06:00 UTC: 78 h after its charge month ends, past the 72 h maximum billing lag. */
 const INVOICE_ISSUE_OFFSET_MS = 3 * DAY_MS + 6 * 3_600_000;
@@ -84,7 +84,7 @@ export const FOCUS_COLUMNS = [
 ] as const;
 
 type FocusColumn = (typeof FOCUS_COLUMNS)[number];
-type FocusRow = Partial<Record<FocusColumn, string>>;
+export type FocusRow = Partial<Record<FocusColumn, string>>;
 
 export interface Invoice {
   readonly account: string;
@@ -151,7 +151,7 @@ function quantityText(k: number, def: EndpointDef): string {
 }
 
 /** RFC 4180: a field with a comma, a double quote, CR or LF is quoted, and its quotes doubled. Lines end in CRLF. */
-function renderCsv(rows: readonly FocusRow[]): string {
+export function renderCsv(rows: readonly FocusRow[]): string {
   const field = (value: string | undefined): string => {
     const v = value ?? '';
     return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
@@ -445,13 +445,17 @@ export interface FocusRequest {
   };
 }
 
-export function focusReport(ctx: FocusRequest): { body: string; contentType: string } {
+/** The `source` a FOCUS request asks for: 403 when the account has no FOCUS reports, 400 without a valid source. */
+export function focusSource(
+  ctx: Pick<FocusRequest, 'account' | 'params'>,
+  docsUrl: string,
+): 'invoice' | 'estimate' | 'tagged-estimate' {
   if (!ctx.account.def.focusEnabled) {
     throw new ApiError(
       403,
       'authorization_error',
       'FOCUS reports are not enabled for this account. FOCUS billing exports are an enterprise feature: contact fal to enable them.',
-      FOCUS_DOCS,
+      docsUrl,
     );
   }
   const source = ctx.params.enumSingle('source', ['invoice', 'estimate', 'tagged-estimate'] as const);
@@ -460,26 +464,35 @@ export function focusReport(ctx: FocusRequest): { body: string; contentType: str
       400,
       'validation_error',
       'source is required: one of invoice, estimate, tagged-estimate',
-      FOCUS_DOCS,
+      docsUrl,
     );
+  return source;
+}
+
+export function focusReport(ctx: FocusRequest): { body: string; contentType: string } {
+  const source = focusSource(ctx, FOCUS_DOCS);
   if (source === 'invoice') return { body: invoiceCsv(ctx), contentType: CSV_TYPE };
   return { body: estimateCsv(ctx, source === 'tagged-estimate'), contentType: CSV_TYPE };
 }
 
-function invoiceCsv(ctx: FocusRequest): string {
+/** The billing month (`YYYY-MM`) an invoice request asks for; 400 for a parameter that is not a month. */
+export function requestedBillingMonth(params: FocusRequest['params'], nowMs: number, docsUrl: string): string {
   const monthParam = (name: string): number | undefined => {
-    const text = ctx.params.single(name);
+    const text = params.single(name);
     if (text === undefined) return undefined;
     const ms = parseMonth(text);
     if (ms === undefined)
-      throw new ApiError(400, 'validation_error', `Invalid ${name} '${text}': expected YYYY-MM`, FOCUS_DOCS);
+      throw new ApiError(400, 'validation_error', `Invalid ${name} '${text}': expected YYYY-MM`, docsUrl);
     return ms;
   };
   const billing = monthParam('billing_month');
   const charge = monthParam('charge_month');
   // billing_month wins; charge_month is the month before its invoice (arrears); neither means the current month.
-  const billingStart = billing ?? (charge === undefined ? addMonths(ctx.nowMs, 0) : addMonths(charge, 1));
-  const billingMonth = formatMonth(billingStart);
+  return formatMonth(billing ?? (charge === undefined ? addMonths(nowMs, 0) : addMonths(charge, 1)));
+}
+
+function invoiceCsv(ctx: FocusRequest): string {
+  const billingMonth = requestedBillingMonth(ctx.params, ctx.nowMs, FOCUS_DOCS);
   const invoice = buildInvoice(ctx.world, ctx.engine, ctx.account, billingMonth);
   if (invoice === undefined || ctx.nowMs < invoice.issuedAtMs) {
     throw new ApiError(404, 'not_found', `No invoice has been issued for billing month ${billingMonth}`, FOCUS_DOCS);

@@ -81,7 +81,7 @@ export function orgRootedAt(account: string): OrganizationDef | undefined {
   return ORGANIZATIONS.find((o) => o.root === account);
 }
 
-function requireOrgRoot(ctx: RouteContext, docsUrl: string): OrganizationDef {
+export function requireOrgRoot(ctx: RouteContext, docsUrl: string): OrganizationDef {
   const org = orgRootedAt(ctx.account.username);
   if (!org) {
     throw new ApiError(

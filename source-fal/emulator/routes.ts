@@ -17,6 +17,7 @@ import {
 import { FOCUS_DOCS, focusReport } from './focus.js';
 import type { FixtureKey, KeyScope } from './keys.js';
 import { ORG_ROUTES } from './org.js';
+import { ORG_FOCUS_ROUTES } from './org-focus.js';
 import { ApiError, DOCS_BASE, encodeCursor, type Params } from './params.js';
 import { PRICING_ROUTES } from './pricing.js';
 import {
@@ -377,6 +378,7 @@ export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/v1/account/focus', { scope: 'ADMIN', docsUrl: FOCUS_DOCS, handler: focusReport }],
   ...SERVERLESS_ROUTES,
   ...ORG_ROUTES,
+  ...ORG_FOCUS_ROUTES,
   ...PRICING_ROUTES,
   ...ANALYTICS_ROUTES,
 ]);

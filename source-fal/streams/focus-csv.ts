@@ -3,7 +3,8 @@
  * Which FOCUS version fal follows and its full column set are unknown, so every column is kept under the name fal
  * sends; the ones whose FOCUS meaning is known are typed: decimals → numbers, date/times
  * → RFC 3339 UTC, JSON columns → objects, and an empty field → null (FOCUS has no empty strings, only nulls).
- * Unknown columns stay strings.
+ * Unknown columns stay strings. What every FOCUS stream (invoices, org_focus, focus_estimates) shares is here:
+ * the parser, the typing, the records with their digest ids, and the error for a refused report.
  */
 import { parse } from 'csv-parse';
 import { z } from 'zod';
@@ -40,7 +41,7 @@ function isPeriodColumn(name: string): boolean {
 }
 
 /** A value fal sent that does not have its column's FOCUS type. */
-class FocusValueError extends Error {}
+export class FocusValueError extends Error {}
 
 /** The typed value of one field: null for an empty field, else per the column's FOCUS type (strings otherwise). */
 function focusValue(column: string, text: string): unknown {
@@ -82,14 +83,14 @@ interface FocusLine {
   readonly line: number;
 }
 
-/** What csv-parse yields with `info: true` (its typings say `any`). */
-const ParsedLine = z.object({ record: z.array(z.string()), info: z.object({ lines: z.number() }) });
-
 /**
  * The lines of a FOCUS CSV in order, through csv-parse's streaming parser (quoted commas, doubled quotes and
  * newlines inside fields; a ragged row or an unclosed quote is an error, never a silently shifted column).
  * Throws FocusValueError for a missing or repeated header name and csv-parse's CsvError for malformed text.
  */
+/** What csv-parse yields with `info: true` (its typings say `any`). */
+const ParsedLine = z.object({ record: z.array(z.string()), info: z.object({ lines: z.number() }) });
+
 async function* focusLines(text: string): AsyncGenerator<FocusLine> {
   const parser = parse({ bom: true, skip_empty_lines: true, info: true });
   parser.end(text);
@@ -111,33 +112,57 @@ async function* focusLines(text: string): AsyncGenerator<FocusLine> {
   if (columns === undefined) throw new FocusValueError('the CSV is empty, without even a header');
 }
 
-export interface FocusRecordOptions {
-  /** Which columns identify a line: their raw text, with the line's ordinal among lines alike, makes its `id`. */
-  identifying(column: string): boolean;
-  /** Identity parts before the line's own (e.g. the billing month and the InvoiceId), from the typed record. */
-  idPrefix(record: StreamRecord): unknown[];
-  /** Fields the stream adds or defaults, after typing and before the id. */
-  complete?(record: StreamRecord): void;
-  /** For messages, e.g. `FOCUS invoice CSV for billing month 2026-11`. */
-  what: string;
-  endpoint: string;
-  requestId: string | undefined;
+/**
+ * FOCUS measures: a line's amounts and quantities, as opposed to the columns that say what the line is. An estimate
+ * line's measures grow during its day and "may change once invoiced" (https://fal.ai/docs/platform-apis/v1/account/focus),
+ * so they stay out of an estimate's id: a re-read updates the row instead of adding one.
+ */
+export const MEASURE_COLUMNS: ReadonlySet<string> = new Set([
+  'BilledCost',
+  'EffectiveCost',
+  'ListCost',
+  'ContractedCost',
+  'PricingQuantity',
+  'ConsumedQuantity',
+  'CommitmentDiscountQuantity',
+  'PricingCurrencyEffectiveCost',
+]);
+
+/** Records per page handed to the sink; a report is small, this only bounds memory for a very long one. */
+const PAGE_SIZE = 1_000;
+
+/** One FOCUS CSV response and what a stream makes of its lines. */
+export interface FocusReport {
+  readonly text: string;
+  /** What the CSV is, for messages: `FOCUS invoice CSV for billing month 2026-11`. */
+  readonly what: string;
+  readonly endpoint: string;
+  readonly requestId: string | undefined;
+  /** Columns left out of a line's identity (MEASURE_COLUMNS for estimates); none by default. */
+  readonly unstable?: ReadonlySet<string>;
+  /** The leading parts of a line's id, from its typed columns. */
+  idParts(record: StreamRecord): readonly unknown[];
+  /** Sets the stream's own columns; throws FocusValueError for a line the stream cannot keep. */
+  complete(record: StreamRecord): void;
 }
 
 /**
- * One record per line of a FOCUS CSV: every column under fal's name, typed per FOCUS, plus `id` and
- * `billed_cost_nano_usd` (BilledCost as exact integer nano-USD, from the decimal text). The same report read again
- * gives the same ids; two lines alike stay two rows (their ordinal differs).
+ * Pages of records, one per CSV line: every column under fal's name, typed per FOCUS, plus `id` (a digest of the
+ * stream's id parts and every identifying column's raw text, with the line's ordinal among lines identical in those,
+ * so the same report read again gives the same ids and two identical lines stay two rows) and
+ * `billed_cost_nano_usd` (BilledCost as exact integer nano-USD, from the decimal text). Any unreadable line fails
+ * the whole report with a ResponseShapeError naming it: a skipped line would under-count spend without a word.
  */
-export async function* focusRecords(text: string, options: FocusRecordOptions): AsyncGenerator<StreamRecord> {
+export async function* focusPages(report: FocusReport): AsyncGenerator<StreamRecord[]> {
   const seen = new Map<string, number>();
+  let page: StreamRecord[] = [];
   let line: FocusLine | undefined;
   let billedIndex = -1;
   try {
-    for await (line of focusLines(text)) {
+    for await (line of focusLines(report.text)) {
       const { columns, values } = line;
       if (billedIndex < 0) {
-        // BilledCost is what a report totals on (FOCUS: its sum per InvoiceId is the amount payable).
+        // BilledCost is what an invoice totals on (FOCUS: its sum per InvoiceId is the amount payable).
         billedIndex = columns.indexOf('BilledCost');
         if (billedIndex < 0) throw new FocusValueError('the header has no BilledCost column');
       }
@@ -146,35 +171,45 @@ export async function* focusRecords(text: string, options: FocusRecordOptions): 
       for (const [i, name] of columns.entries()) {
         const raw = values[i] ?? '';
         record[name] = focusValue(name, raw);
-        if (options.identifying(name)) fields.push([name, raw]);
+        if (report.unstable?.has(name) !== true) fields.push([name, raw]);
       }
-      options.complete?.(record);
       // Identity from the raw text, independent of column order and of how we type the values.
       const content = JSON.stringify(fields.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
       const ordinal = seen.get(content) ?? 0;
       seen.set(content, ordinal + 1);
-      record.id = digestId([...options.idPrefix(record), content, ordinal]);
+      record.id = digestId([...report.idParts(record), content, ordinal]);
+      report.complete(record);
       const billed = values[billedIndex] ?? '';
       record.billed_cost_nano_usd = billed === '' ? null : (usdTextToNano(billed) ?? null);
-      yield record;
+      page.push(record);
+      if (page.length >= PAGE_SIZE) {
+        yield page;
+        page = [];
+      }
     }
   } catch (error) {
     if (error instanceof ResponseShapeError) throw error;
     const where = line === undefined ? '' : ` (after CSV line ${line.line})`;
     const reason = error instanceof Error ? error.message : String(error);
     throw new ResponseShapeError(
-      `fal's ${options.what} cannot be read${where}: ${reason}. fal may have changed the report; upgrade source-fal or report this.`,
-      { endpoint: options.endpoint, requestId: options.requestId },
+      `fal's ${report.what} cannot be read${where}: ${reason}. fal may have changed the report; upgrade source-fal or report this.`,
+      { endpoint: report.endpoint, requestId: report.requestId },
     );
   }
+  if (page.length > 0) yield page;
 }
 
-/** fal's 403 on a FOCUS report: the account has no FOCUS reports (an enterprise feature), said with the fix. */
-export function focusNotEnabled(stream: string, endpoint: string, response: TextResponse): ConfigError {
+/** fal's 403 for a FOCUS report, as a config_error that says what the stream needs, keeping fal's words. */
+export function focusRefused(
+  response: TextResponse,
+  endpoint: string,
+  stream: string,
+  needs = 'FOCUS billing reports',
+): ConfigError {
   const said = response.error?.message ? `; fal says: "${response.error.message}"` : '';
   return new ConfigError(
     'focus_not_enabled',
-    `The ${stream} stream needs FOCUS billing reports, and fal refused them for this key (403${said}). FOCUS reports are an enterprise feature: ask fal to enable FOCUS reports for this account (and use an ADMIN-scope key), or remove ${stream} from the catalog. The other streams are not affected.`,
+    `The ${stream} stream needs ${needs}, and fal refused them for this key (403${said}). FOCUS reports are an enterprise feature: ask fal to enable FOCUS reports for this account (and use an ADMIN-scope key), or remove ${stream} from the catalog. The other streams are not affected.`,
     { endpoint, status: 403, requestId: response.requestId },
   );
 }

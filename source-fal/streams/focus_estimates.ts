@@ -1,80 +1,76 @@
 /**
- * `focus_estimates`: fal's own FOCUS rows before the invoice, one record per daily line.
- * Endpoint: GET /v1/account/focus?source=estimate&start=…&end=… (text/csv), https://fal.ai/docs/platform-apis/v1/account/focus:
- * "real-time usage estimates for a date range", pre-invoice data that "may change once invoiced", with a maximum
- * 90-day lookback. Enterprise accounts with FOCUS reports only (the same capability as `invoices`).
- *
- * Windows are UTC days, read up to 30 at a time. A day's estimate grows while fal's billing catches up (up to 72 h),
- * so every run re-reads at least MIN_LOOKBACK_DAYS (or lookback_days, if longer), and never asks for more than 90
- * days back. What is finally billed is the `invoices` stream. A line's `id` comes from its identifying columns only
- * (not its amounts), so a re-read estimate updates its row.
+ * `focus_estimates`: fal's pre-invoice cost estimates as FOCUS line items, one record per CSV line (daily lines).
+ * Endpoint: GET /v1/account/focus?source=estimate&start=…&end=… (text/csv),
+ * https://fal.ai/docs/platform-apis/v1/account/focus: estimate rows are daily, "may change once invoiced", and one
+ * request spans at most 90 days. Incremental by charge day (`ChargePeriodStart`) with the lookback, like `usage`;
+ * the invoice of the month is in `invoices`.
  */
-import { DAY_MS, formatInstant, sliceWindows, type Window } from '../time.js';
-import { focusNotEnabled, focusRecords } from './focus-csv.js';
-import type { IncrementalStream, StreamRecord } from './stream.js';
+import { DAY_MS, floorTo, formatInstant, formatWindow, sliceWindows } from '../time.js';
+import { focusPages, focusRefused, FocusValueError, MEASURE_COLUMNS } from './focus-csv.js';
+import type { IncrementalStream } from './stream.js';
+import { lookbackWindows } from './stream.js';
 
 const PATH = '/account/focus';
-const ENDPOINT = `GET ${PATH}?source=estimate`;
-/** fal keeps estimates for 90 days; a day less leaves room for the clock. */
-const MAX_LOOKBACK_DAYS = 89;
-const WINDOW_DAYS = 30;
-/** Days every run reads again at least: fal's billing catches up within 72 h, so a day's estimate settles by then. */
-const MIN_LOOKBACK_DAYS = 7;
-const PAGE_SIZE = 1_000;
+const ENDPOINT = `GET ${PATH}`;
+const NAME = 'focus_estimates';
 
-/** Amounts change on a re-read; everything else identifies the line. */
-const isAmount = (column: string): boolean => /(Cost|Quantity)$/.test(column);
+/** Days of charges per request and checkpoint: a third of fal's 90-day cap, so a killed run repeats at most a month. */
+const ESTIMATE_WINDOW_DAYS = 30;
+/** How far back fal serves estimates; older days are only in the invoices. */
+const ESTIMATE_MAX_AGE_DAYS = 90;
 
 export const focusEstimates: IncrementalStream = {
   kind: 'incremental',
-  name: 'focus_estimates',
+  name: NAME,
   primaryKey: ['id'],
   cursorField: 'ChargePeriodStart',
   requires: 'focus',
   docsUrl: 'https://fal.ai/docs/platform-apis/v1/account/focus',
+  // Whole UTC days from start_date or the saved day minus lookback_days, but never before the oldest whole day fal
+  // still estimates: a request for older days would be refused and fail the stream on every run.
   windows(ctx, saved) {
-    const { startMs, endMs, nowMs, lookbackDays } = ctx.config;
-    const oldest = Math.floor(nowMs / DAY_MS) * DAY_MS - MAX_LOOKBACK_DAYS * DAY_MS;
-    const wanted =
-      saved === undefined ? startMs : Math.max(startMs, saved - Math.max(lookbackDays, MIN_LOOKBACK_DAYS) * DAY_MS);
-    if (wanted < oldest)
-      ctx.log.log(
-        'INFO',
-        `focus_estimates: fal keeps estimates for 90 days, so this run starts at ${formatInstant(oldest).slice(0, 10)} (the invoices stream holds what was billed before).`,
-      );
-    return sliceWindows(Math.max(wanted, oldest), Math.min(endMs, nowMs), WINDOW_DAYS * DAY_MS, DAY_MS);
-  },
-  // A window may end inside today; the cursor stays at that day's start so the next run reads the day whole.
-  cursorAfter: (_ctx, window) => Math.floor(window.end / DAY_MS) * DAY_MS,
-  async *readWindow(ctx, window) {
-    const response = await ctx.client.getText(
-      PATH,
-      { source: 'estimate', start: formatInstant(window.start), end: formatInstant(window.end), timezone: 'UTC' },
-      [403],
+    const stepMs = ESTIMATE_WINDOW_DAYS * DAY_MS;
+    const oldest = Math.ceil((ctx.config.nowMs - ESTIMATE_MAX_AGE_DAYS * DAY_MS) / DAY_MS) * DAY_MS;
+    const windows = lookbackWindows(ctx, saved, stepMs, DAY_MS);
+    const first = windows[0];
+    if (first === undefined || first.start >= oldest) return windows;
+    ctx.log.log(
+      'WARN',
+      `${NAME}: fal keeps FOCUS estimates for ${ESTIMATE_MAX_AGE_DAYS} days, so reading starts at ${formatInstant(oldest)} instead of ${formatInstant(first.start)}; the charges of earlier months are in the invoices stream.`,
     );
-    if (response.status === 403) throw focusNotEnabled('focus_estimates', ENDPOINT, response);
-    let page: StreamRecord[] = [];
-    for await (const record of estimateRecords(response.text ?? '', window, response.requestId)) {
-      page.push(record);
-      if (page.length >= PAGE_SIZE) {
-        yield page;
-        page = [];
-      }
-    }
-    if (page.length > 0) yield page;
+    return sliceWindows(oldest, ctx.config.endMs, stepMs, DAY_MS);
+  },
+  // The last window ends at the run's now, inside today; the cursor stays at today's start so the next run reads
+  // the day whole again.
+  cursorAfter(_ctx, window) {
+    return floorTo(window.end, DAY_MS);
+  },
+  async *readWindow(ctx, window) {
+    // As for usage (docs/design.md): UTC days, and the range as asked, not snapped to fal's choice of bucket.
+    const query = {
+      source: 'estimate',
+      start: formatInstant(window.start),
+      end: formatInstant(window.end),
+      timeframe: 'day',
+      timezone: 'UTC',
+      bound_to_timeframe: 'false',
+    };
+    const response = await ctx.client.getText(PATH, query, [403]);
+    if (response.status === 403) throw focusRefused(response, ENDPOINT, NAME);
+    yield* focusPages({
+      text: response.text ?? '',
+      what: `FOCUS estimate CSV for ${formatWindow(window)}`,
+      endpoint: ENDPOINT,
+      requestId: response.requestId,
+      // The id: a digest of the charge day and the line's identifying columns' raw text, measures left out so a
+      // re-read day whose amounts changed updates its rows.
+      unstable: MEASURE_COLUMNS,
+      idParts: (record) => [record.ChargePeriodStart ?? null],
+      complete(record) {
+        // The cursor is never null, and without its day a line cannot be told from the same line of another day.
+        if (record.ChargePeriodStart === null || record.ChargePeriodStart === undefined)
+          throw new FocusValueError('a line has no ChargePeriodStart (the day it was charged)');
+      },
+    });
   },
 };
-
-function estimateRecords(text: string, window: Window, requestId: string | undefined): AsyncGenerator<StreamRecord> {
-  return focusRecords(text, {
-    identifying: (column) => !isAmount(column),
-    idPrefix: (record) => ['estimate', record.ChargePeriodStart ?? null],
-    complete(record) {
-      // The cursor is never null: an estimate line without ChargePeriodStart belongs to the window it came in.
-      record.ChargePeriodStart ??= formatInstant(window.start);
-    },
-    what: `FOCUS estimate CSV for ${formatInstant(window.start)} to ${formatInstant(window.end)}`,
-    endpoint: ENDPOINT,
-    requestId,
-  });
-}

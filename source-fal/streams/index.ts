@@ -6,6 +6,7 @@ import { focusEstimates } from './focus_estimates.js';
 import { invoices } from './invoices.js';
 import { modelAnalytics } from './model_analytics.js';
 import { orgBillingEvents } from './org_billing_events.js';
+import { orgFocus } from './org_focus.js';
 import { orgUsage } from './org_usage.js';
 import { pricing } from './pricing.js';
 import { serverlessUsage } from './serverless_usage.js';
@@ -28,6 +29,7 @@ export const ALL_STREAMS: readonly Stream[] = [
   teams,
   orgUsage,
   orgBillingEvents,
+  orgFocus,
   pricing,
 ];
 

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import { ApiError, ConfigError, ResponseShapeError } from '../errors.js';
 import type { Window } from '../time.js';
-import { INVOICE_SETTLE_DAYS, invoices } from './invoices.js';
+import { INVOICE_SETTLE_DAYS } from './focus-invoice.js';
+import { invoices } from './invoices.js';
 import type { StreamContext, StreamRecord } from './stream.js';
 
 const NOW = Date.UTC(2026, 10, 25, 12, 34, 56);
