@@ -60,7 +60,7 @@ describe('given 130 days of fal usage in the emulator', () => {
         expect(Date.parse(String(end)) - Date.parse(String(start))).toBeLessThanOrEqual(30 * DAY);
         expect(String(start).endsWith('T00:00:00Z')).toBe(true);
       }
-      expect(logLines(first, 'WARN').filter((m) => m.startsWith('focus_estimates'))).toEqual([
+      expect(logLines(first, 'INFO').filter((m) => m.startsWith('focus_estimates'))).toEqual([
         `focus_estimates: fal keeps FOCUS estimates for 90 days, so reading starts at ${OLDEST} instead of ${startDate}T00:00:00Z; the charges of earlier months are in the invoices stream.`,
       ]);
       expect(states(first, 'focus_estimates').at(-1)?.stream.stream_state).toEqual({
@@ -104,7 +104,7 @@ describe('given 130 days of fal usage in the emulator', () => {
         const today = (rows: Record<string, unknown>[]): bigint =>
           nanoByDay(rows, 'ChargePeriodStart', 'billed_cost_nano_usd').get('2026-11-25') ?? 0n;
         expect(today(again)).toBeGreaterThan(today(lines));
-        expect(logLines(second, 'WARN').filter((m) => m.startsWith('focus_estimates'))).toEqual([]);
+        expect(logLines(second, 'INFO').filter((m) => m.startsWith('focus_estimates'))).toEqual([]);
       } finally {
         emu.setNow(FIXED_NOW);
       }

@@ -176,7 +176,7 @@ describe('focus_estimates.windows', () => {
       ['2026-10-27T00:00:00.000Z', '2026-11-25T12:34:56.000Z'],
     ]);
     expect(logs).toEqual([
-      'WARN focus_estimates: fal keeps FOCUS estimates for 90 days, so reading starts at 2026-08-28T00:00:00Z instead of 2026-01-01T00:00:00Z; the charges of earlier months are in the invoices stream.',
+      'INFO focus_estimates: fal keeps FOCUS estimates for 90 days, so reading starts at 2026-08-28T00:00:00Z instead of 2026-01-01T00:00:00Z; the charges of earlier months are in the invoices stream.',
     ]);
   });
 });

@@ -35,7 +35,7 @@ export const focusEstimates: IncrementalStream = {
     const first = windows[0];
     if (first === undefined || first.start >= oldest) return windows;
     ctx.log.log(
-      'WARN',
+      'INFO',
       `${NAME}: fal keeps FOCUS estimates for ${ESTIMATE_MAX_AGE_DAYS} days, so reading starts at ${formatInstant(oldest)} instead of ${formatInstant(first.start)}; the charges of earlier months are in the invoices stream.`,
     );
     return sliceWindows(oldest, ctx.config.endMs, stepMs, DAY_MS);

@@ -9,6 +9,7 @@ import { orgBillingEvents } from './org_billing_events.js';
 import { orgFocus } from './org_focus.js';
 import { orgUsage } from './org_usage.js';
 import { pricing } from './pricing.js';
+import { serverlessAnalytics } from './serverless_analytics.js';
 import { serverlessUsage } from './serverless_usage.js';
 import type { Stream } from './stream.js';
 import { teams } from './teams.js';
@@ -24,6 +25,7 @@ export const ALL_STREAMS: readonly Stream[] = [
   focusEstimates,
   serverlessUsage,
   modelAnalytics,
+  serverlessAnalytics,
   credits,
   apiKeys,
   teams,

@@ -22,8 +22,6 @@ const PRICING_BATCH_SIZE = 50;
 /** Usage summaries are asked for in steps of at most 90 days, the longest range any fal usage API documents. */
 const ID_DISCOVERY_STEP_MS = 90 * DAY_MS;
 
-const SummaryPage = CursorEnvelope.extend({ summary: z.array(z.object({ endpoint_id: z.string().min(1) }).loose()) });
-
 const PricesPage = CursorEnvelope.extend({
   prices: z.array(
     z
@@ -48,8 +46,17 @@ export const pricing: SnapshotStream = {
 };
 
 /** Every endpoint id in the account's usage over [start_date, end), from `expand=summary` (one line per grain). */
-export async function endpointIdsSeenInUsage(ctx: StreamContext): Promise<Set<string>> {
-  const ids = new Set<string>();
+export function endpointIdsSeenInUsage(ctx: StreamContext): Promise<Set<string>> {
+  return valuesInSummary(ctx, '/models/usage', 'endpoint_id');
+}
+
+/**
+ * Every non-empty value of one field of a usage-type endpoint's summary lines over [start_date, end), read in
+ * 90-day windows (fal's cap on a usage range).
+ */
+export async function valuesInSummary(ctx: StreamContext, path: string, field: string): Promise<Set<string>> {
+  const Page = CursorEnvelope.extend({ summary: z.array(z.record(z.string(), z.unknown())) });
+  const values = new Set<string>();
   for (const window of sliceWindows(ctx.config.startMs, ctx.config.endMs, ID_DISCOVERY_STEP_MS, DAY_MS)) {
     const query = {
       start: formatInstant(window.start),
@@ -59,17 +66,14 @@ export async function endpointIdsSeenInUsage(ctx: StreamContext): Promise<Set<st
       timezone: 'UTC',
       expand: ['summary'],
     };
-    for await (const page of cursorPages({
-      client: ctx.client,
-      path: '/models/usage',
-      query,
-      limit: USAGE_PAGE_LIMIT,
-      schema: SummaryPage,
-    })) {
-      for (const line of page.summary) ids.add(line.endpoint_id);
+    for await (const page of cursorPages({ client: ctx.client, path, query, limit: USAGE_PAGE_LIMIT, schema: Page })) {
+      for (const line of page.summary) {
+        const value = line[field];
+        if (typeof value === 'string' && value !== '') values.add(value);
+      }
     }
   }
-  return ids;
+  return values;
 }
 
 type Price = z.infer<typeof PricesPage>['prices'][number];
