@@ -15,7 +15,7 @@
 import { ApiError, DOCS_BASE } from './params.js';
 import { periodStart } from './query.js';
 import type { Route, RouteContext } from './routes.js';
-import { type SeriesRequest, seriesPage, seriesRequest } from './series.js';
+import { seriesPage, type SeriesRequest, seriesRequest } from './series.js';
 import { serverlessOf } from './serverless.js';
 
 const ANALYTICS_DOCS = `${DOCS_BASE}/models/analytics`;
