@@ -15,17 +15,21 @@ import { parse } from 'yaml';
 
 import { columnDescription, generatedDbtFiles, snake } from '../scripts/dbt-package.js';
 import { renderModel } from '../source-fal/analytics/render.js';
-import { ADMIN_KEY } from '../source-fal/emulator/keys.js';
+import { ADMIN_KEY, ORG_ADMIN_KEY } from '../source-fal/emulator/keys.js';
 import { type Emulator, startEmulator } from '../source-fal/emulator/server.js';
 import { ALL_STREAMS } from '../source-fal/streams/index.js';
 import { REPO_ROOT, tempDir } from './helpers/cli.js';
+import { runDataTests } from './helpers/dbt-tests.js';
 import { cliEnv, FIXED_NOW } from './helpers/fixtures.js';
 import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
 import { decimalToNano, duckdbWarehouse, postgresWarehouse, runSync, type TestWarehouse } from './helpers/sync.js';
+import { sortedDays } from './helpers/totals.js';
 
 const DBT = join(REPO_ROOT, 'dbt');
 const ACCOUNT = 'acme-ml';
 const START = '2026-10-20';
+/** The organization root team ORG_ADMIN_KEY belongs to. */
+const ORG_ROOT = 'acme';
 
 function filesUnder(dir: string, suffix: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
@@ -129,12 +133,13 @@ describe('given a warehouse sync loaded from the emulator', () => {
   ] as const)('when every dbt model is rendered for %s and created as a view in schema fal_dbt', (_name, make) => {
     let wh: TestWarehouse;
     let destination: string;
-    beforeAll(async () => {
-      wh = make();
-      destination = await wh.fresh('dbt_models');
-      // Every stream: the organization streams fail for this key (exit 1) but their tables exist, as in Airbyte.
-      const run = await runSync(['--destination', destination, '--streams', ALL_STREAMS.map((s) => s.name).join(',')], {
-        env: { ...cliEnv(), FAL_ADMIN_KEY: ADMIN_KEY, FAL_BASE_URL: emu.url, FAL_START_DATE: START },
+    let org: string;
+    /** A fresh warehouse `sync` loaded with every stream for `key`, and every model as a view in schema fal_dbt. */
+    const loadWithViews = async (name: string, key: string, account: string): Promise<string> => {
+      const target = await wh.fresh(name);
+      // Every stream: streams the key cannot read fail (exit 1) but their tables exist, as in Airbyte.
+      const run = await runSync(['--destination', target, '--streams', ALL_STREAMS.map((s) => s.name).join(',')], {
+        env: { ...cliEnv(), FAL_ADMIN_KEY: key, FAL_BASE_URL: emu.url, FAL_START_DATE: START },
         timeoutMs: 180_000,
       });
       expect([0, 1], run.stderr).toContain(run.code);
@@ -144,12 +149,18 @@ describe('given a warehouse sync loaded from the emulator', () => {
           dialect: wh.dialect,
           source: (_s, table) => `"fal"."${table}"`,
           ref: (ref) => `"fal_dbt"."${ref}"`,
-          vars: { source_fal_account: ACCOUNT },
+          vars: { source_fal_account: account },
         });
         statements.push(`CREATE VIEW "fal_dbt"."${model}" AS ${sql}`);
       }
-      for (const statement of statements) await wh.query(destination, statement);
-    }, 400_000);
+      for (const statement of statements) await wh.query(target, statement);
+      return target;
+    };
+    beforeAll(async () => {
+      wh = make();
+      destination = await loadWithViews('dbt_models', ADMIN_KEY, ACCOUNT);
+      org = await loadWithViews('dbt_models_org', ORG_ADMIN_KEY, ORG_ROOT);
+    }, 600_000);
 
     it('then every model answers a query', async () => {
       for (const model of modelNames()) {
@@ -202,6 +213,89 @@ describe('given a warehouse sync loaded from the emulator', () => {
       expect(byKey?.n).toBe(byEndpoint?.n);
       const names = await wh.query(destination, 'SELECT DISTINCT key_name FROM fal_dbt.fal_daily_spend_by_api_key');
       expect(names.map((r) => r.key_name)).toContain('Production Key');
+    });
+
+    it('then fal_daily_spend_by_api_key per UTC day and key equals the emulator’s ledger, in a Los Angeles session', async () => {
+      const rows = await wh.query(
+        destination,
+        `SELECT CAST(day AS VARCHAR) AS day, api_key_id, sum(cost_nano_usd) AS nano
+           FROM fal_dbt.fal_daily_spend_by_api_key GROUP BY 1, 2`,
+        'America/Los_Angeles',
+      );
+      const truth = new Map<string, bigint>();
+      for (const event of emu.truth.events(ACCOUNT, new Date(`${START}T00:00:00Z`), new Date(FIXED_NOW))) {
+        const cell = `${event.timestamp.slice(0, 10)} ${event.auth_method_structured.api_key_id ?? '-'}`;
+        truth.set(cell, (truth.get(cell) ?? 0n) + BigInt(event.cost_total_nano));
+      }
+      const got = new Map(
+        rows.map((r) => [`${String(r.day).slice(0, 10)} ${r.api_key_id ?? '-'}`, BigInt(String(r.nano))]),
+      );
+      expect(sortedDays(got)).toEqual(sortedDays(truth));
+      expect(new Set(rows.map((r) => r.api_key_id)).size).toBeGreaterThan(2);
+    });
+
+    it('then for an organization root key fal_daily_spend_by_team per UTC day, team and product equals the ledger, in a Los Angeles session', async () => {
+      const rows = await wh.query(
+        org,
+        `SELECT CAST(day AS VARCHAR) AS day, team, team_name, product, sum(cost_usd) AS usd, sum(cost_nano_usd) AS nano
+           FROM fal_dbt.fal_daily_spend_by_team GROUP BY 1, 2, 3, 4`,
+        'America/Los_Angeles',
+      );
+      const truth = new Map<string, bigint>();
+      const teams = emu.truth.teams(ORG_ROOT);
+      for (const team of teams)
+        for (const product of ['model_apis', 'serverless', 'compute'] as const)
+          for (const [day, nano] of emu.truth.orgUsageNanoByDay(
+            team.username,
+            product,
+            new Date(`${START}T00:00:00Z`),
+            new Date(FIXED_NOW),
+          ))
+            if (nano !== 0n) truth.set(`${day} ${team.username} ${product}`, nano);
+      const cell = (r: Record<string, string | null>): string => `${String(r.day).slice(0, 10)} ${r.team} ${r.product}`;
+      expect(sortedDays(new Map(rows.map((r) => [cell(r), BigInt(String(r.nano))])))).toEqual(sortedDays(truth));
+      expect(sortedDays(new Map(rows.map((r) => [cell(r), decimalToNano(String(r.usd))])))).toEqual(sortedDays(truth));
+      expect(new Set(rows.map((r) => r.team_name))).toEqual(new Set(teams.map((t) => t.name)));
+      expect(new Set(rows.map((r) => r.product))).toEqual(new Set(['model_apis', 'serverless', 'compute']));
+    });
+
+    it.for([
+      ['an account key', () => destination],
+      ['an organization root key', () => org],
+    ] as const)(
+      'then with %s every data test the package declares passes as dbt compiles it (sources and marts)',
+      async ([, target]) => {
+        const results = await runDataTests(wh, target(), DBT);
+        expect(results.filter((r) => r.failures !== 0)).toEqual([]);
+        expect(results.filter((r) => r.test === 'relationships').length).toBe(4);
+        expect(results.length).toBeGreaterThan(25);
+      },
+    );
+
+    it('then a duplicated key makes the unique test fail (the test runner is not vacuous)', async () => {
+      await wh.query(
+        destination,
+        'CREATE OR REPLACE VIEW fal_dbt.usage_twice AS SELECT * FROM fal.usage UNION ALL SELECT * FROM fal.usage',
+      );
+      const results = await runDataTests(wh, destination, DBT, { usage: 'fal_dbt.usage_twice' });
+      const unique = results.find((r) => r.test === 'unique' && r.relation === 'fal_dbt.usage_twice');
+      expect(unique?.failures).toBeGreaterThan(100);
+    });
+
+    it('then every column the marts document exists, and the daily spend marts document all their columns', async () => {
+      const documented = parse(readFileSync(join(DBT, 'models', 'marts', '_marts.yml'), 'utf8')) as {
+        models: { name: string; columns?: { name: string }[] }[];
+      };
+      for (const model of documented.models) {
+        const rows = await wh.query(
+          destination,
+          `SELECT column_name FROM information_schema.columns WHERE table_schema = 'fal_dbt' AND table_name = '${model.name}'`,
+        );
+        const actual = rows.map((r) => String(r.column_name)).sort();
+        const names = (model.columns ?? []).map((c) => c.name).sort();
+        if (model.name.startsWith('fal_daily_spend_')) expect(names, model.name).toEqual(actual);
+        else for (const name of names) expect(actual, model.name).toContain(name);
+      }
     });
   });
 });
