@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 import { Ajv } from 'ajv';
+import nunjucks from 'nunjucks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
@@ -26,6 +27,13 @@ import { decimalToNano, duckdbWarehouse, postgresWarehouse, runSync, type TestWa
 import { sortedDays } from './helpers/totals.js';
 
 const DBT = join(REPO_ROOT, 'dbt');
+
+interface Freshness {
+  warn_after: { count: number; period: 'minute' | 'hour' | 'day' };
+  error_after: { count: number; period: 'minute' | 'hour' | 'day' };
+}
+const PERIOD_MS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+const periodMs = (rule: Freshness['warn_after']): number => rule.count * PERIOD_MS[rule.period];
 const ACCOUNT = 'acme-ml';
 const START = '2026-10-20';
 /** The organization root team ORG_ADMIN_KEY belongs to. */
@@ -296,6 +304,33 @@ describe('given a warehouse sync loaded from the emulator', () => {
         if (model.name.startsWith('fal_daily_spend_')) expect(names, model.name).toEqual(actual);
         else for (const name of names) expect(actual, model.name).toContain(name);
       }
+    });
+
+    it('then each freshness query dbt would run finds a freshly synced table within its warn_after', async () => {
+      const doc = parse(readFileSync(join(DBT, 'models', 'staging', '_fal__sources.yml'), 'utf8')) as {
+        sources: { tables: { name: string; loaded_at_field?: string; freshness?: Freshness }[] }[];
+      };
+      const checked: string[] = [];
+      for (const table of doc.sources[0]?.tables ?? []) {
+        if (table.loaded_at_field === undefined || table.freshness === undefined) continue;
+        // dbt renders loaded_at_field with its YAML context (https://docs.getdbt.com/reference/dbt-jinja-functions/dbt-properties-yml-context).
+        const field = new nunjucks.Environment(null, { autoescape: false }).renderString(table.loaded_at_field, {
+          target: { type: wh.dialect },
+        });
+        for (const target of [destination, org]) {
+          const [row] = await wh.query(
+            target,
+            `SELECT CAST(max(${field}) AS VARCHAR) AS max_loaded_at FROM fal."${table.name}"`,
+          );
+          if (row?.max_loaded_at === null || row?.max_loaded_at === undefined) continue;
+          const ageMs =
+            Date.parse(FIXED_NOW) - Date.parse(row.max_loaded_at.replace(' ', 'T').replace(/\+00(:00)?$/, 'Z'));
+          expect(ageMs, `${table.name}: ${row.max_loaded_at}`).toBeLessThan(periodMs(table.freshness.warn_after));
+          expect(periodMs(table.freshness.warn_after)).toBeLessThan(periodMs(table.freshness.error_after));
+          checked.push(table.name);
+        }
+      }
+      expect(new Set(checked)).toEqual(new Set(ALL_STREAMS.filter((s) => s.kind === 'incremental').map((s) => s.name)));
     });
   });
 });

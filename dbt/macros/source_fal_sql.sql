@@ -11,6 +11,16 @@
 {% macro snowflake__money_type() %}number(38,9){% endmacro %}
 {% macro bigquery__money_type() %}numeric{% endmacro %}
 
+{#
+  A column of a table source-fal or Airbyte loaded, by its name in schemas/*.json, for names that must be quoted
+  (FOCUS's PascalCase columns, `timestamp`). Airbyte's Snowflake destination creates upper-case column names
+  (https://github.com/airbytehq/airbyte/pull/30056), so on Snowflake the quoted name is upper case; BigQuery column
+  names are case-insensitive; PostgreSQL and DuckDB keep the schema's spelling.
+#}
+{% macro source_column(name) %}{{ return(adapter.dispatch('source_column', 'source_fal')(name)) }}{% endmacro %}
+{% macro default__source_column(name) %}{{ adapter.quote(name) }}{% endmacro %}
+{% macro snowflake__source_column(name) %}{{ adapter.quote(name | upper) }}{% endmacro %}
+
 {# The UTC calendar day of a timestamp with time zone. #}
 {% macro utc_date(column) %}{{ return(adapter.dispatch('utc_date', 'source_fal')(column)) }}{% endmacro %}
 {% macro default__utc_date(column) %}cast(({{ column }}) at time zone 'UTC' as date){% endmacro %}
@@ -22,8 +32,12 @@
 {% macro default__utc_month_start(column, months) -%}
   ((date_trunc('month', ({{ column }}) at time zone 'UTC'){% if months %} + interval '{{ months }} month'{% endif %}) at time zone 'UTC')
 {%- endmacro %}
+{#- The 2-argument convert_timezone reads a TIMESTAMP_NTZ in the session's time zone (Snowflake's default is
+    America/Los_Angeles), so the month start is built as a TIMESTAMP_TZ in UTC from its parts instead
+    (https://docs.snowflake.com/en/sql-reference/functions/convert_timezone,
+    https://docs.snowflake.com/en/sql-reference/functions/timestamp_from_parts). -#}
 {% macro snowflake__utc_month_start(column, months) -%}
-  convert_timezone('UTC', dateadd(month, {{ months }}, date_trunc('month', convert_timezone('UTC', {{ column }})::timestamp_ntz))::timestamp_ntz)::timestamp_tz
+  dateadd(month, {{ months }}, timestamp_tz_from_parts(year(convert_timezone('UTC', {{ column }})), month(convert_timezone('UTC', {{ column }})), 1, 0, 0, 0, 0, 'UTC'))
 {%- endmacro %}
 {% macro bigquery__utc_month_start(column, months) -%}
   timestamp(date_add(date_trunc(date({{ column }}, 'UTC'), month), interval {{ months }} month), 'UTC')
