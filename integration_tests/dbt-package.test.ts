@@ -333,4 +333,79 @@ describe('given a warehouse sync loaded from the emulator', () => {
       expect(new Set(checked)).toEqual(new Set(ALL_STREAMS.filter((s) => s.kind === 'incremental').map((s) => s.name)));
     });
   });
+
+  describe.each([
+    ['DuckDB', (): TestWarehouse => duckdbWarehouse(tempDir('source-fal-dbt-tf-'))],
+    ['PostgreSQL', (): TestWarehouse => postgresWarehouse(pg.url)],
+  ] as const)(
+    'when usage is synced into %s by day, then by hour a day later (usage_granularity changed)',
+    (_name, make) => {
+      const before = '2026-11-24T12:34:56Z';
+      let wh: TestWarehouse;
+      let target: string;
+      let emu2: Emulator;
+      beforeAll(async () => {
+        wh = make();
+        target = await wh.fresh('dbt_timeframes');
+        emu2 = await startEmulator({ now: before, historyDays: 60 });
+        const sync = async (now: string, granularity: string): Promise<void> => {
+          const run = await runSync(['--destination', target, '--streams', 'usage,api_keys'], {
+            env: {
+              ...cliEnv(now),
+              FAL_ADMIN_KEY: ADMIN_KEY,
+              FAL_BASE_URL: emu2.url,
+              FAL_START_DATE: START,
+              FAL_USAGE_GRANULARITY: granularity,
+            },
+            timeoutMs: 180_000,
+          });
+          expect(run.code, run.stderr).toBe(0);
+        };
+        await sync(before, 'day');
+        emu2.setNow(FIXED_NOW);
+        await sync(FIXED_NOW, 'hour');
+        await wh.query(target, 'CREATE SCHEMA IF NOT EXISTS fal_dbt');
+        for (const model of [
+          'stg_fal__usage',
+          'stg_fal__api_keys',
+          'fal_daily_spend_by_endpoint',
+          'fal_daily_spend_by_api_key',
+        ])
+          await wh.query(
+            target,
+            `CREATE VIEW "fal_dbt"."${model}" AS ${renderModel(model, {
+              dialect: wh.dialect,
+              source: (_s, table) => `"fal"."${table}"`,
+              ref: (ref) => `"fal_dbt"."${ref}"`,
+            })}`,
+          );
+      }, 400_000);
+      afterAll(async () => {
+        await emu2?.close();
+      });
+
+      it('then the table holds both bucket sizes for the re-read days, and daily spend counts each day once: equal to the ledger', async () => {
+        const mixed = await wh.query(
+          target,
+          `SELECT CAST(CAST(bucket AT TIME ZONE 'UTC' AS DATE) AS VARCHAR) AS day FROM fal.usage
+          GROUP BY 1 HAVING count(DISTINCT timeframe) = 2`,
+        );
+        expect(mixed.length).toBeGreaterThanOrEqual(3);
+        const rows = await wh.query(
+          target,
+          `SELECT CAST(day AS VARCHAR) AS day, sum(cost_nano_usd) AS nano FROM fal_dbt.fal_daily_spend_by_endpoint GROUP BY 1`,
+          'America/Los_Angeles',
+        );
+        const truth = emu2.truth.usageNanoByDay(ACCOUNT, new Date(`${START}T00:00:00Z`), new Date(FIXED_NOW));
+        expect(sortedDays(new Map(rows.map((r) => [String(r.day).slice(0, 10), BigInt(String(r.nano))])))).toEqual(
+          sortedDays(truth),
+        );
+        const [byKey] = await wh.query(
+          target,
+          'SELECT sum(cost_nano_usd) AS n FROM fal_dbt.fal_daily_spend_by_api_key',
+        );
+        expect(BigInt(String(byKey?.n))).toBe([...truth.values()].reduce((a, b) => a + b, 0n));
+      });
+    },
+  );
 });
