@@ -144,48 +144,17 @@ function stagingSql(streamName: string): string {
     return [...header, 'select', lines.join(',\n'), `from {{ source('fal', '${stream.name}') }}`, ''].join('\n');
   return [
     ...header,
-    ...ONE_TIMEFRAME_COMMENT,
+    '-- One bucket size per UTC day, so that a usage_granularity change does not count re-read days twice.',
     'with loaded as (',
     '    select',
     lines.map((line) => `    ${line}`).join(',\n'),
     `    from {{ source('fal', '${stream.name}') }}`,
-    '),',
-    '',
-    'latest as (',
-    '    select timeframe as latest_timeframe from loaded order by bucket desc, timeframe desc limit 1',
-    '),',
-    '',
-    'day_timeframes as (',
-    '    select',
-    '        loaded.day,',
-    '        case',
-    '            when count(distinct loaded.timeframe) = 1 then min(loaded.timeframe)',
-    '            else max(latest.latest_timeframe)',
-    '        end as timeframe',
-    '    from loaded',
-    '    cross join latest',
-    '    group by loaded.day',
     ')',
     '',
-    'select loaded.*',
-    'from loaded',
-    'inner join day_timeframes',
-    '    on day_timeframes.day = loaded.day and day_timeframes.timeframe = loaded.timeframe',
+    "{{ source_fal.one_bucket_size_per_day('loaded') }}",
     '',
   ].join('\n');
 }
-
-/**
- * Why a bucketed stream's staging model keeps one bucket size per UTC day: rows of each size have their own ids,
- * so after a usage_granularity change the days the next run re-reads (lookback) are in the table twice. Each size
- * covers a day whole (windows start on bucket boundaries, docs/design.md), and the size of the newest bucket is the
- * one fal was asked last.
- */
-const ONE_TIMEFRAME_COMMENT = [
-  '-- One bucket size (timeframe) per UTC day: after a usage_granularity change the re-read days hold rows of both',
-  '-- sizes under different ids, and would count twice. Each size covers a day whole; where a day has both, the',
-  '-- size of the newest bucket (the one fal was asked last) is kept.',
-];
 
 /** Every generated file of the package: path under dbt/ → content. */
 export function generatedDbtFiles(): Map<string, string> {

@@ -68,3 +68,32 @@
 {% macro json_text(column) %}{{ return(adapter.dispatch('json_text', 'source_fal')(column)) }}{% endmacro %}
 {% macro default__json_text(column) %}cast({{ column }} as {{ dbt.type_string() }}){% endmacro %}
 {% macro bigquery__json_text(column) %}to_json_string({{ column }}){% endmacro %}
+
+{#
+  The rows of a bucketed stream (`relation`: a CTE with the stream's columns and `day`) with one bucket size per UTC
+  day. Rows of each size (timeframe) have their own ids, so after a usage_granularity change the days the next run
+  re-reads (lookback) hold both sizes and would count twice. Each size covers a day whole (windows start on bucket
+  boundaries); where a day has both, the size of the newest bucket, the one fal was asked last, is kept.
+#}
+{% macro one_bucket_size_per_day(relation) -%}
+, latest_bucket_size as (
+    select timeframe as latest_timeframe from {{ relation }} order by bucket desc, timeframe desc limit 1
+),
+
+day_bucket_size as (
+    select
+        {{ relation }}.day,
+        case
+            when count(distinct {{ relation }}.timeframe) = 1 then min({{ relation }}.timeframe)
+            else max(latest_bucket_size.latest_timeframe)
+        end as timeframe
+    from {{ relation }}
+    cross join latest_bucket_size
+    group by {{ relation }}.day
+)
+
+select {{ relation }}.*
+from {{ relation }}
+inner join day_bucket_size
+    on day_bucket_size.day = {{ relation }}.day and day_bucket_size.timeframe = {{ relation }}.timeframe
+{%- endmacro %}
