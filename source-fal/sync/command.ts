@@ -178,7 +178,7 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
     cleanups.push(() => client.close());
 
     const { username, selected } = await streamsToSync(ctx, streams, progress);
-    const destination = await openDestination(target, progress, schema);
+    const destination = await openDestination(target, progress, schema, io.env);
     cleanups.push(() => destination.close());
     const plans = new Map<string, TablePlan>(selected.map((stream) => [stream.name, planFor(stream.name)]));
     const analytics =
@@ -289,10 +289,15 @@ async function streamsToSync(
   return { username, selected: ALL_STREAMS.filter((stream) => available.get(stream.requires)?.ok) };
 }
 
-export async function openDestination(target: Target, progress: Logger, schema: string): Promise<Destination> {
+export async function openDestination(
+  target: Target,
+  progress: Logger,
+  schema: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Destination> {
   if (target.dialect === 'duckdb') {
-    const { openDuckDb } = await import('./duckdb.js');
-    return openDuckDb(target.path, progress, schema);
+    const { openDuckDb, parseMemoryLimit } = await import('./duckdb.js');
+    return openDuckDb(target.path, progress, schema, parseMemoryLimit(env.SOURCE_FAL_DUCKDB_MEMORY_LIMIT));
   }
   if (target.dialect === 'parquet') {
     const { openParquet } = await import('./parquet.js');

@@ -19,6 +19,7 @@ import { type Cell, quoteIdent, STATE_TABLE, type TablePlan } from './columns.js
 import {
   type CommitResult,
   type Destination,
+  DestinationConfigError,
   DestinationError,
   type Namespace,
   parseSavedState,
@@ -53,7 +54,27 @@ const LOAD_SETTINGS = [
   `SET checkpoint_threshold = '256MB'`,
 ];
 
-export async function openDuckDb(path: string, log: Logger, schema = SCHEMA): Promise<DuckDbDestination> {
+/**
+ * `SOURCE_FAL_DUCKDB_MEMORY_LIMIT` (e.g. `2GB`): DuckDB's memory_limit for the sync. Unset, DuckDB takes up to 80% of
+ * the machine's RAM. The primary-key index of a table must fit in it (it is not spilled to disk): roughly 100 bytes
+ * per billing event, so a limit below that fails the sync with an out-of-memory error (docs/performance.md).
+ */
+export function parseMemoryLimit(text: string | undefined): string | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  const value = text.trim();
+  if (!/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(value))
+    throw new DestinationConfigError(
+      `SOURCE_FAL_DUCKDB_MEMORY_LIMIT=${JSON.stringify(text)} is not a size: write e.g. 512MB or 2GB (or unset it to let DuckDB use up to 80% of RAM).`,
+    );
+  return value;
+}
+
+export async function openDuckDb(
+  path: string,
+  log: Logger,
+  schema = SCHEMA,
+  memoryLimit?: string,
+): Promise<DuckDbDestination> {
   const shown = path === ':memory:' ? 'an in-memory DuckDB database' : resolve(path);
   let instance: DuckDBInstance;
   try {
@@ -76,6 +97,7 @@ export async function openDuckDb(path: string, log: Logger, schema = SCHEMA): Pr
   // Timestamps are written and shown in UTC whatever the machine's zone (ICU is built into the DuckDB bindings).
   await destination.exec(`SET TimeZone = 'UTC'`).catch(() => undefined);
   for (const setting of LOAD_SETTINGS) await destination.exec(setting);
+  if (memoryLimit !== undefined) await destination.exec(`SET memory_limit = '${memoryLimit}'`);
   return destination;
 }
 
@@ -151,6 +173,13 @@ export class DuckDbDestination implements Destination, SqlRunner {
   private wrap(error: unknown, sql: string): DestinationError {
     if (error instanceof DestinationError) return error;
     const message = error instanceof Error ? error.message : String(error);
+    if (/Out of Memory Error|failed to pin block/i.test(message)) {
+      return new DestinationError(
+        'duckdb_out_of_memory',
+        `DuckDB (${this.shown}) ran out of memory: ${firstLine(message)}. The window was rolled back. Raise SOURCE_FAL_DUCKDB_MEMORY_LIMIT (each table's primary-key index must fit in it, about 100 bytes a row) or unset it, then run sync again: it resumes from the last committed window.`,
+        { cause: error },
+      );
+    }
     return new DestinationError(
       'duckdb_error',
       `DuckDB (${this.shown}) failed: ${firstLine(message)} [while running: ${sql.replace(/\s+/g, ' ').slice(0, 160)}]`,
