@@ -68,6 +68,9 @@
 {% macro json_text(column) %}{{ return(adapter.dispatch('json_text', 'source_fal')(column)) }}{% endmacro %}
 {% macro default__json_text(column) %}cast({{ column }} as {{ dbt.type_string() }}){% endmacro %}
 {% macro bigquery__json_text(column) %}to_json_string({{ column }}){% endmacro %}
+{#- A VARIANT or OBJECT holding an object does not cast to VARCHAR; TO_JSON writes its JSON text
+    (https://docs.snowflake.com/en/sql-reference/functions/to_json). -#}
+{% macro snowflake__json_text(column) %}to_json({{ column }}){% endmacro %}
 
 {#
   The rows of a bucketed stream (`relation`: a CTE with the stream's columns and `day`) with one bucket size per UTC
