@@ -144,6 +144,9 @@ describe('given 120 days of billed requests in the emulator', () => {
           cost_discount: e.cost_discount_nano / 1e9,
           cost_total: e.cost_total_nano / 1e9,
           cost_estimate_nano_usd: e.cost_total_nano,
+          unit: e.unit,
+          quantity: e.output_units,
+          tags: e.tags,
           auth_method: e.auth_method,
           api_key_id: e.auth_method_structured.api_key_id ?? null,
           login_username: e.auth_method_structured.login_username ?? null,
@@ -151,6 +154,9 @@ describe('given 120 days of billed requests in the emulator', () => {
         checked++;
       }
       expect(checked).toBeGreaterThan(100);
+      // Key requests carry their project tag, web-UI ones none: both kinds are in the data.
+      const tags = new Set([...byId.values()].map((r) => JSON.stringify(r.tags)));
+      expect(tags).toEqual(new Set(['{}', '{"project":"image"}', '{"project":"video"}']));
       for (const row of byId.values()) expect(String(row.timestamp)).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
     });
 

@@ -25,7 +25,7 @@ const README_QUERIES = [...README.matchAll(/```sql\n([\s\S]*?)```/g)]
   .map((m) => m[1] ?? '')
   .filter((sql) => /\bfal\.\w+/.test(sql));
 /** The tables the README's queries read. */
-const README_STREAMS = 'usage,api_keys,billing_events';
+const README_STREAMS = 'usage,usage_by_tag,model_analytics,api_keys,billing_events';
 const ACCOUNT = 'acme-ml';
 const ZONE = 'America/Los_Angeles';
 /** Per UTC day cost of the usage table, spelled the way the README tells users to spell days. */

@@ -324,7 +324,7 @@ describe('given 120 days of fal usage in the emulator', () => {
             message: string;
           }
         ).message,
-      ).toMatch(/invoices \(FOCUS reports are not enabled/);
+      ).toMatch(/invoices, focus_estimates \(FOCUS reports are not enabled/);
     });
 
     it('then a read with invoices configured fails that stream alone with a config_error naming FOCUS reports; the others complete', async () => {

@@ -69,6 +69,9 @@ interface BillingEvent {
   cost_discount: number;
   cost_total: number;
   cost_estimate_nano_usd: number;
+  unit?: string;
+  quantity?: number;
+  tags?: Record<string, string>;
   auth_method?: string;
   auth_method_structured?: { detail: string; api_key_id?: string; login_username?: string };
 }
@@ -116,6 +119,10 @@ function asApi(e: BillingEventTruth): BillingEvent {
     cost_discount: e.cost_discount_nano / 1e9,
     cost_total: e.cost_total_nano / 1e9,
     cost_estimate_nano_usd: e.cost_total_nano,
+    // fal's current shape: unit, quantity and the request's cost-allocation tags.
+    unit: e.unit,
+    quantity: e.output_units,
+    tags: e.tags,
     auth_method_structured: e.auth_method_structured,
   };
 }

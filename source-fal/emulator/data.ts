@@ -522,6 +522,15 @@ export interface WorldConfig {
 }
 
 /** A billing event as the truth helpers return it (exact integers in nano-USD). */
+/**
+ * Cost-allocation tags of a billed request (fal: the activated keys of the request's `X-Fal-Tags` header,
+ * https://fal.ai/docs/documentation/model-apis/request-tags; `{}` when it set none): requests made with an API key
+ * tag their product family, web-UI requests set none.
+ */
+export function eventTags(def: EndpointDef, byKey: boolean): Record<string, string> {
+  return byKey ? { project: def.unit === 'second' || def.unit === 'video' ? 'video' : 'image' } : {};
+}
+
 export interface BillingEventTruth {
   account: string;
   request_id: string;
@@ -541,6 +550,8 @@ export interface BillingEventTruth {
   cost_total_nano: number;
   auth_method: string;
   auth_method_structured: AuthMethodStructured;
+  /** Cost-allocation tags (eventTags). */
+  tags: Record<string, string>;
 }
 
 export class World {
@@ -807,6 +818,7 @@ export class World {
       cost_total_nano: dd.totNano[i] as number,
       auth_method: id.detail,
       auth_method_structured: structured,
+      tags: eventTags(def, id.kind === 'key'),
     };
   }
 

@@ -500,6 +500,7 @@ function orgBillingEvents(ctx: RouteContext): string {
     cost_discount: e.cost_discount_nano / NANO_PER_USD,
     cost_total: e.cost_total_nano / NANO_PER_USD,
     cost_estimate_nano_usd: e.cost_total_nano,
+    ...(ctx.legacy ? {} : { unit: e.unit, quantity: e.output_units, tags: e.tags }),
     username: e.username,
     ...authJson(
       {

@@ -3,10 +3,20 @@
  * straight into one Buffer from pre-encoded pieces rather than built from many small strings:
  *   {"request_id":"<36 bytes>","endpoint_id":"…","timestamp":"YYYY-MM-DDT  (per endpoint and day)
  *   HH:MM:SS                                                                 (table of 86,400)
- *   Z","output_units":…,"cost_estimate_nano_usd":…[,"auth_method"…]}         (per price/units/discount/auth combination)
+ *   Z","output_units":…,"cost_estimate_nano_usd":…,"unit"…,"tags"…[,"auth_method"…]}  (per price/units/discount/auth)
  * The output is byte-for-byte what JSON.stringify would give for the same object.
  */
-import { type AccountModel, DAY_SEC, type DayData, ENDPOINTS, hms, MAX_K, RID_LEN, type World } from './data.js';
+import {
+  type AccountModel,
+  DAY_SEC,
+  type DayData,
+  ENDPOINTS,
+  eventTags,
+  hms,
+  MAX_K,
+  RID_LEN,
+  type World,
+} from './data.js';
 
 const OPEN = Buffer.from('{"request_id":"', 'latin1');
 const OPEN_LEN = OPEN.length;
@@ -36,7 +46,11 @@ export class BillingEventRenderer {
   /** Reusable output buffers: fresh multi-megabyte allocations per page cost more in page faults than the rendering. */
   private readonly pool: Buffer[] = [];
 
-  constructor(private readonly world: World) {}
+  /** `legacy`: fal's older shape, whose events had no `unit`, `quantity` or `tags` (EmulatorOptions.legacyShapes). */
+  constructor(
+    private readonly world: World,
+    private readonly legacy = false,
+  ) {}
 
   private acquire(size: number): Buffer {
     const i = this.pool.findIndex((b) => b.length >= size);
@@ -70,6 +84,10 @@ export class BillingEventRenderer {
   ): Buffer {
     let s = 'Z"' + this.world.costFragment(ep, pv, k, pct);
     const id = acct.identities[auth]!;
+    if (!this.legacy) {
+      const def = ENDPOINTS[ep]!;
+      s += `,"unit":${JSON.stringify(def.unit)},"quantity":${k / def.unitDenominator},"tags":${JSON.stringify(eventTags(def, id.kind === 'key'))}`;
+    }
     if (mode & 1) s += ',"auth_method":' + id.authMethodJson;
     if (mode & 2) s += ',"auth_method_structured":' + id.structuredJson;
     return Buffer.from(s + '}', 'utf8');

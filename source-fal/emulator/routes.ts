@@ -2,6 +2,7 @@
  * The emulated fal Platform API endpoints. Each handler gets the caller's account and parsed query,
  * and returns a JSON body (text); errors are thrown as ApiError.
  */
+import { ANALYTICS_ROUTES } from './analytics.js';
 import {
   type AccountModel,
   type AuthIdentity,
@@ -9,6 +10,7 @@ import {
   DAY_MS,
   type EndpointDef,
   ENDPOINTS,
+  eventTags,
   NANO_PER_USD,
   type World,
 } from './data.js';
@@ -133,6 +135,63 @@ interface UsageLineJson {
   currency: string;
   auth_method?: string;
   auth_method_structured?: { detail: string; api_key_id?: string; login_username?: string };
+  tags?: Record<string, string>;
+}
+
+/**
+ * `source=tagged-estimate`: the same lines with each line's cost-allocation tags (`{}` for requests that set none),
+ * split by tags. fal's tagged aggregate lags the estimate; the emulator shows the tagged figures as of
+ * TAGGED_LAG_SEC ago, so the newest hours appear in `estimate` first.
+ */
+const TAGGED_LAG_SEC = 3 * 3600;
+
+interface TaggedItem {
+  bucketSec: number;
+  line: UsageLine;
+  tags: Record<string, string>;
+}
+
+/** Lines (grouped by auth) → lines with tags, merged across auth methods unless `keepAuth`, kept if they match `tag`. */
+/** Adds an item to the line of its key (exact nano sums), or starts that line with a copy of it. */
+function mergeInto(lines: Map<string, TaggedItem>, key: string, item: TaggedItem): void {
+  const seen = lines.get(key);
+  if (seen === undefined) {
+    lines.set(key, { ...item, line: { ...item.line } });
+    return;
+  }
+  seen.line.k += item.line.k;
+  seen.line.sub += item.line.sub;
+  seen.line.disc += item.line.disc;
+  seen.line.tot += item.line.tot;
+}
+
+/** Whole-window lines of tagged items: the same grain without the bucket. */
+function summarize(items: readonly TaggedItem[]): TaggedItem[] {
+  const out = new Map<string, TaggedItem>();
+  for (const { line, tags } of items) {
+    const key = `${line.ep}|${line.pv}|${line.pct}|${line.auth}|${JSON.stringify(tags)}`;
+    mergeInto(out, key, { bucketSec: 0, line, tags });
+  }
+  return [...out.values()];
+}
+
+function tagLines(
+  acct: AccountModel,
+  flat: readonly { bucketSec: number; line: UsageLine }[],
+  keepAuth: boolean,
+  tagFilter: readonly string[] | undefined,
+): TaggedItem[] {
+  const merged = new Map<string, TaggedItem>();
+  for (const { bucketSec, line } of flat) {
+    const identity = acct.identities[line.auth] as AuthIdentity;
+    const tags = eventTags(ENDPOINTS[line.ep] as EndpointDef, identity.kind === 'key');
+    if (tagFilter !== undefined && !tagFilter.some((t) => Object.entries(tags).some(([k, v]) => t === `${k}:${v}`)))
+      continue;
+    const auth = keepAuth ? line.auth : -1;
+    const key = `${bucketSec}|${line.ep}|${line.pv}|${line.pct}|${auth}|${JSON.stringify(tags)}`;
+    mergeInto(merged, key, { bucketSec, line: { ...line, auth }, tags });
+  }
+  return [...merged.values()];
 }
 
 function usageLineJson(
@@ -204,6 +263,8 @@ function usage(ctx: RouteContext): string {
   }
   const withAuth = expand.includes('auth_method');
   const withStructured = expand.includes('auth_method_structured');
+  const source = p.enumSingle('source', ['estimate', 'tagged-estimate'] as const) ?? 'estimate';
+  const tagged = source === 'tagged-estimate';
   const filter = compileFilter(ctx.account, {
     endpointIds: p.multi('endpoint_id'),
     apiKeyIds: p.multi('api_key_id'),
@@ -214,18 +275,26 @@ function usage(ctx: RouteContext): string {
   const result = ctx.engine.usage(ctx.account, {
     loSec: Math.ceil(lo / 1000),
     hiSec: Math.ceil(hi / 1000),
-    nowSec: Math.floor(ctx.nowMs / 1000),
+    nowSec: Math.floor(ctx.nowMs / 1000) - (tagged ? TAGGED_LAG_SEC : 0),
     timeframe,
     filter,
-    byAuth: withAuth || withStructured,
+    // Tags follow the request's auth (API key or web UI), so tagged lines are built from lines by auth.
+    byAuth: tagged || withAuth || withStructured,
   });
+  const items: TaggedItem[] = tagged
+    ? tagLines(ctx.account, result.flat, withAuth || withStructured, p.multi('tag'))
+    : result.flat.map(({ bucketSec, line }) => ({ bucketSec, line, tags: {} }));
+  const summary = tagged ? summarize(items) : result.summary.map((line) => ({ bucketSec: 0, line, tags: {} }));
   const offset = (page - 1) * limit;
   const body: { time_series?: { bucket: string; results: UsageLineJson[] }[]; summary?: UsageLineJson[] } = {};
-  const line = (l: UsageLine): UsageLineJson => usageLineJson(ctx.world, ctx.account, l, withAuth, withStructured);
+  const line = (item: TaggedItem): UsageLineJson => ({
+    ...usageLineJson(ctx.world, ctx.account, item.line, withAuth, withStructured),
+    ...(tagged ? { tags: item.tags } : {}),
+  });
   let hasMore: boolean;
   if (withSeries) {
-    const slice = result.flat.slice(offset, offset + limit);
-    hasMore = offset + limit < result.flat.length;
+    const slice = items.slice(offset, offset + limit);
+    hasMore = offset + limit < items.length;
     const series: { bucket: string; results: UsageLineJson[] }[] = [];
     let lastBucket = -1;
     for (const item of slice) {
@@ -233,13 +302,13 @@ function usage(ctx: RouteContext): string {
         series.push({ bucket: bucketLabel(item.bucketSec), results: [] });
         lastBucket = item.bucketSec;
       }
-      series[series.length - 1]!.results.push(line(item.line));
+      series[series.length - 1]!.results.push(line(item));
     }
     body.time_series = series;
-    if (withSummary && page === 1) body.summary = result.summary.map(line);
+    if (withSummary && page === 1) body.summary = summary.map(line);
   } else {
-    body.summary = result.summary.slice(offset, offset + limit).map(line);
-    hasMore = offset + limit < result.summary.length;
+    body.summary = summary.slice(offset, offset + limit).map(line);
+    hasMore = offset + limit < summary.length;
   }
   const out = { ...body, next_cursor: hasMore ? encodeCursor(page + 1) : null, has_more: hasMore };
   return JSON.stringify(out);
@@ -309,4 +378,5 @@ export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ...SERVERLESS_ROUTES,
   ...ORG_ROUTES,
   ...PRICING_ROUTES,
+  ...ANALYTICS_ROUTES,
 ]);

@@ -163,7 +163,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const priceChangeAtSec = (historyStartDay + Math.floor(historyDays / 2)) * DAY_SEC + 12 * 3600;
   const world = new World({ seed, eventsPerDay, historyStartDay, priceChangeAtSec });
   const engine = new QueryEngine(world);
-  const renderer = new BillingEventRenderer(world);
+  const renderer = new BillingEventRenderer(world, opts.legacyShapes === true);
   const faults = new FaultSet();
   const requests: RequestLogEntry[] = [];
   const sockets = new Set<Socket>();

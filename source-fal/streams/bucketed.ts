@@ -40,6 +40,15 @@ export interface BucketedStreamOptions<L> {
   line: z.ZodType<L>;
   /** Builds the record for one line of one bucket; `bucket` is already RFC 3339 UTC. */
   toRecord(line: L, bucket: string, timeframe: string): StreamRecord;
+  /** Query parameters besides the window's (e.g. `source`). */
+  query?: Query;
+  /** Days re-read at least, whatever lookback_days says: for an aggregate fal fills in late. */
+  minLookbackDays?: number;
+  /**
+   * One request's worth of parameters each (e.g. batches of endpoint ids), read one after another for every window;
+   * none means no request. Default: one request with nothing added.
+   */
+  batches?(ctx: StreamContext): Promise<readonly Query[]>;
 }
 
 /**
@@ -85,7 +94,13 @@ export function bucketedStream<L>(options: BucketedStreamOptions<L>): Incrementa
     docsUrl: options.docsUrl,
     windows(ctx, saved) {
       const granularity = ctx.config.usageGranularity;
-      return lookbackWindows(ctx, saved, WINDOW_DAYS[granularity] * DAY_MS, GRANULARITY_MS[granularity]);
+      const lookbackDays = Math.max(ctx.config.lookbackDays, options.minLookbackDays ?? 0);
+      return lookbackWindows(
+        { ...ctx, config: { ...ctx.config, lookbackDays } },
+        saved,
+        WINDOW_DAYS[granularity] * DAY_MS,
+        GRANULARITY_MS[granularity],
+      );
     },
     // The last window may end inside a bucket (at the run's now); its cursor stays at that bucket's start so the
     // next run reads the bucket whole again.
@@ -101,6 +116,7 @@ export function bucketedStream<L>(options: BucketedStreamOptions<L>): Incrementa
         bound_to_timeframe: 'false',
         timezone: 'UTC',
         expand: options.expand,
+        ...options.query,
       };
       // Two different lines under one id would be one row after an upsert: spend lost without a word. That happens
       // when fal stops sending a grain part (auth_method_structured, percent_discount). The same line twice is
@@ -108,13 +124,17 @@ export function bucketedStream<L>(options: BucketedStreamOptions<L>): Incrementa
       const seen = new Map<unknown, string>();
       const fingerprint = (record: StreamRecord): string =>
         createHash('sha256').update(JSON.stringify(record)).digest('base64');
-      for await (const page of cursorPages({
-        client: ctx.client,
-        path: options.path,
-        query,
-        limit: USAGE_PAGE_LIMIT,
-        schema: Page,
-      })) {
+      const pages = async function* () {
+        for (const batch of (await options.batches?.(ctx)) ?? [{}])
+          yield* cursorPages({
+            client: ctx.client,
+            path: options.path,
+            query: { ...query, ...batch },
+            limit: USAGE_PAGE_LIMIT,
+            schema: Page,
+          });
+      };
+      for await (const page of pages()) {
         const records: StreamRecord[] = [];
         if (page.time_series === undefined && (page.summary?.length ?? 0) > 0) {
           // Usage exists in the window but not per bucket: reading it as "no usage" would checkpoint past real spend.

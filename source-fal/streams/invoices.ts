@@ -9,12 +9,9 @@
  * it is over, or once its invoice has been read and the month is INVOICE_SETTLE_DAYS old; until then every run
  * asks for it again (fal issues invoices days into the month, and answers 404 until it has).
  */
-import { ApiError, ConfigError, ResponseShapeError } from '../errors.js';
-import type { TextResponse } from '../http/client.js';
-import { usdTextToNano } from '../money.js';
+import { ApiError } from '../errors.js';
 import { DAY_MS, formatInstant, formatMonth, monthStart, type Window } from '../time.js';
-import { type FocusLine, focusLines, focusValue, FocusValueError } from './focus-csv.js';
-import { digestId } from './record-id.js';
+import { focusNotEnabled, focusRecords } from './focus-csv.js';
 import type { IncrementalStream, StreamContext, StreamRecord } from './stream.js';
 
 const PATH = '/account/focus';
@@ -63,7 +60,7 @@ export const invoices: IncrementalStream = {
   async *readWindow(ctx, window) {
     const billingMonth = formatMonth(window.start);
     const response = await ctx.client.getText(PATH, { source: 'invoice', billing_month: billingMonth }, [403, 404]);
-    if (response.status === 403) throw focusNotEnabled(response);
+    if (response.status === 403) throw focusNotEnabled('invoices', ENDPOINT, response);
     if (response.status === 404 && response.error === undefined) {
       // Only fal's own "not issued" answer may be skipped; a bare 404 (a proxy, a wrong base_url) must not advance the cursor.
       throw new ApiError(`fal answered ${ENDPOINT} with a 404 that is not fal's error envelope; check base_url.`, {
@@ -95,64 +92,22 @@ export const invoices: IncrementalStream = {
 };
 
 /**
- * One record per CSV line: every column under fal's name, typed per FOCUS, plus `id` (a digest of the billing month,
- * the InvoiceId and every column's raw text, with the line's ordinal among identical lines of this invoice, so the
- * same invoice read again gives the same ids and two identical lines stay two rows), `billing_month` and
- * `billed_cost_nano_usd` (BilledCost as exact integer nano-USD, from the decimal text).
+ * One record per CSV line (focusRecords), identified by the billing month, the InvoiceId and every column's raw
+ * text, plus `billing_month`.
  */
-async function* invoiceRecords(
-  text: string,
-  window: Window,
-  requestId: string | undefined,
-): AsyncGenerator<StreamRecord> {
+function invoiceRecords(text: string, window: Window, requestId: string | undefined): AsyncGenerator<StreamRecord> {
   const billingMonth = formatMonth(window.start);
   const chargeMonthStart = formatInstant(monthStart(window.start, -1));
-  const seen = new Map<string, number>();
-  let line: FocusLine | undefined;
-  let billedIndex = -1;
-  try {
-    for await (line of focusLines(text)) {
-      const { columns, values } = line;
-      if (billedIndex < 0) {
-        // BilledCost is what an invoice totals on (FOCUS: its sum per InvoiceId is the amount payable).
-        billedIndex = columns.indexOf('BilledCost');
-        if (billedIndex < 0) throw new FocusValueError('the header has no BilledCost column');
-      }
-      const record: StreamRecord = {};
-      const fields: [string, string][] = [];
-      for (const [i, name] of columns.entries()) {
-        const raw = values[i] ?? '';
-        record[name] = focusValue(name, raw);
-        fields.push([name, raw]);
-      }
-      // Identity from the raw text, independent of column order and of how we type the values.
-      const content = JSON.stringify(fields.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-      const ordinal = seen.get(content) ?? 0;
-      seen.set(content, ordinal + 1);
-      record.id = digestId([billingMonth, record.InvoiceId ?? null, content, ordinal]);
+  return focusRecords(text, {
+    identifying: () => true,
+    idPrefix: (record) => [billingMonth, record.InvoiceId ?? null],
+    complete(record) {
       record.billing_month = billingMonth;
       // The cursor is never null: FOCUS requires BillingPeriodStart; should fal leave it out, it is the charge month.
       record.BillingPeriodStart ??= chargeMonthStart;
-      const billed = values[billedIndex] ?? '';
-      record.billed_cost_nano_usd = billed === '' ? null : (usdTextToNano(billed) ?? null);
-      yield record;
-    }
-  } catch (error) {
-    if (error instanceof ResponseShapeError) throw error;
-    const where = line === undefined ? '' : ` (after CSV line ${line.line})`;
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new ResponseShapeError(
-      `fal's FOCUS invoice CSV for billing month ${billingMonth} cannot be read${where}: ${reason}. fal may have changed the report; upgrade source-fal or report this.`,
-      { endpoint: ENDPOINT, requestId },
-    );
-  }
-}
-
-function focusNotEnabled(response: TextResponse): ConfigError {
-  const said = response.error?.message ? `; fal says: "${response.error.message}"` : '';
-  return new ConfigError(
-    'focus_not_enabled',
-    `The invoices stream needs FOCUS billing reports, and fal refused them for this key (403${said}). FOCUS reports are an enterprise feature: ask fal to enable FOCUS reports for this account (and use an ADMIN-scope key), or remove invoices from the catalog. The other streams are not affected.`,
-    { endpoint: ENDPOINT, status: 403, requestId: response.requestId },
-  );
+    },
+    what: `FOCUS invoice CSV for billing month ${billingMonth}`,
+    endpoint: ENDPOINT,
+    requestId,
+  });
 }

@@ -9,11 +9,47 @@ import { usdToNano } from '../money.js';
 import { authColumns, AuthMethodStructured, bucketedStream, usageLine } from './bucketed.js';
 import { digestId } from './record-id.js';
 
-const UsageLine = usageLine('a usage line', {
+export const UsageLine = usageLine('a usage line', {
   endpoint_id: z.string(),
   auth_method: z.string().nullish(),
   auth_method_structured: AuthMethodStructured.nullish(),
 });
+
+/** The record of one usage line; `identity` adds grain parts to the id (usage_by_tag's tags). */
+export function usageRecord(
+  line: z.infer<typeof UsageLine>,
+  bucket: string,
+  timeframe: string,
+  identity: readonly unknown[] = [],
+): Record<string, unknown> {
+  const { auth_method_structured: structured, auth_method: label, ...rest } = line;
+  const auth = authColumns(structured ?? undefined, label ?? undefined);
+  const costTotal = line.cost_total ?? line.cost ?? null;
+  const percentDiscount = line.percent_discount ?? null;
+  return {
+    ...rest,
+    // No discount may come as null or 0; both mean the same grain, so both key the same row.
+    id: digestId([
+      timeframe,
+      bucket,
+      line.endpoint_id,
+      line.unit,
+      line.unit_price,
+      percentDiscount ?? 0,
+      ...auth.identity,
+      ...identity,
+    ]),
+    bucket,
+    timeframe,
+    percent_discount: percentDiscount,
+    cost_subtotal: line.cost_subtotal ?? null,
+    cost_discount: line.cost_discount ?? null,
+    cost_total: costTotal,
+    cost_total_nano_usd: usdToNano(costTotal),
+    currency: line.currency ?? 'USD',
+    ...auth.columns,
+  };
+}
 
 export const usage = bucketedStream({
   name: 'usage',
@@ -22,32 +58,5 @@ export const usage = bucketedStream({
   requires: 'admin',
   expand: ['time_series', 'auth_method_structured'],
   line: UsageLine,
-  toRecord(line, bucket, timeframe) {
-    const { auth_method_structured: structured, auth_method: label, ...rest } = line;
-    const auth = authColumns(structured ?? undefined, label ?? undefined);
-    const costTotal = line.cost_total ?? line.cost ?? null;
-    const percentDiscount = line.percent_discount ?? null;
-    return {
-      ...rest,
-      // No discount may come as null or 0; both mean the same grain, so both key the same row.
-      id: digestId([
-        timeframe,
-        bucket,
-        line.endpoint_id,
-        line.unit,
-        line.unit_price,
-        percentDiscount ?? 0,
-        ...auth.identity,
-      ]),
-      bucket,
-      timeframe,
-      percent_discount: percentDiscount,
-      cost_subtotal: line.cost_subtotal ?? null,
-      cost_discount: line.cost_discount ?? null,
-      cost_total: costTotal,
-      cost_total_nano_usd: usdToNano(costTotal),
-      currency: line.currency ?? 'USD',
-      ...auth.columns,
-    };
-  },
+  toRecord: (line, bucket, timeframe) => usageRecord(line, bucket, timeframe),
 });
