@@ -11,6 +11,16 @@
 {% macro snowflake__money_type() %}number(38,9){% endmacro %}
 {% macro bigquery__money_type() %}numeric{% endmacro %}
 
+{#
+  A column of a table source-fal or Airbyte loaded, by its name in schemas/*.json, for names that must be quoted
+  (FOCUS's PascalCase columns, `timestamp`). Airbyte's Snowflake destination creates upper-case column names
+  (https://github.com/airbytehq/airbyte/pull/30056), so on Snowflake the quoted name is upper case; BigQuery column
+  names are case-insensitive; PostgreSQL and DuckDB keep the schema's spelling.
+#}
+{% macro source_column(name) %}{{ return(adapter.dispatch('source_column', 'source_fal')(name)) }}{% endmacro %}
+{% macro default__source_column(name) %}{{ adapter.quote(name) }}{% endmacro %}
+{% macro snowflake__source_column(name) %}{{ adapter.quote(name | upper) }}{% endmacro %}
+
 {# The UTC calendar day of a timestamp with time zone. #}
 {% macro utc_date(column) %}{{ return(adapter.dispatch('utc_date', 'source_fal')(column)) }}{% endmacro %}
 {% macro default__utc_date(column) %}cast(({{ column }}) at time zone 'UTC' as date){% endmacro %}
@@ -22,8 +32,12 @@
 {% macro default__utc_month_start(column, months) -%}
   ((date_trunc('month', ({{ column }}) at time zone 'UTC'){% if months %} + interval '{{ months }} month'{% endif %}) at time zone 'UTC')
 {%- endmacro %}
+{#- The 2-argument convert_timezone reads a TIMESTAMP_NTZ in the session's time zone (Snowflake's default is
+    America/Los_Angeles), so the month start is built as a TIMESTAMP_TZ in UTC from its parts instead
+    (https://docs.snowflake.com/en/sql-reference/functions/convert_timezone,
+    https://docs.snowflake.com/en/sql-reference/functions/timestamp_from_parts). -#}
 {% macro snowflake__utc_month_start(column, months) -%}
-  convert_timezone('UTC', dateadd(month, {{ months }}, date_trunc('month', convert_timezone('UTC', {{ column }})::timestamp_ntz))::timestamp_ntz)::timestamp_tz
+  dateadd(month, {{ months }}, timestamp_tz_from_parts(year(convert_timezone('UTC', {{ column }})), month(convert_timezone('UTC', {{ column }})), 1, 0, 0, 0, 0, 'UTC'))
 {%- endmacro %}
 {% macro bigquery__utc_month_start(column, months) -%}
   timestamp(date_add(date_trunc(date({{ column }}, 'UTC'), month), interval {{ months }} month), 'UTC')
@@ -54,3 +68,35 @@
 {% macro json_text(column) %}{{ return(adapter.dispatch('json_text', 'source_fal')(column)) }}{% endmacro %}
 {% macro default__json_text(column) %}cast({{ column }} as {{ dbt.type_string() }}){% endmacro %}
 {% macro bigquery__json_text(column) %}to_json_string({{ column }}){% endmacro %}
+{#- A VARIANT or OBJECT holding an object does not cast to VARCHAR; TO_JSON writes its JSON text
+    (https://docs.snowflake.com/en/sql-reference/functions/to_json). -#}
+{% macro snowflake__json_text(column) %}to_json({{ column }}){% endmacro %}
+
+{#
+  The rows of a bucketed stream (`relation`: a CTE with the stream's columns and `day`) with one bucket size per UTC
+  day. Rows of each size (timeframe) have their own ids, so after a usage_granularity change the days the next run
+  re-reads (lookback) hold both sizes and would count twice. Each size covers a day whole (windows start on bucket
+  boundaries); where a day has both, the size of the newest bucket, the one fal was asked last, is kept.
+#}
+{% macro one_bucket_size_per_day(relation) -%}
+, latest_bucket_size as (
+    select timeframe as latest_timeframe from {{ relation }} order by bucket desc, timeframe desc limit 1
+),
+
+day_bucket_size as (
+    select
+        {{ relation }}.day,
+        case
+            when count(distinct {{ relation }}.timeframe) = 1 then min({{ relation }}.timeframe)
+            else max(latest_bucket_size.latest_timeframe)
+        end as timeframe
+    from {{ relation }}
+    cross join latest_bucket_size
+    group by {{ relation }}.day
+)
+
+select {{ relation }}.*
+from {{ relation }}
+inner join day_bucket_size
+    on day_bucket_size.day = {{ relation }}.day and day_bucket_size.timeframe = {{ relation }}.timeframe
+{%- endmacro %}

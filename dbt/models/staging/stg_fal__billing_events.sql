@@ -2,7 +2,7 @@
 -- stg_fal__billing_events: billing_events with snake_case names and the UTC day of timestamp.
 select
     request_id,
-    {{ adapter.quote('timestamp') }} as timestamp,
+    {{ source_fal.source_column('timestamp') }} as timestamp,
     endpoint_id,
     cast(output_units as {{ source_fal.money_type() }}) as output_units,
     cast(unit_price as {{ source_fal.money_type() }}) as unit_price,
@@ -17,5 +17,5 @@ select
     auth_method,
     api_key_id,
     login_username,
-    {{ source_fal.utc_date(adapter.quote('timestamp')) }} as day
+    {{ source_fal.utc_date(source_fal.source_column('timestamp')) }} as day
 from {{ source('fal', 'billing_events') }}

@@ -2,7 +2,7 @@
 -- stg_fal__org_billing_events: org_billing_events with snake_case names and the UTC day of timestamp.
 select
     request_id,
-    {{ adapter.quote('timestamp') }} as timestamp,
+    {{ source_fal.source_column('timestamp') }} as timestamp,
     username,
     endpoint_id,
     cast(output_units as {{ source_fal.money_type() }}) as output_units,
@@ -19,5 +19,5 @@ select
     auth_method,
     api_key_id,
     login_username,
-    {{ source_fal.utc_date(adapter.quote('timestamp')) }} as day
+    {{ source_fal.utc_date(source_fal.source_column('timestamp')) }} as day
 from {{ source('fal', 'org_billing_events') }}
