@@ -370,6 +370,7 @@ describe('given a warehouse sync loaded from the emulator', () => {
           'stg_fal__api_keys',
           'fal_daily_spend_by_endpoint',
           'fal_daily_spend_by_api_key',
+          'focus_costs',
         ])
           await wh.query(
             target,
@@ -377,6 +378,7 @@ describe('given a warehouse sync loaded from the emulator', () => {
               dialect: wh.dialect,
               source: (_s, table) => `"fal"."${table}"`,
               ref: (ref) => `"fal_dbt"."${ref}"`,
+              vars: { source_fal_account: ACCOUNT },
             })}`,
           );
       }, 400_000);
@@ -405,6 +407,16 @@ describe('given a warehouse sync loaded from the emulator', () => {
           'SELECT sum(cost_nano_usd) AS n FROM fal_dbt.fal_daily_spend_by_api_key',
         );
         expect(BigInt(String(byKey?.n))).toBe([...truth.values()].reduce((a, b) => a + b, 0n));
+        // focus_costs (the view sync keeps) counts each day once too.
+        const focus = await wh.query(
+          target,
+          `SELECT CAST(CAST("ChargePeriodStart" AT TIME ZONE 'UTC' AS DATE) AS VARCHAR) AS day, sum("x_BilledCostNanoUsd") AS nano
+             FROM fal_dbt.focus_costs GROUP BY 1`,
+          'America/Los_Angeles',
+        );
+        expect(sortedDays(new Map(focus.map((r) => [String(r.day).slice(0, 10), BigInt(String(r.nano))])))).toEqual(
+          sortedDays(truth),
+        );
       });
     },
   );

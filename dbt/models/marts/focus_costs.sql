@@ -95,9 +95,33 @@ lines as (
     from {{ source('fal', 'org_usage') }} as o
 ),
 
-priced as (
+-- After a usage_granularity change the re-read days hold both day and hour buckets of the same usage; per stream
+-- and UTC day only one bucket size counts: the only one, or where a day has both, that of the stream's newest bucket.
+sized as (
     select
         lines.*,
+        {{ source_fal.utc_date('bucket') }} as charge_day,
+        first_value(timeframe) over (
+            partition by fal_stream order by bucket desc, timeframe desc
+            rows between unbounded preceding and unbounded following
+        ) as latest_timeframe
+    from lines
+),
+
+day_sizes as (
+    select fal_stream, charge_day, count(distinct timeframe) as sizes from sized group by fal_stream, charge_day
+),
+
+kept as (
+    select sized.*
+    from sized
+    inner join day_sizes on day_sizes.fal_stream = sized.fal_stream and day_sizes.charge_day = sized.charge_day
+    where day_sizes.sizes = 1 or sized.timeframe = sized.latest_timeframe
+),
+
+priced as (
+    select
+        kept.*,
         -- The negotiated price: fal's net unit price where it sends one, else the list price less the discount.
         cast(
             coalesce(
@@ -109,7 +133,7 @@ priced as (
             when timeframe = 'hour' then {{ source_fal.add_hours('bucket', 1) }}
             else {{ source_fal.add_hours('bucket', 24) }}
         end as bucket_end
-    from lines
+    from kept
 )
 
 select

@@ -23,7 +23,7 @@ with estimates as (
 
 events as (
     select
-        {{ source_fal.utc_month_start(adapter.quote('timestamp')) }} as charge_month,
+        {{ source_fal.utc_month_start(source_fal.source_column('timestamp')) }} as charge_month,
         'fal Model APIs' as service_name,
         sum(cost_total) as billing_events_usd
     from {{ source('fal', 'billing_events') }}
@@ -32,15 +32,15 @@ events as (
 
 invoice_lines as (
     select
-        {{ adapter.quote('BillingPeriodStart') }} as charge_month,
-        coalesce({{ adapter.quote('ChargeCategory') }}, 'Usage') as charge_category,
+        {{ source_fal.source_column('BillingPeriodStart') }} as charge_month,
+        coalesce({{ source_fal.source_column('ChargeCategory') }}, 'Usage') as charge_category,
         case
-            when coalesce({{ adapter.quote('ChargeCategory') }}, 'Usage') = 'Usage'
-                then coalesce({{ adapter.quote('ServiceName') }}, '(none)')
-            else coalesce({{ adapter.quote('ServiceName') }}, '(all services)')
+            when coalesce({{ source_fal.source_column('ChargeCategory') }}, 'Usage') = 'Usage'
+                then coalesce({{ source_fal.source_column('ServiceName') }}, '(none)')
+            else coalesce({{ source_fal.source_column('ServiceName') }}, '(all services)')
         end as service_name,
-        {{ adapter.quote('InvoiceId') }} as invoice_id,
-        {{ adapter.quote('BilledCost') }} as billed_usd
+        {{ source_fal.source_column('InvoiceId') }} as invoice_id,
+        {{ source_fal.source_column('BilledCost') }} as billed_usd
     from {{ source('fal', 'invoices') }}
 ),
 
