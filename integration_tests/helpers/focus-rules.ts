@@ -301,7 +301,9 @@ class Interpreter {
         if (holds)
           for (const c of failed)
             this.results.set(c.id, {
-              ...c,
+              id: c.id,
+              keyword: c.keyword,
+              text: c.text,
               verdict: 'not applicable',
               detail: `an alternative of ${id}; another holds`,
             });
