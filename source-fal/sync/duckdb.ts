@@ -134,8 +134,7 @@ function firstLine(text: string): string {
 export class DuckDbDestination implements Destination, SqlRunner {
   readonly dialect = 'duckdb' as const;
   readonly description: string;
-  private appender: DuckDBAppender | undefined;
-  private seq = 0;
+  private readonly staged: StagingAppender;
   private inTransaction = false;
   /** The plan whose staging table holds rows of the current window. */
   private staging: TablePlan | undefined;
@@ -151,6 +150,7 @@ export class DuckDbDestination implements Destination, SqlRunner {
     private readonly tableSchema: string,
   ) {
     this.description = `DuckDB ${shown}`;
+    this.staged = new StagingAppender(connection, (error, what) => this.wrap(error, what), 'duckdb_error');
   }
 
   async exec(sql: string, values?: (string | null)[]): Promise<void> {
@@ -226,23 +226,11 @@ export class DuckDbDestination implements Destination, SqlRunner {
     // Staging is outside the window's transaction (so a refused insert can fall back to merging the same rows);
     // rollback() empties it.
     this.staging = plan;
-    this.seq = 0;
-    try {
-      this.appender = await this.connection.createAppender(stagingName(plan), 'main', 'temp');
-    } catch (error) {
-      throw this.wrap(error, `appender on ${stagingName(plan)}`);
-    }
+    await this.staged.open(stagingName(plan));
   }
 
   async append(_plan: TablePlan, rows: readonly Cell[][]): Promise<void> {
-    const appender = this.appender;
-    if (!appender)
-      throw new DestinationError('duckdb_error', 'append called outside a window; this is a bug in source-fal.');
-    try {
-      this.seq = appendStaged(appender, this.seq, rows);
-    } catch (error) {
-      throw this.wrap(error, 'appender');
-    }
+    this.staged.append(rows);
   }
 
   async commit(plan: TablePlan, state: Record<string, unknown>): Promise<CommitResult> {
@@ -252,14 +240,7 @@ export class DuckDbDestination implements Destination, SqlRunner {
         'duckdb_error',
         `No table prepared for stream ${plan.stream}; this is a bug in source-fal.`,
       );
-    try {
-      this.appender?.flushSync();
-      this.appender?.closeSync();
-    } catch (error) {
-      throw this.wrap(error, 'appender flush');
-    } finally {
-      this.appender = undefined;
-    }
+    this.staged.flush();
     let result: CommitResult | undefined;
     if (plan.kind === 'incremental') {
       const [staged] = await this.rows(sql.stagedStats);
@@ -303,12 +284,7 @@ export class DuckDbDestination implements Destination, SqlRunner {
   }
 
   async rollback(): Promise<void> {
-    try {
-      this.appender?.closeSync();
-    } catch {
-      // The window is being thrown away; a failing appender changes nothing.
-    }
-    this.appender = undefined;
+    this.staged.discard();
     if (this.inTransaction) {
       this.inTransaction = false;
       await this.exec('ROLLBACK');
@@ -339,18 +315,65 @@ export class DuckDbDestination implements Destination, SqlRunner {
 }
 
 /**
- * Appends rows to a staging table (an order number, then every cell as text, NULL for null) and returns the next
- * order number. The DuckDB and Parquet destinations stage the same way.
+ * A window's rows staged in a temporary table through DuckDB's appender: an order number, then every cell as text
+ * (NULL for null). The DuckDB and Parquet destinations stage the same way.
  */
-export function appendStaged(appender: DuckDBAppender, seq: number, rows: readonly Cell[][]): number {
-  let next = seq;
-  for (const row of rows) {
-    appender.appendInteger(next++);
-    for (const cell of row) {
-      if (cell === null) appender.appendNull();
-      else appender.appendVarchar(cell);
+export class StagingAppender {
+  private appender: DuckDBAppender | undefined;
+  private seq = 0;
+
+  constructor(
+    private readonly connection: DuckDBConnection,
+    private readonly wrap: (error: unknown, what: string) => DestinationError,
+    private readonly code: string,
+  ) {}
+
+  async open(table: string): Promise<void> {
+    this.seq = 0;
+    try {
+      this.appender = await this.connection.createAppender(table, 'main', 'temp');
+    } catch (error) {
+      throw this.wrap(error, `appender on ${table}`);
     }
-    appender.endRow();
   }
-  return next;
+
+  append(rows: readonly Cell[][]): void {
+    const appender = this.appender;
+    if (!appender)
+      throw new DestinationError(this.code, 'append called outside a window; this is a bug in source-fal.');
+    try {
+      for (const row of rows) {
+        appender.appendInteger(this.seq++);
+        for (const cell of row) {
+          if (cell === null) appender.appendNull();
+          else appender.appendVarchar(cell);
+        }
+        appender.endRow();
+      }
+    } catch (error) {
+      throw this.wrap(error, 'appender');
+    }
+  }
+
+  /** Hands every appended row to the table; the window can then be merged. */
+  flush(): void {
+    try {
+      this.appender?.flushSync();
+      this.appender?.closeSync();
+    } catch (error) {
+      throw this.wrap(error, 'appender flush');
+    } finally {
+      this.appender = undefined;
+    }
+  }
+
+  /** The window is being thrown away; a failing appender changes nothing. */
+  discard(): void {
+    try {
+      this.appender?.closeSync();
+    } catch {
+      // nothing to keep
+    }
+    this.appender = undefined;
+  }
 }

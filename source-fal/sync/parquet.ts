@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 
 import { isJsonObject } from '../json.js';
 import type { RawStreamStates } from '../state.js';
@@ -36,7 +36,7 @@ import {
   parseSavedState,
   SCHEMA,
 } from './destination.js';
-import { appendStaged } from './duckdb.js';
+import { StagingAppender } from './duckdb.js';
 import { castExpr } from './sql.js';
 
 export const PARQUET_STATE_FILE = '_source_fal_state.json';
@@ -85,8 +85,7 @@ export class ParquetDestination implements Destination {
   readonly description: string;
   /** The files are the tables; queries see them as views in schema `fal` of an in-memory DuckDB. */
   readonly namespace: Namespace = { name: SCHEMA, sql: quoteIdent(SCHEMA), create: false };
-  private appender: DuckDBAppender | undefined;
-  private seq = 0;
+  private readonly staged: StagingAppender;
   private plans = new Map<string, TablePlan>();
 
   constructor(
@@ -95,6 +94,7 @@ export class ParquetDestination implements Destination {
     readonly root: string,
   ) {
     this.description = `Parquet ${root}`;
+    this.staged = new StagingAppender(connection, (error, what) => this.wrap(error, what), 'parquet_error');
   }
 
   async exec(sql: string): Promise<void> {
@@ -191,35 +191,16 @@ export class ParquetDestination implements Destination {
   }
 
   async begin(plan: TablePlan): Promise<void> {
-    this.seq = 0;
     await this.exec(`DELETE FROM temp.main.${quoteIdent(stage(plan))}`);
-    try {
-      this.appender = await this.connection.createAppender(stage(plan), 'main', 'temp');
-    } catch (error) {
-      throw this.wrap(error, `appender on ${stage(plan)}`);
-    }
+    await this.staged.open(stage(plan));
   }
 
   async append(_plan: TablePlan, rows: readonly Cell[][]): Promise<void> {
-    const appender = this.appender;
-    if (!appender)
-      throw new DestinationError('parquet_error', 'append called outside a window; this is a bug in source-fal.');
-    try {
-      this.seq = appendStaged(appender, this.seq, rows);
-    } catch (error) {
-      throw this.wrap(error, 'appender');
-    }
+    this.staged.append(rows);
   }
 
   async commit(plan: TablePlan, state: Record<string, unknown>): Promise<CommitResult> {
-    try {
-      this.appender?.flushSync();
-      this.appender?.closeSync();
-    } catch (error) {
-      throw this.wrap(error, 'appender flush');
-    } finally {
-      this.appender = undefined;
-    }
+    this.staged.flush();
     const keys = plan.primaryKey.map(quoteIdent);
     const cursor = partitioned(plan) && plan.cursorColumn !== undefined ? quoteIdent(plan.cursorColumn) : undefined;
     const casts = [
@@ -318,18 +299,13 @@ export class ParquetDestination implements Destination {
   }
 
   async rollback(): Promise<void> {
-    try {
-      this.appender?.closeSync();
-    } catch {
-      // The window is being thrown away; a failing appender changes nothing.
-    }
-    this.appender = undefined;
+    this.staged.discard();
   }
 
-  /** Runs `sql` over views `fal.<stream>` of the files (and `fal._source_fal_state`), as a reader would see them. */
   /** Parquet files hold tables only: the dbt package builds the analytics views where the files are loaded. */
   async replaceViews(): Promise<void> {}
 
+  /** Runs `sql` over views `fal.<stream>` of the files (and `fal._source_fal_state`), as a reader would see them. */
   async query(sql: string): Promise<Record<string, unknown>[]> {
     for (const statement of parquetViewsSql(this.root)) await this.exec(statement);
     return this.rows(sql);
