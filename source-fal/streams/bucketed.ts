@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { ResponseShapeError } from '../errors.js';
 import type { Query } from '../http/client.js';
 import { CursorEnvelope, cursorPages } from '../http/paginate.js';
+import { usdToNano } from '../money.js';
 import {
   DAY_MS,
   floorTo,
@@ -75,6 +76,26 @@ export function usageLine<S extends z.ZodRawShape>(what: string, fields: S) {
     .refine((line) => typeof line.cost_total === 'number' || typeof line.cost === 'number', {
       message: `${what} has neither cost_total nor cost`,
     });
+}
+
+/** The money columns of a usage-type record: cost_total from fal's cost_total, else the older cost; USD by default. */
+export function moneyColumns(line: {
+  percent_discount?: number | null | undefined;
+  cost_subtotal?: number | null | undefined;
+  cost_discount?: number | null | undefined;
+  cost_total?: number | null | undefined;
+  cost?: number | null | undefined;
+  currency?: string | null | undefined;
+}) {
+  const costTotal = line.cost_total ?? line.cost ?? null;
+  return {
+    percent_discount: line.percent_discount ?? null,
+    cost_subtotal: line.cost_subtotal ?? null,
+    cost_discount: line.cost_discount ?? null,
+    cost_total: costTotal,
+    cost_total_nano_usd: usdToNano(costTotal),
+    currency: line.currency ?? 'USD',
+  };
 }
 
 export function bucketedStream<L>(options: BucketedStreamOptions<L>): IncrementalStream {

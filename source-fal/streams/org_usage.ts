@@ -9,7 +9,7 @@
 import { z } from 'zod';
 
 import { usdToNano } from '../money.js';
-import { authColumns, AuthMethodStructured, bucketedStream, usageLine } from './bucketed.js';
+import { authColumns, AuthMethodStructured, bucketedStream, moneyColumns, usageLine } from './bucketed.js';
 import { digestId } from './record-id.js';
 
 const OrgUsageLine = usageLine('an organization usage line', {
@@ -31,9 +31,9 @@ export const orgUsage = bucketedStream({
   toRecord(line, bucket, timeframe) {
     const { auth_method_structured: structured, auth_method: label, ...rest } = line;
     const auth = authColumns(structured ?? undefined, label ?? undefined);
-    const costTotal = line.cost_total ?? line.cost ?? null;
-    const cost = line.cost ?? costTotal;
-    const percentDiscount = line.percent_discount ?? null;
+    const money = moneyColumns(line);
+    const cost = line.cost ?? money.cost_total;
+    const percentDiscount = money.percent_discount;
     // A line with no discount keeps the id the older shape (no discount fields) gave it, so rows read before fal
     // added the fields are updated, not duplicated; only a real discount rate joins the grain.
     const discountPart = percentDiscount === null || percentDiscount === 0 ? [] : [percentDiscount];
@@ -52,14 +52,9 @@ export const orgUsage = bucketedStream({
       ]),
       bucket,
       timeframe,
-      percent_discount: percentDiscount,
-      cost_subtotal: line.cost_subtotal ?? null,
-      cost_discount: line.cost_discount ?? null,
-      cost_total: costTotal,
-      cost_total_nano_usd: usdToNano(costTotal),
+      ...money,
       cost,
       cost_nano_usd: usdToNano(cost),
-      currency: line.currency ?? 'USD',
       ...auth.columns,
     };
   },

@@ -7,8 +7,7 @@
  */
 import { z } from 'zod';
 
-import { usdToNano } from '../money.js';
-import { bucketedStream, usageLine } from './bucketed.js';
+import { bucketedStream, moneyColumns, usageLine } from './bucketed.js';
 import { digestId } from './record-id.js';
 
 const ServerlessLine = usageLine('a serverless usage line', {
@@ -29,8 +28,7 @@ export const serverlessUsage = bucketedStream({
   toRecord(line, bucket, timeframe) {
     const app = line.app ?? null;
     const environment = line.environment ?? null;
-    const percentDiscount = line.percent_discount ?? null;
-    const costTotal = line.cost_total ?? line.cost ?? null;
+    const money = moneyColumns(line);
     return {
       ...line,
       // null and 0 discount are one grain (as in usage); null app/environment stay distinct from "".
@@ -41,19 +39,14 @@ export const serverlessUsage = bucketedStream({
         environment,
         line.machine_type,
         line.unit_price,
-        percentDiscount ?? 0,
+        money.percent_discount ?? 0,
         line.is_surge,
       ]),
       bucket,
       timeframe,
       app,
       environment,
-      percent_discount: percentDiscount,
-      cost_subtotal: line.cost_subtotal ?? null,
-      cost_discount: line.cost_discount ?? null,
-      cost_total: costTotal,
-      cost_total_nano_usd: usdToNano(costTotal),
-      currency: line.currency ?? 'USD',
+      ...money,
     };
   },
 });

@@ -5,8 +5,7 @@
  */
 import { z } from 'zod';
 
-import { usdToNano } from '../money.js';
-import { authColumns, AuthMethodStructured, bucketedStream, usageLine } from './bucketed.js';
+import { authColumns, AuthMethodStructured, bucketedStream, moneyColumns, usageLine } from './bucketed.js';
 import { digestId } from './record-id.js';
 
 export const UsageLine = usageLine('a usage line', {
@@ -24,8 +23,7 @@ export function usageRecord(
 ): Record<string, unknown> {
   const { auth_method_structured: structured, auth_method: label, ...rest } = line;
   const auth = authColumns(structured ?? undefined, label ?? undefined);
-  const costTotal = line.cost_total ?? line.cost ?? null;
-  const percentDiscount = line.percent_discount ?? null;
+  const money = moneyColumns(line);
   return {
     ...rest,
     // No discount may come as null or 0; both mean the same grain, so both key the same row.
@@ -35,18 +33,13 @@ export function usageRecord(
       line.endpoint_id,
       line.unit,
       line.unit_price,
-      percentDiscount ?? 0,
+      money.percent_discount ?? 0,
       ...auth.identity,
       ...identity,
     ]),
     bucket,
     timeframe,
-    percent_discount: percentDiscount,
-    cost_subtotal: line.cost_subtotal ?? null,
-    cost_discount: line.cost_discount ?? null,
-    cost_total: costTotal,
-    cost_total_nano_usd: usdToNano(costTotal),
-    currency: line.currency ?? 'USD',
+    ...money,
     ...auth.columns,
   };
 }
