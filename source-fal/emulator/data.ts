@@ -390,13 +390,15 @@ export interface AccountModel {
   readonly discountPct: Uint8Array;
 }
 
-function cumulative(weights: readonly number[]): number[] {
+/** Cumulative shares of `weights` (the last is 1), for drawing an index with `pick`. */
+export function cumulative(weights: readonly number[]): number[] {
   const total = weights.reduce((a, b) => a + b, 0);
   let acc = 0;
   return weights.map((w) => (acc += w / total));
 }
 
-function pick(cum: readonly number[], r: number): number {
+/** The index whose cumulative share first exceeds `r` in [0, 1). */
+export function pick(cum: readonly number[], r: number): number {
   for (let i = 0; i < cum.length; i++) if (r < (cum[i] as number)) return i;
   return cum.length - 1;
 }

@@ -170,6 +170,14 @@ interface DayAcc {
 }
 type DayAgg = Map<number, Map<number, DayAcc>>;
 
+/** Adds `line`'s quantity and exact nano-USD costs to `into` (same grain). */
+export function addUsageLine(into: UsageLine, line: UsageLine): void {
+  into.k += line.k;
+  into.sub += line.sub;
+  into.disc += line.disc;
+  into.tot += line.tot;
+}
+
 function lineKey(ep: number, pv: number, pct: number, auth: number): number {
   return ((ep * 4 + pv) * 128 + pct) * 256 + (auth + 1);
 }
@@ -427,14 +435,8 @@ export class QueryEngine {
     for (const { line } of flat) {
       const key = lineKey(line.ep, line.pv, line.pct, line.auth);
       const s = sum.get(key);
-      if (s) {
-        s.k += line.k;
-        s.sub += line.sub;
-        s.disc += line.disc;
-        s.tot += line.tot;
-      } else {
-        sum.set(key, { ...line });
-      }
+      if (s) addUsageLine(s, line);
+      else sum.set(key, { ...line });
     }
     const result: UsageResult = { buckets, flat, summary: [...sum.values()].sort(cmp) };
     setLru(this.usageCache, cacheKey, result, 16);

@@ -6,7 +6,6 @@ import { ANALYTICS_ROUTES } from './analytics.js';
 import {
   type AccountModel,
   type AuthIdentity,
-  bucketLabel,
   DAY_MS,
   type EndpointDef,
   ENDPOINTS,
@@ -20,16 +19,9 @@ import { ORG_ROUTES } from './org.js';
 import { ORG_FOCUS_ROUTES } from './org-focus.js';
 import { ApiError, DOCS_BASE, encodeCursor, type Params } from './params.js';
 import { PRICING_ROUTES } from './pricing.js';
-import {
-  autoTimeframe,
-  compileFilter,
-  type QueryEngine,
-  snapEndMs,
-  snapStartMs,
-  TIMEFRAMES,
-  type UsageLine,
-} from './query.js';
+import { addUsageLine, compileFilter, type QueryEngine, type UsageLine } from './query.js';
 import type { AuthMode, BillingEventRenderer } from './render.js';
+import { requestWindow, seriesPage, seriesRequest } from './series.js';
 import { SERVERLESS_ROUTES } from './serverless.js';
 
 export interface RouteContext {
@@ -55,20 +47,6 @@ export interface Route {
 
 const MAX_BILLING_RANGE_MS = 90 * DAY_MS;
 
-function window(ctx: RouteContext, docsUrl: string): { startMs: number; endMs: number } {
-  const startMs = ctx.params.instant('start') ?? ctx.nowMs - DAY_MS;
-  const endMs = ctx.params.instant('end') ?? ctx.nowMs;
-  if (startMs >= endMs) {
-    throw new ApiError(
-      400,
-      'validation_error',
-      `start (${new Date(startMs).toISOString()}) must be before end (${new Date(endMs).toISOString()})`,
-      docsUrl,
-    );
-  }
-  return { startMs, endMs };
-}
-
 function nextCursor(page: number, hasMore: boolean): string {
   return `"next_cursor":${hasMore ? JSON.stringify(encodeCursor(page + 1)) : 'null'},"has_more":${hasMore}`;
 }
@@ -81,7 +59,7 @@ const BILLING_EVENTS_DOCS = `${DOCS_BASE}/models/billing-events`;
 
 function billingEvents(ctx: RouteContext): { body: Buffer; onSent: () => void } {
   const p = ctx.params;
-  const { startMs, endMs } = window(ctx, BILLING_EVENTS_DOCS);
+  const { startMs, endMs } = requestWindow(ctx.params, ctx.nowMs, BILLING_EVENTS_DOCS);
   if (endMs - startMs > MAX_BILLING_RANGE_MS) {
     throw new ApiError(400, 'validation_error', 'Date range cannot exceed 90 days', BILLING_EVENTS_DOCS);
   }
@@ -152,7 +130,6 @@ interface TaggedItem {
   tags: Record<string, string>;
 }
 
-/** Lines (grouped by auth) → lines with tags, merged across auth methods unless `keepAuth`, kept if they match `tag`. */
 /** Adds an item to the line of its key (exact nano sums), or starts that line with a copy of it. */
 function mergeInto(lines: Map<string, TaggedItem>, key: string, item: TaggedItem): void {
   const seen = lines.get(key);
@@ -160,10 +137,7 @@ function mergeInto(lines: Map<string, TaggedItem>, key: string, item: TaggedItem
     lines.set(key, { ...item, line: { ...item.line } });
     return;
   }
-  seen.line.k += item.line.k;
-  seen.line.sub += item.line.sub;
-  seen.line.disc += item.line.disc;
-  seen.line.tot += item.line.tot;
+  addUsageLine(seen.line, item.line);
 }
 
 /** Whole-window lines of tagged items: the same grain without the bucket. */
@@ -176,6 +150,7 @@ function summarize(items: readonly TaggedItem[]): TaggedItem[] {
   return [...out.values()];
 }
 
+/** Lines (grouped by auth) → lines with tags, merged across auth methods unless `keepAuth`, kept if they match `tag`. */
 function tagLines(
   acct: AccountModel,
   flat: readonly { bucketSec: number; line: UsageLine }[],
@@ -237,33 +212,9 @@ function usageLineJson(
  */
 function usage(ctx: RouteContext): string {
   const p = ctx.params;
-  const { startMs, endMs } = window(ctx, USAGE_DOCS);
-  const tz = p.single('timezone');
-  if (tz !== undefined && tz !== 'UTC') {
-    throw new ApiError(
-      400,
-      'validation_error',
-      `Unsupported timezone '${tz}': the emulator only supports UTC`,
-      USAGE_DOCS,
-    );
-  }
-  const timeframe = p.enumSingle('timeframe', TIMEFRAMES) ?? autoTimeframe(endMs - startMs);
-  const bound = p.enumSingle('bound_to_timeframe', ['true', 'false'] as const) ?? 'true';
-  const limit = p.limit(50, 100);
-  const page = p.page();
-  const expand = p.enumMulti('expand', USAGE_EXPAND) ?? ['time_series'];
-  const withSeries = expand.includes('time_series');
-  const withSummary = expand.includes('summary');
-  if (!withSeries && !withSummary) {
-    throw new ApiError(
-      400,
-      'validation_error',
-      'expand must include at least one of time_series or summary',
-      USAGE_DOCS,
-    );
-  }
-  const withAuth = expand.includes('auth_method');
-  const withStructured = expand.includes('auth_method_structured');
+  const req = seriesRequest(p, ctx.nowMs, USAGE_DOCS, USAGE_EXPAND);
+  const withAuth = req.expand.includes('auth_method');
+  const withStructured = req.expand.includes('auth_method_structured');
   const source = p.enumSingle('source', ['estimate', 'tagged-estimate'] as const) ?? 'estimate';
   const tagged = source === 'tagged-estimate';
   const filter = compileFilter(ctx.account, {
@@ -271,13 +222,11 @@ function usage(ctx: RouteContext): string {
     apiKeyIds: p.multi('api_key_id'),
     loginUsernames: p.multi('login_username'),
   });
-  const lo = bound === 'true' ? snapStartMs(timeframe, startMs) : startMs;
-  const hi = bound === 'true' ? snapEndMs(timeframe, endMs) : endMs;
   const result = ctx.engine.usage(ctx.account, {
-    loSec: Math.ceil(lo / 1000),
-    hiSec: Math.ceil(hi / 1000),
+    loSec: req.loSec,
+    hiSec: req.hiSec,
     nowSec: Math.floor(ctx.nowMs / 1000) - (tagged ? TAGGED_LAG_SEC : 0),
-    timeframe,
+    timeframe: req.timeframe,
     filter,
     // Tags follow the request's auth (API key or web UI), so tagged lines are built from lines by auth.
     byAuth: tagged || withAuth || withStructured,
@@ -285,34 +234,15 @@ function usage(ctx: RouteContext): string {
   const items: TaggedItem[] = tagged
     ? tagLines(ctx.account, result.flat, withAuth || withStructured, p.multi('tag'))
     : result.flat.map(({ bucketSec, line }) => ({ bucketSec, line, tags: {} }));
-  const summary = tagged ? summarize(items) : result.summary.map((line) => ({ bucketSec: 0, line, tags: {} }));
-  const offset = (page - 1) * limit;
-  const body: { time_series?: { bucket: string; results: UsageLineJson[] }[]; summary?: UsageLineJson[] } = {};
-  const line = (item: TaggedItem): UsageLineJson => ({
-    ...usageLineJson(ctx.world, ctx.account, item.line, withAuth, withStructured),
-    ...(tagged ? { tags: item.tags } : {}),
-  });
-  let hasMore: boolean;
-  if (withSeries) {
-    const slice = items.slice(offset, offset + limit);
-    hasMore = offset + limit < items.length;
-    const series: { bucket: string; results: UsageLineJson[] }[] = [];
-    let lastBucket = -1;
-    for (const item of slice) {
-      if (item.bucketSec !== lastBucket || series.length === 0) {
-        series.push({ bucket: bucketLabel(item.bucketSec), results: [] });
-        lastBucket = item.bucketSec;
-      }
-      series[series.length - 1]!.results.push(line(item));
-    }
-    body.time_series = series;
-    if (withSummary && page === 1) body.summary = summary.map(line);
-  } else {
-    body.summary = summary.slice(offset, offset + limit).map(line);
-    hasMore = offset + limit < summary.length;
-  }
-  const out = { ...body, next_cursor: hasMore ? encodeCursor(page + 1) : null, has_more: hasMore };
-  return JSON.stringify(out);
+  return seriesPage(
+    req,
+    items.map((item) => ({ bucketSec: item.bucketSec, line: item })),
+    () => (tagged ? summarize(items) : result.summary.map((line) => ({ bucketSec: 0, line, tags: {} }))),
+    (item): UsageLineJson => ({
+      ...usageLineJson(ctx.world, ctx.account, item.line, withAuth, withStructured),
+      ...(tagged ? { tags: item.tags } : {}),
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -78,31 +78,33 @@ export function seriesRequest<E extends string>(
 /**
  * One page of a usage-type response. `flat` is every (bucket, line) pair in order; `limit` counts them, so one
  * bucket can span two pages. The summary goes on the first page only; with summary alone, `limit` pages it.
+ * `toJson` renders only the lines on the page.
  */
 export function seriesPage<L>(
   req: SeriesRequest<string>,
   flat: readonly { bucketSec: number; line: L }[],
   summary: () => readonly L[],
+  toJson: (line: L) => unknown = (line) => line,
 ): string {
   const offset = (req.page - 1) * req.limit;
-  const body: { time_series?: { bucket: string; results: L[] }[]; summary?: readonly L[] } = {};
+  const body: { time_series?: { bucket: string; results: unknown[] }[]; summary?: readonly unknown[] } = {};
   let hasMore: boolean;
   if (req.withSeries) {
     hasMore = offset + req.limit < flat.length;
-    const series: { bucket: string; results: L[] }[] = [];
+    const series: { bucket: string; results: unknown[] }[] = [];
     let last = Number.NaN;
     for (const item of flat.slice(offset, offset + req.limit)) {
       if (item.bucketSec !== last) {
         series.push({ bucket: bucketLabel(item.bucketSec), results: [] });
         last = item.bucketSec;
       }
-      series[series.length - 1]!.results.push(item.line);
+      series[series.length - 1]!.results.push(toJson(item.line));
     }
     body.time_series = series;
-    if (req.withSummary && req.page === 1) body.summary = summary();
+    if (req.withSummary && req.page === 1) body.summary = summary().map(toJson);
   } else {
     const all = summary();
-    body.summary = all.slice(offset, offset + req.limit);
+    body.summary = all.slice(offset, offset + req.limit).map(toJson);
     hasMore = offset + req.limit < all.length;
   }
   return JSON.stringify({ ...body, next_cursor: hasMore ? encodeCursor(req.page + 1) : null, has_more: hasMore });

@@ -9,7 +9,7 @@
  * sometimes bill at a surge price, which fal reports as a separate row (`is_surge`). Money is integer nano-USD:
  * subtotal = deciseconds × price_per_second / 10, discount = floor(subtotal × pct / 100).
  */
-import { DAY_MS, DAY_SEC, dayLabel, hash32, NANO_PER_USD, Rng, type World } from './data.js';
+import { cumulative, DAY_MS, DAY_SEC, dayLabel, hash32, NANO_PER_USD, pick, Rng, type World } from './data.js';
 import { DOCS_BASE } from './params.js';
 import { periodStart, type Timeframe } from './query.js';
 import type { Route, RouteContext } from './routes.js';
@@ -125,17 +125,6 @@ interface ServerlessLineJson {
   cost: number;
   currency: 'USD';
   is_surge: boolean;
-}
-
-function cumulative(weights: readonly number[]): number[] {
-  const total = weights.reduce((a, b) => a + b, 0);
-  let acc = 0;
-  return weights.map((w) => (acc += w / total));
-}
-
-function pick(cum: readonly number[], r: number): number {
-  for (let i = 0; i < cum.length; i++) if (r < (cum[i] as number)) return i;
-  return cum.length - 1;
 }
 
 const nullsFirst = (x: string | null, y: string | null): number =>
@@ -272,39 +261,7 @@ export class ServerlessData {
         const bucketSec = periodStart(timeframe, e.tsSec);
         let lines = buckets.get(bucketSec);
         if (!lines) buckets.set(bucketSec, (lines = new Map()));
-        const k = JSON.stringify([e.app, e.environment, e.machineType, e.isSurge, e.unitPriceNano, e.pct]);
-        const line = lines.get(k);
-        if (line) {
-          line.deciseconds += e.deciseconds;
-          line.subNano += e.subNano;
-          line.discNano += e.discNano;
-          line.totNano += e.totNano;
-        } else {
-          const {
-            app,
-            environment,
-            machineType,
-            isSurge,
-            unitPriceNano,
-            pct,
-            deciseconds,
-            subNano,
-            discNano,
-            totNano,
-          } = e;
-          lines.set(k, {
-            app,
-            environment,
-            machineType,
-            isSurge,
-            unitPriceNano,
-            pct,
-            deciseconds,
-            subNano,
-            discNano,
-            totNano,
-          });
-        }
+        addLine(lines, e);
       }
       return [...buckets.entries()]
         .sort((a, b) => a[0] - b[0])
@@ -334,24 +291,23 @@ export class ServerlessData {
  * emulator keeps price, surge and environment apart so that every summary line has one unit price). */
 function summarize(flat: readonly { line: ServerlessAgg }[]): ServerlessAgg[] {
   const sum = new Map<string, ServerlessAgg>();
-  for (const { line } of flat) {
-    const k = JSON.stringify([
-      line.app,
-      line.environment,
-      line.machineType,
-      line.isSurge,
-      line.unitPriceNano,
-      line.pct,
-    ]);
-    const s = sum.get(k);
-    if (s) {
-      s.deciseconds += line.deciseconds;
-      s.subNano += line.subNano;
-      s.discNano += line.discNano;
-      s.totNano += line.totNano;
-    } else sum.set(k, { ...line });
-  }
+  for (const { line } of flat) addLine(sum, line);
   return [...sum.values()].sort(compareServerless);
+}
+
+/** Adds `from` to the line of its grain (app, environment, machine, surge, price, discount), or starts that line. */
+function addLine(lines: Map<string, ServerlessAgg>, from: ServerlessAgg): void {
+  const k = JSON.stringify([from.app, from.environment, from.machineType, from.isSurge, from.unitPriceNano, from.pct]);
+  const line = lines.get(k);
+  if (line) {
+    line.deciseconds += from.deciseconds;
+    line.subNano += from.subNano;
+    line.discNano += from.discNano;
+    line.totNano += from.totNano;
+    return;
+  }
+  const { app, environment, machineType, isSurge, unitPriceNano, pct, deciseconds, subNano, discNano, totNano } = from;
+  lines.set(k, { app, environment, machineType, isSurge, unitPriceNano, pct, deciseconds, subNano, discNano, totNano });
 }
 
 const perWorld = new WeakMap<World, ServerlessData>();
