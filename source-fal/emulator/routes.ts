@@ -21,7 +21,7 @@ import { ApiError, DOCS_BASE, encodeCursor, type Params } from './params.js';
 import { PRICING_ROUTES } from './pricing.js';
 import { addUsageLine, compileFilter, type QueryEngine, type UsageLine } from './query.js';
 import type { AuthMode, BillingEventRenderer } from './render.js';
-import { requestWindow, seriesPage, seriesRequest } from './series.js';
+import { type CostLineJson, requestWindow, seriesPage, seriesRequest } from './series.js';
 import { SERVERLESS_ROUTES } from './serverless.js';
 
 export interface RouteContext {
@@ -101,16 +101,9 @@ function billingEvents(ctx: RouteContext): { body: Buffer; onSent: () => void } 
 const USAGE_DOCS = `${DOCS_BASE}/models/usage`;
 const USAGE_EXPAND = ['time_series', 'summary', 'auth_method', 'auth_method_structured'] as const;
 
-interface UsageLineJson {
+interface UsageLineJson extends CostLineJson {
   endpoint_id: string;
   unit: string;
-  quantity: number;
-  unit_price: number;
-  percent_discount: number | null;
-  cost_subtotal: number;
-  cost_discount: number;
-  cost_total: number;
-  cost: number;
   currency: string;
   auth_method?: string;
   auth_method_structured?: { detail: string; api_key_id?: string; login_username?: string };

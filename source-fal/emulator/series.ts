@@ -22,6 +22,18 @@ export function requestWindow(params: Params, nowMs: number, docsUrl: string): {
   return { startMs, endMs };
 }
 
+/** The price and cost fields every usage-type line carries (USD numbers; fal documents them per endpoint). */
+export interface CostLineJson {
+  quantity: number;
+  unit_price: number;
+  percent_discount: number | null;
+  cost_subtotal: number;
+  cost_discount: number;
+  cost_total: number;
+  /** The older name of cost_total, still sent. */
+  cost: number;
+}
+
 export interface SeriesRequest<E extends string> {
   /** Half-open [loSec, hiSec) after bound_to_timeframe snapping. */
   readonly loSec: number;

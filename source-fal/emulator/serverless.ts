@@ -13,7 +13,7 @@ import { cumulative, DAY_MS, DAY_SEC, dayLabel, hash32, NANO_PER_USD, pick, Rng,
 import { DOCS_BASE } from './params.js';
 import { periodStart, type Timeframe } from './query.js';
 import type { Route, RouteContext } from './routes.js';
-import { Lru, seriesPage, type SeriesRequest, seriesRequest } from './series.js';
+import { type CostLineJson, Lru, seriesPage, type SeriesRequest, seriesRequest } from './series.js';
 
 interface MachineDef {
   readonly type: string;
@@ -111,18 +111,11 @@ export interface ServerlessFilter {
   readonly search?: string | undefined;
 }
 
-interface ServerlessLineJson {
+interface ServerlessLineJson extends CostLineJson {
   app: string | null;
   environment: string | null;
   machine_type: string;
   unit: 'second';
-  quantity: number;
-  unit_price: number;
-  percent_discount: number | null;
-  cost_subtotal: number;
-  cost_discount: number;
-  cost_total: number;
-  cost: number;
   currency: 'USD';
   is_surge: boolean;
 }
