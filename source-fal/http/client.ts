@@ -103,6 +103,21 @@ export interface TextResponse {
   error?: { type: string; message: string };
 }
 
+/**
+ * True when an allowed 404 is fal's own "not found" (its error envelope). A 404 without the envelope came from
+ * something else (a proxy, a wrong base_url); reading it as fal's answer would skip data, so it throws instead.
+ */
+export function isFalNotFound(response: { status: number; error?: unknown }, endpoint: string): boolean {
+  if (response.status !== 404) return false;
+  if (response.error === undefined) {
+    throw new ApiError(`fal answered ${endpoint} with a 404 that is not fal's error envelope; check base_url.`, {
+      endpoint,
+      status: 404,
+    });
+  }
+  return true;
+}
+
 interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;

@@ -10,7 +10,7 @@
  * it is over, or once its invoice has been read and the month is INVOICE_SETTLE_DAYS old; until then every run
  * asks for it again (fal issues invoices days into the month, and answers 404 until it has).
  */
-import { ApiError } from '../errors.js';
+import { isFalNotFound } from '../http/client.js';
 import { DAY_MS, formatInstant, formatMonth, monthStart, type Window } from '../time.js';
 import { focusPages, focusRefused } from './focus-csv.js';
 import type { Capability, IncrementalStream, StreamContext } from './stream.js';
@@ -67,14 +67,8 @@ export function invoiceStream(options: InvoiceStreamOptions): IncrementalStream 
       const billingMonth = formatMonth(window.start);
       const response = await ctx.client.getText(path, { source: 'invoice', billing_month: billingMonth }, [403, 404]);
       if (response.status === 403) throw focusRefused(response, endpoint, name, options.needs);
-      if (response.status === 404 && response.error === undefined) {
-        // Only fal's own "not issued" answer may be skipped; a bare 404 (a proxy, a wrong base_url) must not advance the cursor.
-        throw new ApiError(`fal answered ${endpoint} with a 404 that is not fal's error envelope; check base_url.`, {
-          endpoint,
-          status: 404,
-        });
-      }
-      if (response.status === 404) {
+      // Only fal's own "not issued" answer may be skipped; a bare 404 must not advance the cursor (isFalNotFound throws).
+      if (isFalNotFound(response, endpoint)) {
         const current = window.start >= monthStart(ctx.config.nowMs);
         ctx.log.log(
           'INFO',

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 
-import { ApiError } from '../errors.js';
+import { isFalNotFound } from '../http/client.js';
 import { CursorEnvelope, cursorPages, nextCursor } from '../http/paginate.js';
 import { usdToNano } from '../money.js';
 import { DAY_MS, formatInstant, sliceWindows } from '../time.js';
@@ -86,12 +86,8 @@ type Price = z.infer<typeof PricesPage>['prices'][number];
 export async function pricesOf(ctx: StreamContext, ids: readonly string[]): Promise<Price[]> {
   const first = await ctx.client.getJson(PATH, { endpoint_id: ids }, PricesPage, [404]);
   if (first.body === undefined) {
-    // Only fal's own not_found says an id is unknown; a bare 404 (a proxy, a wrong base_url) must not drop prices.
-    if (first.error === undefined)
-      throw new ApiError(`fal answered GET ${PATH} with a 404 that is not fal's error envelope; check base_url.`, {
-        endpoint: `GET ${PATH}`,
-        status: 404,
-      });
+    // Only fal's own not_found says an id is unknown; a bare 404 must not drop prices (isFalNotFound throws).
+    isFalNotFound(first, `GET ${PATH}`);
     if (ids.length === 1) {
       ctx.log.log(
         'WARN',
