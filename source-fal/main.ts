@@ -4,9 +4,9 @@
  * stdout carries only protocol JSON lines; exit codes: 0 success (also `check` answering FAILED), 1 a failure
  * reported as a TRACE ERROR, 2 a usage error, 130/143 interrupted by SIGINT/SIGTERM.
  */
-import { parseArgs } from 'node:util';
 
 import { configuredCatalog, parseCatalog } from './catalog.js';
+import { parseFlags, usageError } from './cli-args.js';
 import { type BinIo, readJsonFile, runIfEntryPoint } from './cli-io.js';
 import { asSourceFalError, ConfigError, InterruptedError } from './errors.js';
 import type { Logger } from './log.js';
@@ -30,9 +30,7 @@ const USAGE = `Usage:
   source-fal --singer <tap-fal arguments>   (the Singer tap; see tap-fal --help)
   source-fal --help | --version`;
 
-export type CliIo = BinIo;
-
-export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+export async function main(argv: readonly string[], io: BinIo): Promise<number> {
   // The Singer face of the same core (source-fal/singer.ts), for `npx source-fal --singer --discover …`.
   if (argv.includes('--singer'))
     return singerMain(
@@ -51,25 +49,20 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   // `sync` loads a warehouse instead of printing protocol messages; it parses its own flags.
   if (command === 'sync') return (await import('./sync/command.js')).runSync(rest, io);
   if (command === 'reconcile') return (await import('./sync/reconcile.js')).runReconcile(rest, io);
-  let values: { config?: string; catalog?: string; state?: string; debug?: boolean; configured?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: [...rest],
-      options: {
-        config: { type: 'string' },
-        catalog: { type: 'string' },
-        state: { type: 'string' },
-        debug: { type: 'boolean' },
-        configured: { type: 'boolean' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    io.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.configured && command !== 'discover') return usageError(io, '--configured goes with discover');
+  const cli = { name: 'source-fal', usage: USAGE, stdout: io.stdout, stderr: io.stderr };
+  const values = parseFlags(
+    rest,
+    {
+      config: { type: 'string' },
+      catalog: { type: 'string' },
+      state: { type: 'string' },
+      debug: { type: 'boolean' },
+      configured: { type: 'boolean' },
+    },
+    cli,
+  );
+  if (typeof values === 'number') return values;
+  if (values.configured && command !== 'discover') return usageError(cli, '--configured goes with discover');
   const writer = new LineWriter(io.stdout);
   const out = new AirbyteOutput(writer);
   // discover --configured prints a plain JSON file on stdout, so its logs go to stderr.
@@ -87,12 +80,12 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       case 'check':
       case 'discover':
       case 'read': {
-        if (!values.config) return usageError(io, `${command} needs --config <file>`);
-        if (command === 'read' && !values.catalog) return usageError(io, 'read needs --catalog <file>');
+        if (!values.config) return usageError(cli, `${command} needs --config <file>`);
+        if (command === 'read' && !values.catalog) return usageError(cli, 'read needs --catalog <file>');
         return await runWithConfig(command, values, io, out, logger);
       }
       default:
-        return usageError(io, command ? `unknown command ${JSON.stringify(command)}` : 'no command given');
+        return usageError(cli, command ? `unknown command ${JSON.stringify(command)}` : 'no command given');
     }
   } catch (caught) {
     const error = asSourceFalError(caught);
@@ -106,7 +99,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 async function runWithConfig(
   command: 'check' | 'discover' | 'read',
   values: { config?: string; catalog?: string; state?: string; configured?: boolean },
-  io: CliIo,
+  io: BinIo,
   out: AirbyteOutput,
   logger: Logger,
 ): Promise<number> {
@@ -155,11 +148,6 @@ async function runWithConfig(
   } finally {
     await ctx.client.close();
   }
-}
-
-function usageError(io: CliIo, message: string): number {
-  io.stderr.write(`source-fal: ${message}\n${USAGE}\n`);
-  return 2;
 }
 
 // Run only when executed as the bin, not when imported by tests.

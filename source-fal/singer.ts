@@ -14,10 +14,10 @@
  * file is the last STATE value. Logs and errors go to stderr; the exit code is 0 on success, 1 on a failure,
  * 2 on bad usage, 130/143 when interrupted.
  */
-import { parseArgs } from 'node:util';
 
 import { z } from 'zod';
 
+import { parseFlags, usageError } from './cli-args.js';
 import { readJsonFile, runIfEntryPoint } from './cli-io.js';
 import { connectionSpecification } from './config.js';
 import { asSourceFalError, ConfigError, InterruptedError, type SourceFalError } from './errors.js';
@@ -402,57 +402,38 @@ function openContext(config: unknown, io: SingerIo, logger: Logger, purpose: 'di
 }
 
 export async function singerMain(argv: readonly string[], io: SingerIo): Promise<number> {
-  let values: {
-    config?: string;
-    discover?: boolean;
-    catalog?: string;
-    properties?: string;
-    state?: string;
-    about?: boolean;
-    format?: string;
-    version?: boolean;
-    debug?: boolean;
-    help?: boolean;
-  };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        config: { type: 'string', short: 'c' },
-        discover: { type: 'boolean', short: 'd' },
-        catalog: { type: 'string' },
-        properties: { type: 'string', short: 'p' },
-        state: { type: 'string', short: 's' },
-        about: { type: 'boolean' },
-        format: { type: 'string' },
-        version: { type: 'boolean' },
-        debug: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    return usageError(io, error instanceof Error ? error.message : String(error));
-  }
-  if (values.help) {
-    io.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const command = { name: TAP_NAME, usage: USAGE, stdout: io.stdout, stderr: io.stderr };
+  const values = parseFlags(
+    argv,
+    {
+      config: { type: 'string', short: 'c' },
+      discover: { type: 'boolean', short: 'd' },
+      catalog: { type: 'string' },
+      properties: { type: 'string', short: 'p' },
+      state: { type: 'string', short: 's' },
+      about: { type: 'boolean' },
+      format: { type: 'string' },
+      version: { type: 'boolean' },
+      debug: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    command,
+  );
+  if (typeof values === 'number') return values;
   if (values.version) {
     io.stdout.write(`${TAP_NAME} ${packageVersion()}\n`);
     return 0;
   }
   if (values.about) {
     if (values.format !== undefined && values.format !== 'json' && values.format !== 'markdown')
-      return usageError(io, `--format must be json or markdown, not ${JSON.stringify(values.format)}`);
+      return usageError(command, `--format must be json or markdown, not ${JSON.stringify(values.format)}`);
     io.stdout.write(values.format === 'json' ? `${JSON.stringify(about(), null, 2)}\n` : aboutMarkdown());
     return 0;
   }
-  if (!values.config) return usageError(io, 'needs --config <file>');
-  if (values.catalog && values.properties) return usageError(io, 'give --catalog or --properties, not both');
+  if (!values.config) return usageError(command, 'needs --config <file>');
+  if (values.catalog && values.properties) return usageError(command, 'give --catalog or --properties, not both');
   if (values.discover && (values.catalog || values.properties || values.state))
-    return usageError(io, '--discover takes only --config');
+    return usageError(command, '--discover takes only --config');
 
   const logger = stderrLogger(io.stderr, values.debug);
   const writer = new LineWriter(io.stdout);
@@ -519,11 +500,6 @@ export async function singerMain(argv: readonly string[], io: SingerIo): Promise
   } finally {
     await writer.end().catch(() => undefined);
   }
-}
-
-function usageError(io: SingerIo, message: string): number {
-  io.stderr.write(`${TAP_NAME}: ${message}\n${USAGE}\n`);
-  return 2;
 }
 
 // Run only when executed as the bin, not when imported (by main.ts's --singer dispatch or by tests).

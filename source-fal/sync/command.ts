@@ -9,15 +9,15 @@
  * Exit codes: 0 every stream complete; 1 a stream failed or the run could not start; 2 bad arguments;
  * 130/143 interrupted. stdout carries only the summary (and the demo's query); logs and progress go to stderr.
  */
-import { parseArgs } from 'node:util';
 
 import { analyticsViews } from '../analytics/views.js';
 import { probeCapabilities } from '../capabilities.js';
+import { parseFlags, usageError } from '../cli-args.js';
+import type { BinIo } from '../cli-io.js';
 import { readJsonFile, runClock } from '../cli-io.js';
 import { type Config } from '../config.js';
 import { asSourceFalError, ConfigError, InterruptedError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { CliIo } from '../main.js';
 import { redact } from '../redact.js';
 import { openRun } from '../run-context.js';
 import { loadStreamSchema } from '../schemas.js';
@@ -57,17 +57,6 @@ export const SYNC_USAGE = `Usage:
 export const DEFAULT_DUCKDB = './fal.duckdb';
 export const DEFAULT_DEMO_DUCKDB = './fal-demo.duckdb';
 
-interface SyncArgs {
-  config?: string;
-  destination?: string;
-  schema?: string;
-  streams?: string;
-  'full-refresh'?: boolean;
-  demo?: boolean;
-  debug?: boolean;
-  help?: boolean;
-}
-
 /** Config fields that may come from the environment, so a cron line needs no file. */
 const ENV_FIELDS: readonly { env: string; field: string; integer?: boolean }[] = [
   { env: 'FAL_ADMIN_KEY', field: 'api_key' },
@@ -98,32 +87,25 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   return raw;
 }
 
-export async function runSync(argv: readonly string[], io: CliIo): Promise<number> {
-  let args: SyncArgs;
-  try {
-    ({ values: args } = parseArgs({
-      args: [...argv],
-      options: {
-        config: { type: 'string' },
-        destination: { type: 'string' },
-        schema: { type: 'string' },
-        streams: { type: 'string' },
-        'full-refresh': { type: 'boolean' },
-        demo: { type: 'boolean' },
-        debug: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    return usageError(io, error instanceof Error ? error.message : String(error));
-  }
-  if (args.help) {
-    io.stdout.write(`${SYNC_USAGE}\n`);
-    return 0;
-  }
-  if (args.demo && args.config) return usageError(io, '--demo runs against the bundled emulator; leave out --config');
+export async function runSync(argv: readonly string[], io: BinIo): Promise<number> {
+  const command = { name: 'source-fal sync', usage: SYNC_USAGE, stdout: io.stdout, stderr: io.stderr };
+  const args = parseFlags(
+    argv,
+    {
+      config: { type: 'string' },
+      destination: { type: 'string' },
+      schema: { type: 'string' },
+      streams: { type: 'string' },
+      'full-refresh': { type: 'boolean' },
+      demo: { type: 'boolean' },
+      debug: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    command,
+  );
+  if (typeof args === 'number') return args;
+  if (args.demo && args.config)
+    return usageError(command, '--demo runs against the bundled emulator; leave out --config');
 
   const progress = createProgress(io.stderr, {
     tty: 'isTTY' in io.stderr && io.stderr.isTTY === true,
@@ -148,7 +130,8 @@ export async function runSync(argv: readonly string[], io: CliIo): Promise<numbe
       args.destination ?? io.env.SOURCE_FAL_DESTINATION ?? (args.demo ? DEFAULT_DEMO_DUCKDB : DEFAULT_DUCKDB),
     );
   } catch (error) {
-    if (error instanceof DestinationConfigError || error instanceof ConfigError) return usageError(io, error.message);
+    if (error instanceof DestinationConfigError || error instanceof ConfigError)
+      return usageError(command, error.message);
     throw error;
   }
 
@@ -239,11 +222,6 @@ function planFor(name: string): TablePlan {
   const stream = findStream(name);
   if (stream === undefined) throw new Error(`source-fal: no stream named ${name}`);
   return planTable(stream, loadStreamSchema(name));
-}
-
-function usageError(io: CliIo, message: string): number {
-  io.stderr.write(`source-fal sync: ${redact(message)}\n${SYNC_USAGE}\n`);
-  return 2;
 }
 
 function parseStreamList(text: string): Stream[] {

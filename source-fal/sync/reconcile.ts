@@ -4,9 +4,9 @@
  * schema or a view.
  */
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 
-import type { BinIo as CliIo } from '../cli-io.js';
+import { parseFlags, usageError } from '../cli-args.js';
+import type { BinIo } from '../cli-io.js';
 import { asSourceFalError, ConfigError } from '../errors.js';
 import { redact } from '../redact.js';
 import { DEFAULT_DUCKDB, openDestination } from './command.js';
@@ -29,29 +29,21 @@ const QUERY = (
 FROM ${schema}.invoice_reconciliation
 ORDER BY charge_month, CASE charge_category WHEN 'Usage' THEN 0 ELSE 1 END, charge_category, service_name`;
 
-export async function runReconcile(argv: readonly string[], io: CliIo): Promise<number> {
-  let values: { destination?: string; schema?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: { destination: { type: 'string' }, schema: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    return usageError(io, error instanceof Error ? error.message : String(error));
-  }
-  if (values.help) {
-    io.stdout.write(`${RECONCILE_USAGE}\n`);
-    return 0;
-  }
+export async function runReconcile(argv: readonly string[], io: BinIo): Promise<number> {
+  const command = { name: 'source-fal reconcile', usage: RECONCILE_USAGE, stdout: io.stdout, stderr: io.stderr };
+  const values = parseFlags(
+    argv,
+    { destination: { type: 'string' }, schema: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    command,
+  );
+  if (typeof values === 'number') return values;
   let destination: Destination | undefined;
   try {
     const schema = parseSchemaName(values.schema ?? io.env.SOURCE_FAL_SCHEMA ?? SCHEMA);
     const target = parseTarget(values.destination ?? io.env.SOURCE_FAL_DESTINATION ?? DEFAULT_DUCKDB);
     if (target.dialect === 'parquet') {
       return usageError(
-        io,
+        command,
         'reconcile reads a DuckDB or PostgreSQL destination; for Parquet files, build invoice_reconciliation with the dbt package (dbt/) where you load them.',
       );
     }
@@ -81,15 +73,11 @@ export async function runReconcile(argv: readonly string[], io: CliIo): Promise<
     );
     return 0;
   } catch (error) {
-    if (error instanceof DestinationConfigError || error instanceof ConfigError) return usageError(io, error.message);
+    if (error instanceof DestinationConfigError || error instanceof ConfigError)
+      return usageError(command, error.message);
     io.stderr.write(`source-fal reconcile: ${redact(asSourceFalError(error).describe())}\n`);
     return 1;
   } finally {
     await destination?.close().catch(() => undefined);
   }
-}
-
-function usageError(io: CliIo, message: string): number {
-  io.stderr.write(`source-fal reconcile: ${redact(message)}\n${RECONCILE_USAGE}\n`);
-  return 2;
 }
