@@ -6,14 +6,10 @@ import { ConfigError } from './errors.js';
 import { silentLogger } from './log.js';
 import { LineWriter } from './output.js';
 import { loadStreamSchema } from './schemas.js';
-import {
-  parseSingerCatalog,
-  parseSingerState,
-  selectedSchema,
-  singerCatalogEntry,
-  SingerOutput,
-  type SingerSelection,
-} from './singer.js';
+import { singerCatalogEntry } from './singer/catalog.js';
+import { selectedSchema, SingerOutput } from './singer/output.js';
+import { parseSingerCatalog, type SingerSelection } from './singer/selection.js';
+import { parseSingerState } from './singer/state.js';
 import { NO_CURSOR_STATE } from './state.js';
 import type { SnapshotStream } from './streams/stream.js';
 import { usage } from './streams/usage.js';
