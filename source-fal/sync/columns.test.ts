@@ -4,8 +4,10 @@ import { loadStreamSchema } from '../schemas.js';
 import { ALL_STREAMS } from '../streams/index.js';
 import type { SnapshotStream, Stream } from '../streams/stream.js';
 import { usage } from '../streams/usage.js';
-import { columnKind, plainDecimal, planTable, recordCells, SQL_TYPES, toCell } from './columns.js';
+import { columnKind, plainDecimal, planTable, recordCells, toCell } from './columns.js';
 import { parseTarget } from './destination.js';
+import { DUCKDB_SQL } from './duckdb.js';
+import { POSTGRES_SQL } from './postgres.js';
 
 describe('given JSON Schema property types', () => {
   it.each([
@@ -29,11 +31,11 @@ describe('given JSON Schema property types', () => {
   });
 
   it('when the kinds are named per dialect then money is DECIMAL/NUMERIC(38,9) and nothing is a float', () => {
-    expect(SQL_TYPES.duckdb.decimal).toBe('DECIMAL(38,9)');
-    expect(SQL_TYPES.postgres.decimal).toBe('NUMERIC(38,9)');
-    expect(SQL_TYPES.postgres.json).toBe('JSONB');
-    for (const dialect of Object.values(SQL_TYPES))
-      for (const type of Object.values(dialect)) expect(type).not.toMatch(/double|float|real/i);
+    expect(DUCKDB_SQL.types.decimal).toBe('DECIMAL(38,9)');
+    expect(POSTGRES_SQL.types.decimal).toBe('NUMERIC(38,9)');
+    expect(POSTGRES_SQL.types.json).toBe('JSONB');
+    for (const dialect of [DUCKDB_SQL, POSTGRES_SQL])
+      for (const type of Object.values(dialect.types)) expect(type).not.toMatch(/double|float|real/i);
   });
 });
 

@@ -8,31 +8,11 @@
 import { PropertySchemaZ, type StreamSchema } from '../schemas.js';
 import type { Stream, StreamRecord } from '../streams/stream.js';
 
-/** What a column holds; each dialect names the SQL type. */
+/** What a column holds; each destination's SqlDialect names the SQL type. */
 export type ColumnKind = 'text' | 'decimal' | 'bigint' | 'boolean' | 'timestamptz' | 'date' | 'json';
 
+/** The SQL engines a destination can run on. */
 export type Dialect = 'duckdb' | 'postgres';
-
-export const SQL_TYPES: Record<Dialect, Record<ColumnKind, string>> = {
-  duckdb: {
-    text: 'VARCHAR',
-    decimal: 'DECIMAL(38,9)',
-    bigint: 'BIGINT',
-    boolean: 'BOOLEAN',
-    timestamptz: 'TIMESTAMPTZ',
-    date: 'DATE',
-    json: 'JSON',
-  },
-  postgres: {
-    text: 'TEXT',
-    decimal: 'NUMERIC(38,9)',
-    bigint: 'BIGINT',
-    boolean: 'BOOLEAN',
-    timestamptz: 'TIMESTAMPTZ',
-    date: 'DATE',
-    json: 'JSONB',
-  },
-};
 
 export interface Column {
   name: string;

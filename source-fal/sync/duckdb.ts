@@ -15,7 +15,7 @@ import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from '@duc
 import type { ViewSql } from '../analytics/views.js';
 import type { Logger } from '../log.js';
 import type { RawStreamStates } from '../state.js';
-import { type Cell, quoteIdent, STATE_TABLE, type TablePlan } from './columns.js';
+import { type Cell, quoteIdent, sameSqlType, STATE_TABLE, type TablePlan } from './columns.js';
 import {
   type CommitResult,
   type Destination,
@@ -34,6 +34,7 @@ import {
   mergeWindow,
   replaceViews,
   saveWindowState,
+  type SqlDialect,
   type SqlRunner,
   stagingColumnsDdl,
   stagingName,
@@ -131,8 +132,41 @@ function firstLine(text: string): string {
   return (text.split('\n')[0] ?? text).trim();
 }
 
+/** DuckDB's SQL for the shared merge, DDL and state code (sql.ts). */
+export const DUCKDB_SQL: SqlDialect = {
+  name: 'duckdb',
+  types: {
+    text: 'VARCHAR',
+    decimal: 'DECIMAL(38,9)',
+    bigint: 'BIGINT',
+    boolean: 'BOOLEAN',
+    timestamptz: 'TIMESTAMPTZ',
+    date: 'DATE',
+    json: 'JSON',
+  },
+  tempSchema: 'temp.main',
+  beginTransaction: 'BEGIN TRANSACTION',
+  clearStaging: (staging) => `DELETE FROM ${staging}`,
+  /**
+   * DuckDB casts VARCHAR to DECIMAL(38,9) very slowly once the text has an integer part (docs/performance.md), so
+   * amounts go through DECIMAL(18,9) (same rounding, widened exactly) and only those that do not fit it
+   * (|amount| ≥ 10^9 USD) take the direct cast.
+   */
+  cast(column, type) {
+    if (sameSqlType(type, 'DECIMAL(38,9)'))
+      return `coalesce(CAST(TRY_CAST(${column} AS DECIMAL(18,9)) AS DECIMAL(38,9)), CAST(${column} AS DECIMAL(38,9)))`;
+    return `CAST(${column} AS ${type})`;
+  },
+  lastPerKey: (typed, keys) =>
+    `SELECT * EXCLUDE ("_seq") FROM (${typed}) QUALIFY row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY "_seq" DESC) = 1`,
+  epochMsText: (expr) => `CAST(epoch_ms(${expr}) AS VARCHAR)`,
+  // One read-write connection per database file.
+  singleWriter: true,
+};
+
 export class DuckDbDestination implements Destination, SqlRunner {
   readonly dialect = 'duckdb' as const;
+  readonly sqlDialect = DUCKDB_SQL;
   readonly description: string;
   private readonly staged: StagingAppender;
   private inTransaction = false;
@@ -197,12 +231,12 @@ export class DuckDbDestination implements Destination, SqlRunner {
 
   async prepare(plans: readonly TablePlan[]): Promise<void> {
     if (this.namespace.create) await this.exec(`CREATE SCHEMA IF NOT EXISTS ${this.namespace.sql}`);
-    await this.exec(stateTableDdl('duckdb', this.namespace));
+    await this.exec(stateTableDdl(DUCKDB_SQL, this.namespace));
     for (const plan of plans) {
-      const castTypes = await ensureTable(this, 'duckdb', plan, this.log);
-      this.merges.set(plan.stream, mergePlan('duckdb', plan, castTypes, this.namespace));
+      const castTypes = await ensureTable(this, plan, this.log);
+      this.merges.set(plan.stream, mergePlan(DUCKDB_SQL, plan, castTypes, this.namespace));
       await this.exec(
-        `CREATE OR REPLACE TEMP TABLE ${quoteIdent(stagingName(plan))} (${stagingColumnsDdl('duckdb', plan)})`,
+        `CREATE OR REPLACE TEMP TABLE ${quoteIdent(stagingName(plan))} (${stagingColumnsDdl(DUCKDB_SQL, plan)})`,
       );
     }
   }

@@ -19,15 +19,7 @@ import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 
 import { isJsonObject } from '../json.js';
 import type { RawStreamStates } from '../state.js';
-import {
-  type Cell,
-  type Column,
-  EXTRA_COLUMN,
-  quoteIdent,
-  SQL_TYPES,
-  SYNCED_AT_COLUMN,
-  type TablePlan,
-} from './columns.js';
+import { type Cell, type Column, EXTRA_COLUMN, quoteIdent, SYNCED_AT_COLUMN, type TablePlan } from './columns.js';
 import {
   type CommitResult,
   type Destination,
@@ -36,8 +28,7 @@ import {
   parseSavedState,
   SCHEMA,
 } from './destination.js';
-import { StagingAppender } from './duckdb.js';
-import { castExpr } from './sql.js';
+import { DUCKDB_SQL, StagingAppender } from './duckdb.js';
 
 export const PARQUET_STATE_FILE = '_source_fal_state.json';
 /** Which fal account the directory holds (see Destination.claimAccount). */
@@ -47,7 +38,7 @@ const FILE = 'data.parquet';
 
 /** The Parquet type of a column: DuckDB's, except JSON, which travels as text (BigQuery and Snowflake parse it). */
 function parquetType(column: Pick<Column, 'kind'>): string {
-  return column.kind === 'json' ? 'VARCHAR' : SQL_TYPES.duckdb[column.kind];
+  return column.kind === 'json' ? 'VARCHAR' : DUCKDB_SQL.types[column.kind];
 }
 
 /** A window's stream is split into day partitions when it has a timestamp cursor. */
@@ -204,7 +195,7 @@ export class ParquetDestination implements Destination {
     const keys = plan.primaryKey.map(quoteIdent);
     const cursor = partitioned(plan) && plan.cursorColumn !== undefined ? quoteIdent(plan.cursorColumn) : undefined;
     const casts = [
-      ...plan.columns.map((c) => `${castExpr('duckdb', quoteIdent(c.name), parquetType(c))} AS ${quoteIdent(c.name)}`),
+      ...plan.columns.map((c) => `${DUCKDB_SQL.cast(quoteIdent(c.name), parquetType(c))} AS ${quoteIdent(c.name)}`),
       `${quoteIdent(EXTRA_COLUMN)}`,
     ];
     // The window's rows typed, one per key (the last staged wins), stamped, with their partition day.

@@ -28,6 +28,7 @@ import {
   type MergeSql,
   mergeWindow,
   replaceViews,
+  type SqlDialect,
   type SqlRunner,
   stagingColumnsDdl,
   stagingName,
@@ -154,8 +155,32 @@ export function copyText(cell: string): string {
 
 const COPY_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
+/** PostgreSQL's SQL for the shared merge, DDL and state code (sql.ts). */
+export const POSTGRES_SQL: SqlDialect = {
+  name: 'postgres',
+  types: {
+    text: 'TEXT',
+    decimal: 'NUMERIC(38,9)',
+    bigint: 'BIGINT',
+    boolean: 'BOOLEAN',
+    timestamptz: 'TIMESTAMPTZ',
+    date: 'DATE',
+    json: 'JSONB',
+  },
+  tempSchema: 'pg_temp',
+  beginTransaction: 'BEGIN',
+  clearStaging: (staging) => `TRUNCATE ${staging}`,
+  cast: (column, type) => `CAST(${column} AS ${type})`,
+  lastPerKey: (typed, keys, columns) =>
+    `SELECT DISTINCT ON (${keys.join(', ')}) ${columns.join(', ')} FROM (${typed}) AS typed ORDER BY ${keys.join(', ')}, "_seq" DESC`,
+  epochMsText: (expr) => `CAST(CAST(extract(epoch FROM ${expr}) * 1000 AS BIGINT) AS TEXT)`,
+  // Other sessions may write the same tables: always merge with ON CONFLICT.
+  singleWriter: false,
+};
+
 export class PostgresDestination implements Destination, SqlRunner {
   readonly dialect = 'postgres' as const;
+  readonly sqlDialect = POSTGRES_SQL;
   readonly description: string;
   private readonly merges = new Map<string, MergeSql>();
   private readonly copies = new Map<string, string>();
@@ -212,13 +237,13 @@ export class PostgresDestination implements Destination, SqlRunner {
 
   async prepare(plans: readonly TablePlan[]): Promise<void> {
     await this.createSchema();
-    await this.exec(stateTableDdl('postgres', this.namespace));
+    await this.exec(stateTableDdl(POSTGRES_SQL, this.namespace));
     for (const plan of plans) {
-      const castTypes = await ensureTable(this, 'postgres', plan, this.log);
-      this.merges.set(plan.stream, mergePlan('postgres', plan, castTypes, this.namespace));
+      const castTypes = await ensureTable(this, plan, this.log);
+      this.merges.set(plan.stream, mergePlan(POSTGRES_SQL, plan, castTypes, this.namespace));
       const staging = `pg_temp.${quoteIdent(stagingName(plan))}`;
       await this.exec(`DROP TABLE IF EXISTS ${staging}`);
-      await this.exec(`CREATE TEMP TABLE ${quoteIdent(stagingName(plan))} (${stagingColumnsDdl('postgres', plan)})`);
+      await this.exec(`CREATE TEMP TABLE ${quoteIdent(stagingName(plan))} (${stagingColumnsDdl(POSTGRES_SQL, plan)})`);
       this.copies.set(plan.stream, `COPY ${staging} FROM STDIN`);
     }
   }

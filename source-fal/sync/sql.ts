@@ -1,5 +1,5 @@
 /**
- * The SQL of one window's commit, for either dialect. The staged text cells are cast to the table's types,
+ * The SQL of one window's commit, for any SQL destination (what differs between engines is its SqlDialect). The staged text cells are cast to the table's types,
  * deduplicated by primary key (the last staged row wins: a key seen twice in one window must not make the merge
  * update a row twice), counted against the table (new keys vs re-read keys), and then merged
  * (INSERT … ON CONFLICT (pk) DO UPDATE) or, for a snapshot stream, swapped in for the whole table content.
@@ -7,11 +7,11 @@
 import { replaceViewsSql, type ViewSql } from '../analytics/views.js';
 import type { Logger } from '../log.js';
 import {
+  type ColumnKind,
   type Dialect,
   EXTRA_COLUMN,
   quoteIdent,
   sameSqlType,
-  SQL_TYPES,
   STATE_TABLE,
   SYNCED_AT_COLUMN,
   type TablePlan,
@@ -30,7 +30,7 @@ export interface MergeSql {
   dedupedStats: string;
   /**
    * The same row without `inserted`, from the staged rows alone: it does not scan the table, which `stats` does for its
-   * join (~70 ms per window against 1M rows, growing with the table).
+   * join (a cost that grows with the table; docs/performance.md).
    */
   stagedStats: string;
   /** Inserts every staged row as it is; fails on a key the table already has (the caller then merges instead). */
@@ -44,16 +44,32 @@ export interface MergeSql {
 }
 
 /**
- * Staged text → the column's type. DuckDB 1.5 casts VARCHAR to DECIMAL(38,9) very slowly once the text has an
- * integer part (≈100k values/s on a loaded 2-core machine, 12k/s for `12345.123456789`, vs millions for
- * DECIMAL(18,9)), so amounts go through DECIMAL(18,9) (same rounding, widened exactly) and only those that do not
- * fit it (|amount| ≥ 10^9 USD) take the direct cast.
+ * What the shared SQL needs to know about one engine. Each SQL destination defines its own next to its
+ * Destination (duckdb.ts, postgres.ts); nothing in this module names an engine.
  */
-export function castExpr(dialect: Dialect, column: string, type: string): string {
-  if (dialect === 'duckdb' && sameSqlType(type, 'DECIMAL(38,9)')) {
-    return `coalesce(CAST(TRY_CAST(${column} AS DECIMAL(18,9)) AS DECIMAL(38,9)), CAST(${column} AS DECIMAL(38,9)))`;
-  }
-  return `CAST(${column} AS ${type})`;
+export interface SqlDialect {
+  /** The engine, for error codes (`<name>_error`) and the analytics views' dialect. */
+  readonly name: Dialect;
+  /** The SQL type of each column kind. */
+  readonly types: Readonly<Record<ColumnKind, string>>;
+  /** Where a connection's temporary staging tables are. */
+  readonly tempSchema: string;
+  readonly beginTransaction: string;
+  clearStaging(staging: string): string;
+  /** Staged text → the column's SQL type. */
+  cast(column: string, type: string): string;
+  /**
+   * One row per key, the row with the highest `"_seq"`, out of `typed` (a SELECT of `"_seq"` and every column
+   * cast to its type), without `"_seq"`.
+   */
+  lastPerKey(typed: string, keys: readonly string[], columns: readonly string[]): string;
+  /** A timestamp expression as the text of its epoch milliseconds. */
+  epochMsText(expr: string): string;
+  /**
+   * True when nothing else can write the table between the window's count and its insert (one writer per
+   * database), so a window of only new keys may insert without the conflict handling, its most expensive part.
+   */
+  readonly singleWriter: boolean;
 }
 
 export function stagingName(plan: TablePlan): string {
@@ -61,16 +77,15 @@ export function stagingName(plan: TablePlan): string {
 }
 
 /** `castTypes[i]` is the SQL type of `plan.columns[i]` in the table as it exists. */
-export function mergePlan(dialect: Dialect, plan: TablePlan, castTypes: readonly string[], ns: Namespace): MergeSql {
-  const text = dialect === 'duckdb' ? 'VARCHAR' : 'TEXT';
-  const json = dialect === 'duckdb' ? 'JSON' : 'JSONB';
-  const staging = `${dialect === 'duckdb' ? 'temp.main' : 'pg_temp'}.${quoteIdent(stagingName(plan))}`;
+export function mergePlan(dialect: SqlDialect, plan: TablePlan, castTypes: readonly string[], ns: Namespace): MergeSql {
+  const { text, json } = dialect.types;
+  const staging = `${dialect.tempSchema}.${quoteIdent(stagingName(plan))}`;
   const table = `${ns.sql}.${quoteIdent(plan.table)}`;
   const names = [...plan.columns.map((c) => c.name), EXTRA_COLUMN];
   const quoted = names.map(quoteIdent);
   const cast = (name: string): string => {
     const i = plan.columns.findIndex((c) => c.name === name);
-    return castExpr(dialect, quoteIdent(name), castTypes[i] ?? text);
+    return dialect.cast(quoteIdent(name), castTypes[i] ?? text);
   };
   const casts = [
     ...plan.columns.map((c) => `${cast(c.name)} AS ${quoteIdent(c.name)}`),
@@ -79,14 +94,8 @@ export function mergePlan(dialect: Dialect, plan: TablePlan, castTypes: readonly
   const keys = plan.primaryKey.map(quoteIdent);
   const typed = `SELECT ${casts.join(', ')} FROM ${staging}`;
   // Only for a window where a key repeats: one row per key, the last staged.
-  const deduped =
-    dialect === 'duckdb'
-      ? `SELECT * EXCLUDE ("_seq") FROM (SELECT "_seq", ${casts.join(', ')} FROM ${staging}) QUALIFY row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY "_seq" DESC) = 1`
-      : `SELECT DISTINCT ON (${keys.join(', ')}) ${quoted.join(', ')} FROM (SELECT "_seq", ${casts.join(', ')} FROM ${staging}) AS typed ORDER BY ${keys.join(', ')}, "_seq" DESC`;
-  const epochMs = (expr: string): string =>
-    dialect === 'duckdb'
-      ? `CAST(epoch_ms(${expr}) AS VARCHAR)`
-      : `CAST(CAST(extract(epoch FROM ${expr}) * 1000 AS BIGINT) AS TEXT)`;
+  const deduped = dialect.lastPerKey(`SELECT "_seq", ${casts.join(', ')} FROM ${staging}`, keys, quoted);
+  const epochMs = (expr: string): string => dialect.epochMsText(expr);
   const join = keys.map((k) => `s.${k} = t.${k}`).join(' AND ');
   // Stats over rows of the table's types (`s`), left-joined to the table (`t`) unless `joined` is false; `staged` is
   // the raw row count.
@@ -127,10 +136,9 @@ export function mergePlan(dialect: Dialect, plan: TablePlan, castTypes: readonly
     const source = Number(row.staged) > Number(row.total) ? deduped : typed;
     // Replace in the same transaction: readers see the old snapshot or the new one, never a mix or an empty table.
     if (plan.kind === 'snapshot') return [`DELETE FROM ${table}`, insertFrom(source)];
-    // In DuckDB (one writer per file, so nothing can insert between the count and the insert) a window of only new
-    // keys, as in a backfill, skips the conflict handling, its most expensive part.
+    // A window of only new keys, as in a backfill, skips the conflict handling where no other writer can interfere.
     return [
-      dialect === 'duckdb' && Number(row.inserted) === Number(row.total) ? insertFrom(source) : upsertFrom(source),
+      dialect.singleWriter && Number(row.inserted) === Number(row.total) ? insertFrom(source) : upsertFrom(source),
     ];
   };
   const state = `${ns.sql}.${quoteIdent(STATE_TABLE)}`;
@@ -141,7 +149,7 @@ export function mergePlan(dialect: Dialect, plan: TablePlan, castTypes: readonly
     insertAll: insertFrom(typed),
     apply,
     saveState: `INSERT INTO ${state} (stream, state, updated_at) VALUES ($1, CAST($2 AS ${json}), current_timestamp) ON CONFLICT (stream) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at`,
-    clearStaging: dialect === 'duckdb' ? `DELETE FROM ${staging}` : `TRUNCATE ${staging}`,
+    clearStaging: dialect.clearStaging(staging),
     result(row) {
       const total = Number(row.total ?? 0);
       const inserted = Number(row.inserted ?? 0);
@@ -174,7 +182,7 @@ export async function mergeWindow(
   if (stats !== undefined && Number(stats.staged) > Number(stats.total)) [stats] = await db.rows(sql.dedupedStats);
   if (stats === undefined)
     throw new DestinationError(
-      `${db.dialect}_error`,
+      `${db.sqlDialect.name}_error`,
       'The merge statistics query returned nothing; this is a bug in source-fal.',
     );
   for (const statement of sql.apply(stats)) await db.exec(statement);
@@ -195,7 +203,7 @@ export async function saveWindowState(
 
 /** What the shared DDL code needs from a connection. */
 export interface SqlRunner {
-  readonly dialect: Dialect;
+  readonly sqlDialect: SqlDialect;
   readonly namespace: Namespace;
   exec(sql: string, values?: (string | null)[]): Promise<void>;
   rows(sql: string, values?: (string | null)[]): Promise<Record<string, unknown>[]>;
@@ -208,8 +216,8 @@ export interface SqlRunner {
  * (additive migration: existing rows get NULL, nothing is dropped or retyped). Returns the SQL type of each
  * declared column as the table really has it, which is what staged text is cast to.
  */
-export async function ensureTable(db: SqlRunner, dialect: Dialect, plan: TablePlan, log: Logger): Promise<string[]> {
-  const types = SQL_TYPES[dialect];
+export async function ensureTable(db: SqlRunner, plan: TablePlan, log: Logger): Promise<string[]> {
+  const types = db.sqlDialect.types;
   const existing = await db.existingColumns(plan.table);
   const wanted = [
     ...plan.columns.map((c) => ({ name: c.name, type: types[c.kind], notNull: c.key })),
@@ -255,13 +263,13 @@ export const ACCOUNT_ROW = '_account';
 export async function claimAccount(db: SqlRunner, username: string, description: string): Promise<void> {
   const state = `${db.namespace.sql}.${quoteIdent(STATE_TABLE)}`;
   const rows = await db.rows(
-    `SELECT CAST(state AS ${SQL_TYPES[db.dialect].text}) AS state FROM ${state} WHERE stream = $1`,
+    `SELECT CAST(state AS ${db.sqlDialect.types.text}) AS state FROM ${state} WHERE stream = $1`,
     [ACCOUNT_ROW],
   );
   const saved = rows[0] === undefined ? undefined : accountOf(String(rows[0].state));
   if (saved === undefined) {
     await db.exec(
-      `INSERT INTO ${state} (stream, state, updated_at) VALUES ($1, CAST($2 AS ${SQL_TYPES[db.dialect].json}), current_timestamp)`,
+      `INSERT INTO ${state} (stream, state, updated_at) VALUES ($1, CAST($2 AS ${db.sqlDialect.types.json}), current_timestamp)`,
       [ACCOUNT_ROW, JSON.stringify({ username })],
     );
     return;
@@ -294,14 +302,14 @@ function suggestSchema(username: string): string {
 }
 
 /** The state table: one row per stream, the same JSON the Airbyte read takes (`{"bucket": "…"}`). */
-export function stateTableDdl(dialect: Dialect, ns: Namespace): string {
-  const types = SQL_TYPES[dialect];
+export function stateTableDdl(dialect: SqlDialect, ns: Namespace): string {
+  const types = dialect.types;
   return `CREATE TABLE IF NOT EXISTS ${ns.sql}.${quoteIdent(STATE_TABLE)} (stream ${types.text} PRIMARY KEY, state ${types.json} NOT NULL, updated_at ${types.timestamptz} NOT NULL)`;
 }
 
 /** The staging table of a stream: an order column, then every column as text. Temporary, per connection. */
-export function stagingColumnsDdl(dialect: Dialect, plan: TablePlan): string {
-  const text = SQL_TYPES[dialect].text;
+export function stagingColumnsDdl(dialect: SqlDialect, plan: TablePlan): string {
+  const text = dialect.types.text;
   return [
     `"_seq" INTEGER`,
     ...plan.columns.map((c) => `${quoteIdent(c.name)} ${text}`),
@@ -314,7 +322,7 @@ export function stagingColumnsDdl(dialect: Dialect, plan: TablePlan): string {
  * views as they were. A view of the user's own built on ours makes the DROP fail: that is said with the fix.
  */
 export async function replaceViews(db: SqlRunner, views: readonly ViewSql[]): Promise<void> {
-  await db.exec(db.dialect === 'duckdb' ? 'BEGIN TRANSACTION' : 'BEGIN');
+  await db.exec(db.sqlDialect.beginTransaction);
   try {
     for (const statement of replaceViewsSql(db.namespace.sql, views)) await db.exec(statement);
     await db.exec('COMMIT');
