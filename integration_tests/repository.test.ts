@@ -7,6 +7,7 @@ import { join, relative } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
+import { DESTINATION_KINDS } from '../source-fal/sync/destinations.js';
 import { REPO_ROOT } from './helpers/cli.js';
 
 function filesUnder(dir: string, keep: (path: string) => boolean): string[] {
@@ -56,5 +57,13 @@ describe('given the repository', () => {
       ),
     );
     expect(outside.map((f) => relative(REPO_ROOT, join(REPO_ROOT, f)))).toEqual([]);
+  });
+
+  it('then every registered destination has its sync test, which runs the shared sync scenarios', () => {
+    for (const kind of DESTINATION_KINDS) {
+      const file = join(REPO_ROOT, 'integration_tests', `sync.${kind}.test.ts`);
+      expect(existsSync(file), `integration_tests/sync.${kind}.test.ts`).toBe(true);
+      expect(readFileSync(file, 'utf8'), `integration_tests/sync.${kind}.test.ts`).toMatch(/\bsyncScenarios\(/);
+    }
   });
 });

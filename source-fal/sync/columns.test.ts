@@ -5,7 +5,7 @@ import { ALL_STREAMS } from '../streams/index.js';
 import type { SnapshotStream, Stream } from '../streams/stream.js';
 import { usage } from '../streams/usage.js';
 import { columnKind, plainDecimal, planTable, recordCells, toCell } from './columns.js';
-import { parseTarget } from './destination.js';
+import { parseTarget } from './destinations.js';
 import { DUCKDB_SQL } from './duckdb.js';
 import { POSTGRES_SQL } from './postgres.js';
 

@@ -17,7 +17,6 @@ import type { BinIo } from '../cli-io.js';
 import { readJsonFile, runClock } from '../cli-io.js';
 import { type Config } from '../config.js';
 import { asSourceFalError, ConfigError, InterruptedError } from '../errors.js';
-import type { Logger } from '../log.js';
 import { redact } from '../redact.js';
 import { openRun } from '../run-context.js';
 import { loadStreamSchema } from '../schemas.js';
@@ -26,14 +25,8 @@ import { ALL_STREAMS, findStream } from '../streams/index.js';
 import type { Stream, StreamContext } from '../streams/stream.js';
 import { DAY_MS } from '../time.js';
 import { planTable, STATE_TABLE, type TablePlan } from './columns.js';
-import {
-  type Destination,
-  DestinationConfigError,
-  parseSchemaName,
-  parseTarget,
-  SCHEMA,
-  type Target,
-} from './destination.js';
+import { type Destination, DestinationConfigError, parseSchemaName, SCHEMA } from './destination.js';
+import { openDestination, parseTarget, type Target, viewsDialect } from './destinations.js';
 import { WarehouseLoader } from './loader.js';
 import { createProgress, formatSummary, type Progress } from './progress.js';
 
@@ -161,13 +154,14 @@ export async function runSync(argv: readonly string[], io: BinIo): Promise<numbe
     cleanups.push(() => client.close());
 
     const { username, selected } = await streamsToSync(ctx, streams, progress);
-    const destination = await openDestination(target, progress, schema, io.env);
+    const destination = await openDestination(target, { log: progress, schema, env: io.env });
     cleanups.push(() => destination.close());
     const plans = new Map<string, TablePlan>(selected.map((stream) => [stream.name, planFor(stream.name)]));
+    const views = viewsDialect(target);
     const analytics =
-      target.dialect === 'parquet'
+      views === undefined
         ? undefined
-        : analyticsViews({ dialect: target.dialect, prefix: destination.namespace.sql, account: username });
+        : analyticsViews({ dialect: views, prefix: destination.namespace.sql, account: username });
     // The views read tables of streams this key may not read (org_usage, invoices): those are created empty.
     const viewTables = (analytics?.sources ?? []).filter((name) => !plans.has(name)).map(planFor);
     await destination.prepare([...plans.values(), ...viewTables]);
@@ -265,24 +259,6 @@ async function streamsToSync(
   for (const [reason, names] of missing)
     progress.log('INFO', `Not synced with this key: ${names.join(', ')} (${reason}).`);
   return { username, selected: ALL_STREAMS.filter((stream) => available.get(stream.requires)?.ok) };
-}
-
-export async function openDestination(
-  target: Target,
-  progress: Logger,
-  schema: string,
-  env: NodeJS.ProcessEnv = {},
-): Promise<Destination> {
-  if (target.dialect === 'duckdb') {
-    const { openDuckDb, parseMemoryLimit } = await import('./duckdb.js');
-    return openDuckDb(target.path, progress, schema, parseMemoryLimit(env.SOURCE_FAL_DUCKDB_MEMORY_LIMIT));
-  }
-  if (target.dialect === 'parquet') {
-    const { openParquet } = await import('./parquet.js');
-    return openParquet(target.path);
-  }
-  const { openPostgres } = await import('./postgres.js');
-  return openPostgres(target.url, progress, schema);
 }
 
 function describeRun(

@@ -4,7 +4,8 @@
  */
 import { ADMIN_KEY, startEmulator } from '../emulator/server.js';
 import { DAY_MS, formatInstant } from '../time.js';
-import type { Destination, Target } from './destination.js';
+import type { Destination } from './destination.js';
+import { howToQuery, type Target } from './destinations.js';
 import { formatRows } from './table-text.js';
 
 const DEMO_SEED = 42;
@@ -50,12 +51,7 @@ export async function startDemo(nowMs: number): Promise<Demo> {
     async sampleQuery(destination, target) {
       const query = sampleQueryFor(destination.namespace.name);
       const rows = await destination.query(query);
-      const how =
-        target.dialect === 'duckdb'
-          ? `Query it yourself with the DuckDB CLI (duckdb ${target.path}) or any DuckDB client, e.g.:`
-          : target.dialect === 'parquet'
-            ? `Query the files with DuckDB (views: SELECT * FROM read_parquet('${target.path}/usage/day=*/*.parquet', hive_partitioning = true)), e.g.:`
-            : 'Query it yourself with psql or any PostgreSQL client, e.g.:';
+      const how = howToQuery(target);
       return `\n${how}\n\n${query};\n\n${formatRows(rows)}\nThe tables are in schema ${destination.namespace.name}: usage (and the other streams), plus _source_fal_state, and the views focus_costs (FOCUS 1.2 rows) and invoice_reconciliation (run: source-fal reconcile${target.dialect === 'duckdb' ? ` --destination ${target.path}` : ''}). Next: sync your own account with\n  FAL_ADMIN_KEY=<key id>:<secret> npx source-fal sync\n`;
     },
     close: () => emulator.close(),

@@ -123,48 +123,6 @@ export class DestinationConfigError extends SourceFalError {
   readonly code = 'invalid_destination';
 }
 
-export type Target =
-  { dialect: 'duckdb'; path: string } | { dialect: 'postgres'; url: string } | { dialect: 'parquet'; path: string };
-
-/**
- * `--destination`: a DuckDB file path, `duckdb://<path>` / `duckdb:<path>`, `postgres://…` / `postgresql://…`, or
- * `parquet://<dir>` / `parquet:<dir>` (a directory of Hive-partitioned Parquet files, parquet.ts).
- * Anything else with a scheme is refused with the forms we accept.
- */
-export function parseTarget(text: string): Target {
-  const value = text.trim();
-  const help =
-    'Use a DuckDB file path (e.g. ./fal.duckdb or duckdb:///var/lib/fal.duckdb) a PostgreSQL URL (postgres://user:password@host:5432/database) or a Parquet directory (parquet://./fal-parquet).';
-  if (value === '') throw new DestinationConfigError(`--destination is empty. ${help}`);
-  if (/^postgres(ql)?:\/\//i.test(value)) {
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      throw new DestinationConfigError(`--destination is not a valid PostgreSQL URL. ${help}`);
-    }
-    if (!url.hostname && !url.searchParams.get('host'))
-      throw new DestinationConfigError(`--destination has no host. ${help}`);
-    return { dialect: 'postgres', url: value };
-  }
-  const parquet = /^parquet:(\/\/)?(.*)$/i.exec(value);
-  if (parquet) {
-    const path = parquet[2] ?? '';
-    if (path === '')
-      throw new DestinationConfigError(`--destination ${JSON.stringify(value)} names no directory. ${help}`);
-    return { dialect: 'parquet', path };
-  }
-  const duck = /^duckdb:(\/\/)?(.*)$/i.exec(value);
-  if (duck) {
-    const path = duck[2] ?? '';
-    if (path === '') throw new DestinationConfigError(`--destination ${JSON.stringify(value)} names no file. ${help}`);
-    return { dialect: 'duckdb', path };
-  }
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value);
-  if (scheme) throw new DestinationConfigError(`--destination scheme "${scheme[1]}:" is not supported. ${help}`);
-  return { dialect: 'duckdb', path: value };
-}
-
 /** A PostgreSQL URL with the password replaced, for messages. */
 export function describePostgresUrl(url: string): string {
   try {

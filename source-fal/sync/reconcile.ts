@@ -9,8 +9,9 @@ import { parseFlags, usageError } from '../cli-args.js';
 import type { BinIo } from '../cli-io.js';
 import { asSourceFalError, ConfigError } from '../errors.js';
 import { redact } from '../redact.js';
-import { DEFAULT_DUCKDB, openDestination } from './command.js';
-import { type Destination, DestinationConfigError, parseSchemaName, parseTarget, SCHEMA } from './destination.js';
+import { DEFAULT_DUCKDB } from './command.js';
+import { type Destination, DestinationConfigError, parseSchemaName, SCHEMA } from './destination.js';
+import { openDestination, parseTarget } from './destinations.js';
 import { formatRows } from './table-text.js';
 
 export const RECONCILE_USAGE = `Usage:
@@ -53,7 +54,7 @@ export async function runReconcile(argv: readonly string[], io: BinIo): Promise<
       );
       return 1;
     }
-    destination = await openDestination(target, { log: () => undefined }, schema);
+    destination = await openDestination(target, { log: { log: () => undefined }, schema, env: io.env });
     let rows: Record<string, unknown>[];
     try {
       rows = await destination.query(QUERY(destination.namespace.sql));
