@@ -15,31 +15,13 @@ import type { ReadSink, StreamStatus } from '../source.js';
 import type { StreamRecord } from '../streams/stream.js';
 import { type Cell, recordCells, type TablePlan } from './columns.js';
 import type { CommitResult, Destination } from './destination.js';
-import type { Progress } from './progress.js';
+import type { Progress, StreamSummary } from './progress.js';
 
 /**
  * Rows held in memory while the previous window commits (about 350 bytes each as cells, so ~17 MB); beyond this,
  * reading waits for the commit. Five pages of billing events at the API's 10,000-row maximum.
  */
 const MAX_HELD_ROWS = 50_000;
-
-type StreamOutcome = 'complete' | 'failed' | 'interrupted' | 'not run';
-
-export interface StreamSummary {
-  stream: string;
-  kind: TablePlan['kind'];
-  outcome: StreamOutcome;
-  /** Windows committed (one for a snapshot stream). */
-  windows: number;
-  inserted: number;
-  updated: number;
-  deleted: number;
-  costNano: bigint | undefined;
-  minCursorMs: number | undefined;
-  maxCursorMs: number | undefined;
-  elapsedMs: number;
-  error: string | undefined;
-}
 
 export class WarehouseLoader implements ReadSink {
   private readonly summaries = new Map<string, StreamSummary>();

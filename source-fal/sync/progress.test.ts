@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import type { StreamSummary } from './loader.js';
-import { formatSummary, rowsText } from './progress.js';
+import { formatSummary, rowsText, type StreamSummary } from './progress.js';
 
 const summary = (over: Partial<StreamSummary>): StreamSummary => ({
   stream: 'usage',

@@ -5,7 +5,19 @@
  */
 import type { Logger, LogLevel } from '../log.js';
 import { redact } from '../redact.js';
-import type { StreamSummary } from './loader.js';
+import type { TablePlan } from './columns.js';
+import type { CommitResult } from './destination.js';
+
+/** What one stream's load came to: its commits' totals (the counts are summed over windows) and how it ended. */
+export interface StreamSummary extends CommitResult {
+  stream: string;
+  kind: TablePlan['kind'];
+  outcome: 'complete' | 'failed' | 'interrupted' | 'not run';
+  /** Windows committed (one for a snapshot stream). */
+  windows: number;
+  elapsedMs: number;
+  error: string | undefined;
+}
 
 export interface Progress extends Logger {
   start(stream: string): void;
