@@ -59,11 +59,19 @@ describe('given the repository', () => {
     expect(outside.map((f) => relative(REPO_ROOT, join(REPO_ROOT, f)))).toEqual([]);
   });
 
-  it('then every registered destination has its sync test, which runs the shared sync scenarios', () => {
+  it('then every registered destination runs the loader scenarios in a test named after it, and the sync scenarios', () => {
+    const calls = (file: string, fn: string): boolean =>
+      existsSync(join(REPO_ROOT, file)) && new RegExp(`\\b${fn}\\(`).test(readFileSync(join(REPO_ROOT, file), 'utf8'));
     for (const kind of DESTINATION_KINDS) {
-      const file = join(REPO_ROOT, 'integration_tests', `sync.${kind}.test.ts`);
-      expect(existsSync(file), `integration_tests/sync.${kind}.test.ts`).toBe(true);
-      expect(readFileSync(file, 'utf8'), `integration_tests/sync.${kind}.test.ts`).toMatch(/\bsyncScenarios\(/);
+      const loaderFiles = [`source-fal/sync/${kind}.test.ts`, `integration_tests/sync.${kind}.test.ts`];
+      expect(
+        loaderFiles.some((file) => calls(file, 'loaderScenarios')),
+        `${loaderFiles.join(' or ')} runs loaderScenarios`,
+      ).toBe(true);
+      expect(
+        calls(`integration_tests/sync.${kind}.test.ts`, 'syncScenarios'),
+        `sync.${kind}.test.ts runs syncScenarios`,
+      ).toBe(true);
     }
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The loader behind `sync`, driven by the real core `read()` over fake streams, against any destination
- * (source-fal/sync/loader.test.ts runs it on DuckDB, sync.postgres.test.ts on PostgreSQL): whole windows or nothing,
+ * (source-fal/sync/duckdb.test.ts runs it on DuckDB, sync.postgres.test.ts on PostgreSQL, parquet.test.ts on
+ * Parquet; repository.test.ts fails for a registered destination without it): whole windows or nothing,
  * last-wins dedup inside a window, updates on re-read, atomic snapshot replacement, additive migrations, and
  * nothing silently dropped.
  */
