@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
+import { thrownConfigError } from '../integration_tests/helpers/thrown.js';
 import { parseCatalog } from './catalog.js';
-import { ConfigError } from './errors.js';
 import { ALL_STREAMS } from './streams/index.js';
 import { usage } from './streams/usage.js';
 
@@ -13,20 +13,10 @@ function entry(name: string, syncMode: string): unknown {
   };
 }
 
-function thrown(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
-
 describe('parseCatalog', () => {
   it('given an unknown stream, a bad sync_mode and a duplicate when parsed then one ConfigError lists all three', () => {
     // Regression: reporting only the first problem made users fix a catalog one run at a time.
-    const error = thrown(() =>
+    const error = thrownConfigError(() =>
       parseCatalog({
         streams: [entry('usages', 'incremental'), entry('usage', 'incremental_append'), entry('usage', 'full_refresh')],
       }),
@@ -58,7 +48,7 @@ describe('parseCatalog', () => {
     { streams: [{ stream: { name: 'usage' } }] },
     { streams: [{ sync_mode: 'full_refresh' }] },
   ])('given %j when parsed then a ConfigError says it is not a ConfiguredAirbyteCatalog', (json) => {
-    const error = thrown(() => parseCatalog(json));
+    const error = thrownConfigError(() => parseCatalog(json));
     expect(error.code).toBe('invalid_catalog');
     expect(error.message).toMatch(/^The catalog is not a ConfiguredAirbyteCatalog/);
   });

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 
 import { describe, expect, it } from 'vitest';
 
-import { ConfigError } from './errors.js';
+import { thrownConfigError } from '../integration_tests/helpers/thrown.js';
 import { silentLogger } from './log.js';
 import { LineWriter } from './output.js';
 import { loadStreamSchema } from './schemas.js';
@@ -13,16 +13,6 @@ import { parseSingerState } from './singer/state.js';
 import { NO_CURSOR_STATE } from './state.js';
 import type { SnapshotStream } from './streams/stream.js';
 import { usage } from './streams/usage.js';
-
-function thrown(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 /** The usage catalog entry as discovery prints it, with stream-level metadata changed. */
 function usageEntry(
@@ -129,7 +119,7 @@ describe('parseSingerCatalog', () => {
   });
 
   it('given LOG_BASED, a duplicate and a selected unknown stream then one ConfigError lists all three; a foreign replication-key is refused too', () => {
-    const error = thrown(() =>
+    const error = thrownConfigError(() =>
       parseSingerCatalog({
         streams: [
           usageEntry({ 'replication-method': 'LOG_BASED' }),
@@ -142,7 +132,9 @@ describe('parseSingerCatalog', () => {
     expect(error.message).toContain('stream usage has replication-method "LOG_BASED"; use INCREMENTAL or FULL_TABLE');
     expect(error.message).toContain('stream usage is listed twice');
     expect(error.message).toContain('unknown stream "usages" is selected');
-    const key = thrown(() => parseSingerCatalog({ streams: [usageEntry({ 'replication-key': 'endpoint_id' })] }));
+    const key = thrownConfigError(() =>
+      parseSingerCatalog({ streams: [usageEntry({ 'replication-key': 'endpoint_id' })] }),
+    );
     expect(key.message).toContain('its only replication key is bucket');
   });
 
@@ -165,7 +157,7 @@ describe('parseSingerCatalog', () => {
   });
 
   it.each([null, [], { streams: 'usage' }, 'catalog'])('given %j then it is not a Singer catalog', (json) => {
-    expect(thrown(() => parseSingerCatalog(json)).message).toMatch(/not a Singer catalog/);
+    expect(thrownConfigError(() => parseSingerCatalog(json)).message).toMatch(/not a Singer catalog/);
   });
 });
 
@@ -194,7 +186,7 @@ describe('parseSingerState', () => {
     [{ usage: { bucket: 'x' } }, /not Singer state/],
     [{ bookmarks: { usage: 'x' } }, /bookmark of stream usage is not an object/],
   ])('given %j then it is refused', (json, reason) => {
-    const error = thrown(() => parseSingerState(json));
+    const error = thrownConfigError(() => parseSingerState(json));
     expect(error.code).toBe('invalid_state');
     expect(error.message).toMatch(reason);
   });

@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
 
-import { ConfigError } from './errors.js';
+import { thrownConfigError } from '../integration_tests/helpers/thrown.js';
 import { cursorFromState, NO_CURSOR_STATE, parseStateFile } from './state.js';
 
 function streamState(name: string, state: Record<string, unknown> | null): unknown {
   return { type: 'STREAM', stream: { stream_descriptor: { name }, stream_state: state } };
-}
-
-function thrown(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
 }
 
 describe('parseStateFile', () => {
@@ -48,7 +38,9 @@ describe('parseStateFile', () => {
   });
 
   it('given a GLOBAL message when parsed then a ConfigError says STREAM state is expected', () => {
-    const error = thrown(() => parseStateFile([{ type: 'GLOBAL', global: { shared_state: {}, stream_states: [] } }]));
+    const error = thrownConfigError(() =>
+      parseStateFile([{ type: 'GLOBAL', global: { shared_state: {}, stream_states: [] } }]),
+    );
     expect(error.code).toBe('invalid_state');
     expect(error.failureType).toBe('config_error');
     expect(error.message).toMatch(/^GLOBAL state is not used by source-fal/);
@@ -64,7 +56,7 @@ describe('parseStateFile', () => {
     [{ type: 'STREAM', stream: { stream_descriptor: { name: '' }, stream_state: {} } }],
     [{ type: 'PER_STREAM_THING', stream: {} }],
   ])('given garbage %j when parsed then a ConfigError explains the expected format', (json) => {
-    const error = thrown(() => parseStateFile(json));
+    const error = thrownConfigError(() => parseStateFile(json));
     expect(error.code).toBe('invalid_state');
     expect(error.message).toMatch(/^The state file is not Airbyte state: expected a JSON array of/);
   });
@@ -90,7 +82,7 @@ describe('cursorFromState', () => {
   it.each([['yesterday'], [1753488000000], ['2026-02-30T00:00:00Z'], [{ at: 'x' }]])(
     'given cursor %j when read then a ConfigError names the stream and the field',
     (value) => {
-      const error = thrown(() => cursorFromState('usage', 'bucket', { bucket: value }));
+      const error = thrownConfigError(() => cursorFromState('usage', 'bucket', { bucket: value }));
       expect(error.code).toBe('invalid_state');
       expect(error.context.stream).toBe('usage');
       expect(error.message).toBe(
