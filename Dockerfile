@@ -48,7 +48,7 @@ USER node
 ENV AIRBYTE_ENTRYPOINT="node /airbyte/integration_code/dist/source-fal/main.js"
 ENTRYPOINT ["node", "/airbyte/integration_code/dist/source-fal/main.js"]
 LABEL io.airbyte.name="sourcefal/source-fal" \
-      io.airbyte.version="0.4.0" \
+      io.airbyte.version="0.4.1" \
       org.opencontainers.image.title="source-fal" \
       org.opencontainers.image.description="Airbyte source for fal.ai usage and cost data" \
       org.opencontainers.image.source="https://github.com/source-fal/source-fal" \
