@@ -3,6 +3,11 @@ import js from '@eslint/js';
 import simpleImportSort from 'eslint-plugin-simple-import-sort';
 import tseslint from 'typescript-eslint';
 
+const NO_TEST_CODE = {
+  group: ['**/integration_tests/**', '**/bench/**', '**/scripts/**'],
+  message: 'Product code (the emulator included) must not import tests, benchmarks or scripts.',
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'dbt/**'] },
   js.configs.recommended,
@@ -25,22 +30,10 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
   {
-    // The product (what ships in dist/source-fal and the Docker image) never depends on test code.
+    // The product (what ships in dist/source-fal and the Docker image, the emulator included) never depends on test code.
     files: ['source-fal/**/*.ts'],
     ignores: ['source-fal/**/*.test.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['**/integration_tests/**', '**/bench/**', '**/scripts/**'],
-              message: 'Product code must not import tests, benchmarks or scripts.',
-            },
-          ],
-        },
-      ],
-    },
+    rules: { 'no-restricted-imports': ['error', { patterns: [NO_TEST_CODE] }] },
   },
   {
     // The emulator is product code too (sync --demo), but the connector must not reach into it except from the demo.
@@ -51,30 +44,10 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            {
-              group: ['**/integration_tests/**', '**/bench/**', '**/scripts/**'],
-              message: 'Product code must not import tests, benchmarks or scripts.',
-            },
+            NO_TEST_CODE,
             {
               group: ['**/emulator/**', './emulator/*', '../emulator/*'],
               message: 'Only sync --demo (source-fal/sync/demo.ts) may use the fal emulator.',
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    files: ['source-fal/emulator/**/*.ts'],
-    ignores: ['**/*.test.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['**/integration_tests/**', '**/bench/**', '**/scripts/**'],
-              message: 'The emulator ships with the product: it must not import tests.',
             },
           ],
         },
