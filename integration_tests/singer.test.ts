@@ -117,6 +117,20 @@ describe('given tap-fal', () => {
     expect(about.settings).toEqual(connectionSpecification());
   });
 
+  it('then --about --format markdown prints the settings table, one row per config field with its default', async () => {
+    // Regression: fields without a default made the Markdown --about fail with a zod error (0.4.0 and earlier).
+    const r = await runTap(['--about', '--format', 'markdown']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^# tap-fal ${pkg.version.replaceAll('.', '\\.')}\n`));
+    expect(r.stdout).toContain('| Setting | Required | Default | Description |');
+    expect(r.stdout).toMatch(/^\| api_key \| True \| None \| .+ \|$/m);
+    expect(r.stdout).toMatch(/^\| start_date \| False \| None \| .+ \|$/m);
+    expect(r.stdout).toMatch(/^\| lookback_days \| False \| 3 \| .+ \|$/m);
+    const fields = Object.keys(connectionSpecification().properties as Record<string, unknown>);
+    for (const field of fields) expect(r.stdout).toMatch(new RegExp(`^\\| ${field} \\|`, 'm'));
+  });
+
   it('then bad usage exits 2 with the usage on stderr and nothing on stdout', async () => {
     const r = await runTap(['--discover']);
     expect(r.code).toBe(2);

@@ -21,7 +21,7 @@ export function about(): Record<string, unknown> {
 
 /** The connector specification as --about --format=markdown reads it. */
 const SettingsZ = z.object({
-  properties: z.record(z.string(), z.object({ description: z.string().optional(), default: z.unknown() })),
+  properties: z.record(z.string(), z.object({ description: z.string().optional(), default: z.unknown().optional() })),
   required: z.array(z.string()).optional(),
 });
 
