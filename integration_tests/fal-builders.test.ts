@@ -47,6 +47,12 @@ describe('falRequest', () => {
     expect(REQUEST.matches(REQUEST.target.replace('/models/', '/serverless/'))).toBe(false);
   });
 
+  it('given a pinned timeframe when spelled then it is the timeframe, bound_to_timeframe=false and timezone=UTC', () => {
+    expect(falRequest('/v1/serverless/usage').withPinnedTimeframe('hour').target).toBe(
+      '/v1/serverless/usage?timeframe=hour&bound_to_timeframe=false&timezone=UTC',
+    );
+  });
+
   it('given a parameter added twice when matched then a request must send it twice', () => {
     const twice = falRequest('/v1/models/pricing').withParam('endpoint_id', 'a').withParam('endpoint_id', 'b');
 

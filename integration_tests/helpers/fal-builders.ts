@@ -55,6 +55,14 @@ export class FalRequest {
     return this.set('timeframe', timeframe);
   }
 
+  /**
+   * The grain as the usage-type streams pin it (bucketed.ts): `timeframe`, `bound_to_timeframe=false` (fal keeps the
+   * exact instants) and `timezone=UTC`.
+   */
+  withPinnedTimeframe(timeframe: string): FalRequest {
+    return this.withTimeframe(timeframe).set('bound_to_timeframe', 'false').set('timezone', 'UTC');
+  }
+
   withLimit(limit: number): FalRequest {
     return this.set('limit', String(limit));
   }

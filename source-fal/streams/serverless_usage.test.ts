@@ -31,9 +31,7 @@ const { context, paths, reply } = useFalMock({ now: NOW, startDate: '2026-07-01'
 /** Exactly what the stream asks for WINDOW: the UTC day grain and time_series only (no auth expansion here). */
 const REQUEST = falRequest('/v1/serverless/usage')
   .withWindow('2026-07-20T00:00:00Z', '2026-07-27T00:00:00Z')
-  .withTimeframe('day')
-  .withParam('bound_to_timeframe', 'false')
-  .withParam('timezone', 'UTC')
+  .withPinnedTimeframe('day')
   .withExpand('time_series')
   .withLimit(100);
 const BUCKET = '2026-07-26T00:00:00+00:00';

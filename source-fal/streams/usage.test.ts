@@ -29,9 +29,7 @@ const { context, paths, reply } = useFalMock({ now: NOW, startDate: '2026-07-01'
 /** Exactly what the stream asks for WINDOW at the default day grain: pinned timeframe, bounds, zone, expansions, limit. */
 const REQUEST = falRequest('/v1/models/usage')
   .withWindow('2026-07-20T00:00:00Z', '2026-07-27T00:00:00Z')
-  .withTimeframe('day')
-  .withParam('bound_to_timeframe', 'false')
-  .withParam('timezone', 'UTC')
+  .withPinnedTimeframe('day')
   .withExpand('time_series', 'auth_method_structured')
   .withLimit(100);
 const BUCKET = '2026-07-26T00:00:00+00:00';
