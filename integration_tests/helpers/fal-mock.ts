@@ -10,6 +10,7 @@ import { parseConfig, type RawConfig } from '../../source-fal/config.js';
 import { FalClient } from '../../source-fal/http/client.js';
 import type { Logger } from '../../source-fal/log.js';
 import type { StreamContext, StreamRecord } from '../../source-fal/streams/stream.js';
+import type { FalPage, FalRequest } from './fal-builders.js';
 
 /** The origin of the default base_url; request paths recorded by the double resolve against it. */
 export const FAL_ORIGIN = 'https://api.fal.ai';
@@ -36,40 +37,73 @@ export interface FalMock {
   /** A stream context on this test's agent: the test key and the file's start date, overridden by `raw`, parsed at `now`. */
   context(raw?: Partial<RawConfig>, now?: number): StreamContext;
   /**
-   * Answers the next GET of `path` (or every one, with `persist`). A path ending in `?` matches that path with any
-   * query; otherwise the request must have exactly that path and no query. `answer` may depend on the query.
+   * Answers the next GET of `request` (or every one, with `persist`). A request builder (falRequest) matches exactly:
+   * its path and query parameters, none missing, none extra. A string path ending in `?` matches that path with any
+   * query; any other string must be exactly the path with no query. `answer` is a response builder (usagePage(),
+   * eventsPage(), …), a canned answer, or a function of the query giving one.
    */
-  reply(
-    path: string,
-    answer: FalAnswer | ((query: URLSearchParams) => FalAnswer),
-    options?: { persist?: boolean },
-  ): void;
+  reply(request: string | FalRequest, answer: Answer, options?: { persist?: boolean }): void;
+}
+
+type Answer = FalAnswer | FalPage | ((query: URLSearchParams) => FalAnswer);
+
+const isPage = (answer: Answer): answer is FalPage => 'build' in answer && typeof answer.build === 'function';
+
+/** A request's path with its query sorted, so the same request compares equal however undici spelled it. */
+function canonical(path: string): string {
+  const url = new URL(path, FAL_ORIGIN);
+  url.searchParams.sort();
+  return `${url.pathname}${url.search}`;
 }
 
 /**
- * Installs the double for the calling test file: a fresh MockAgent before each test and, after it, a check that
- * every interception set up was used (an unused one means the stream made fewer calls than the test expects; a
- * persistent one counts as used after its first call).
+ * Installs the double for the calling test file: a fresh MockAgent before each test and, after it, two checks: every
+ * request the stream sent was answered (else the test fails naming the request and, for each expected request of the
+ * same path, the parameters missing or extra, which undici's "Mock dispatch not matched" does not say), and every
+ * interception set up was used (an unused one means the stream made fewer calls than the test expects; a persistent
+ * one counts as used after its first call).
  * `paths` and `logs` are the same arrays for the whole file, emptied before each test, so they may be destructured.
  */
 export function useFalMock(options: { now: number; startDate?: string }): FalMock {
   let agent: MockAgent | undefined;
   const paths: string[] = [];
   const logs: string[] = [];
+  /** Every request the agent tried to match (canonical), for the unanswered check. */
+  const seen = new Set<string>();
+  /** The request builders replied to, to say how an unanswered request differs from them. */
+  const expected: FalRequest[] = [];
 
   beforeEach(() => {
     agent = new MockAgent();
     agent.disableNetConnect();
     paths.length = 0;
     logs.length = 0;
+    seen.clear();
+    expected.length = 0;
   });
 
   afterEach(async () => {
     const current = currentAgent();
     agent = undefined;
-    current.assertNoPendingInterceptors();
-    await current.close();
+    try {
+      const answered = new Set(paths.map(canonical));
+      const unanswered = [...seen].filter((path) => !answered.has(path));
+      if (unanswered.length > 0) throw new Error(`fal mock: no reply matched\n${unanswered.map(explain).join('\n')}`);
+      current.assertNoPendingInterceptors();
+    } finally {
+      await current.close();
+    }
   });
+
+  function explain(actual: string): string {
+    const near = expected.filter((request) => request.path === new URL(actual, FAL_ORIGIN).pathname);
+    const lines = near.map(
+      (request) => `  expected GET ${decodeURIComponent(request.target)}: ${request.difference(actual) ?? 'matches'}`,
+    );
+    return [`GET ${decodeURIComponent(actual)}`, ...(lines.length > 0 ? lines : ['  (no reply for this path)'])].join(
+      '\n',
+    );
+  }
 
   function currentAgent(): MockAgent {
     if (agent === undefined)
@@ -93,18 +127,29 @@ export function useFalMock(options: { now: number; startDate?: string }): FalMoc
     return { config, client, log, signal: new AbortController().signal };
   }
 
-  function reply(
-    path: string,
-    answer: FalAnswer | ((query: URLSearchParams) => FalAnswer),
-    replyOptions: { persist?: boolean } = {},
-  ): void {
-    const matches = path.endsWith('?') ? (p: string) => p.startsWith(path) : (p: string) => p === path;
+  function reply(request: string | FalRequest, answer: Answer, replyOptions: { persist?: boolean } = {}): void {
+    const accepts =
+      typeof request !== 'string'
+        ? (p: string) => request.matches(p)
+        : request.endsWith('?')
+          ? (p: string) => p.startsWith(request)
+          : (p: string) => p === request;
+    if (typeof request !== 'string') expected.push(request);
+    const matches = (p: string): boolean => {
+      seen.add(canonical(p));
+      return accepts(p);
+    };
     const interceptor = currentAgent()
       .get(FAL_ORIGIN)
       .intercept({ path: matches, method: 'GET' })
       .reply((opts) => {
         paths.push(opts.path);
-        const given = typeof answer === 'function' ? answer(new URL(opts.path, FAL_ORIGIN).searchParams) : answer;
+        const given =
+          typeof answer === 'function'
+            ? answer(new URL(opts.path, FAL_ORIGIN).searchParams)
+            : isPage(answer)
+              ? { body: answer.build() }
+              : answer;
         const { status = 200, body, contentType = 'application/json', headers = {} } = given;
         const data = typeof body === 'string' ? body : JSON.stringify(body);
         return { statusCode: status, data, responseOptions: { headers: { 'content-type': contentType, ...headers } } };

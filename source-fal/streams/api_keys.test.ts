@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
+import { falRequest, keysPage } from '../../integration_tests/helpers/fal-builders.js';
+import { collect, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import { apiKeys } from './api_keys.js';
 import type { StreamRecord } from './stream.js';
 
@@ -15,16 +16,15 @@ const KEY = {
 
 const { context, paths, logs, reply } = useFalMock({ now: Date.UTC(2026, 6, 27) });
 
-function page(keys: unknown[], nextCursor: string | null = null): void {
-  reply('/v1/keys?', { body: { keys, next_cursor: nextCursor, has_more: nextCursor !== null } });
-}
+/** Exactly what the stream asks for: 100 keys a page, with creator info. */
+const REQUEST = falRequest('/v1/keys').withExpand('creator_info').withLimit(100);
 
 const readAll = (): Promise<StreamRecord[]> => collect(apiKeys.read(context()));
 
 describe('api_keys.read', () => {
   it('given two pages of keys when read then every key comes back with a UTC created_at, asked 100 a page with creator info', async () => {
-    page([KEY], 'Mg==');
-    page([{ ...KEY, key_id: 'second', created_at: null }]);
+    reply(REQUEST, keysPage(KEY).withNext('Mg=='));
+    reply(REQUEST.withCursor('Mg=='), keysPage({ ...KEY, key_id: 'second', created_at: null }));
 
     const rows = await readAll();
 
@@ -32,16 +32,12 @@ describe('api_keys.read', () => {
       { ...KEY, created_at: '2025-01-15T12:00:00Z' },
       { ...KEY, key_id: 'second', created_at: null },
     ]);
-    expect(Object.fromEntries(new URL(paths[0] ?? '', FAL_ORIGIN).searchParams)).toEqual({
-      expand: 'creator_info',
-      limit: '100',
-    });
-    expect(new URL(paths[1] ?? '', FAL_ORIGIN).searchParams.get('cursor')).toBe('Mg==');
+    expect(paths).toHaveLength(2);
   });
 
   it('given a key with fields that could hold a secret when read then they are dropped and a WARN names the fields, never their values', async () => {
     // Regression guard: a secret must never reach a warehouse, even if fal starts sending one.
-    page([{ ...KEY, key: 'abc123def456:s3cr3t', key_secret: 's3cr3t', token: 't0k3n' }]);
+    reply(REQUEST, keysPage({ ...KEY, key: 'abc123def456:s3cr3t', key_secret: 's3cr3t', token: 't0k3n' }));
 
     const rows = await readAll();
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
+import { eventsPage, falRequest } from '../../integration_tests/helpers/fal-builders.js';
+import { collect, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import { ResponseShapeError } from '../errors.js';
 import type { Window } from '../time.js';
 import { BILLING_EVENTS_MAX_RANGE_MS, BILLING_EVENTS_PAGE_LIMIT, billingEvents } from './billing_events.js';
@@ -26,43 +27,31 @@ const EVENT = {
 
 const { context, paths, reply } = useFalMock({ now: NOW, startDate: '2026-07-01' });
 
-/** Answers the next /v1/models/billing-events request with `body`, recording its path. */
-function eventsPage(body: unknown): void {
-  reply('/v1/models/billing-events?', { body });
-}
-
-const page = (events: unknown[], nextCursor: string | null = null): unknown => ({
-  billing_events: events,
-  next_cursor: nextCursor,
-  has_more: nextCursor !== null,
-});
+/** Exactly what the stream asks for WINDOW: that range, the page maximum and the structured auth. */
+const REQUEST = falRequest('/v1/models/billing-events')
+  .withWindow('2026-07-26T00:00:00Z', '2026-07-27T00:00:00Z')
+  .withExpand('auth_method_structured')
+  .withLimit(10_000);
 
 /** Reads a window and returns the records as they would be written (through JSON). */
 async function readWindow(ctx: StreamContext, window: Window = WINDOW): Promise<StreamRecord[]> {
   return JSON.parse(JSON.stringify(await collect(billingEvents.readWindow(ctx, window)))) as StreamRecord[];
 }
 
-const params = (path: string): Record<string, string> => Object.fromEntries(new URL(path, FAL_ORIGIN).searchParams);
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 describe('billing_events.readWindow', () => {
   it('given a window when read then the request asks for exactly that range, the page maximum and the structured auth', async () => {
-    eventsPage(page([]));
+    reply(REQUEST, eventsPage());
 
     await readWindow(context());
 
-    expect(new URL(paths[0] ?? '', FAL_ORIGIN).pathname).toBe('/v1/models/billing-events');
-    expect(params(paths[0] ?? '')).toEqual({
-      start: '2026-07-26T00:00:00Z',
-      end: '2026-07-27T00:00:00Z',
-      expand: 'auth_method_structured',
-      limit: String(BILLING_EVENTS_PAGE_LIMIT),
-    });
+    expect(paths).toHaveLength(1);
     expect(BILLING_EVENTS_PAGE_LIMIT).toBe(10_000);
   });
 
   it('given fal’s example event when read then the record keeps every field, flattens the auth method and drops the nested object', async () => {
-    eventsPage(page([EVENT]));
+    reply(REQUEST, eventsPage(EVENT));
 
     const records = await readWindow(context());
 
@@ -86,15 +75,14 @@ describe('billing_events.readWindow', () => {
   });
 
   it('given a web-UI request, an offset timestamp and an unknown field when read then login, UTC instant and the field come through', async () => {
-    eventsPage(
-      page([
-        {
-          ...EVENT,
-          timestamp: '2026-07-25T20:00:08-04:00',
-          auth_method_structured: { detail: 'User token', login_username: 'alice' },
-          billing_region: 'us-east',
-        },
-      ]),
+    reply(
+      REQUEST,
+      eventsPage({
+        ...EVENT,
+        timestamp: '2026-07-25T20:00:08-04:00',
+        auth_method_structured: { detail: 'User token', login_username: 'alice' },
+        billing_region: 'us-east',
+      }),
     );
 
     const [record] = await readWindow(context());
@@ -110,7 +98,7 @@ describe('billing_events.readWindow', () => {
 
   it('given an event with only the auth_method label when read then the label is kept and the ids are null', async () => {
     const { auth_method_structured: _dropped, ...plain } = EVENT;
-    eventsPage(page([{ ...plain, auth_method: 'Key 1' }]));
+    reply(REQUEST, eventsPage({ ...plain, auth_method: 'Key 1' }));
 
     const [record] = await readWindow(context());
 
@@ -120,12 +108,13 @@ describe('billing_events.readWindow', () => {
 
   it('given cost_estimate_nano_usd null or fractional when read then it is derived exactly from cost_total', async () => {
     // fal's nano value can briefly be null while billing catches up; the column stays an integer.
-    eventsPage(
-      page([
+    reply(
+      REQUEST,
+      eventsPage(
         { ...EVENT, request_id: 'a', cost_total: 0.1, cost_estimate_nano_usd: null },
         { ...EVENT, request_id: 'b', cost_total: 0.045, cost_estimate_nano_usd: 45_000_000.5 },
         { ...EVENT, request_id: 'c', cost_total: 1e-7, cost_estimate_nano_usd: undefined },
-      ]),
+      ),
     );
 
     const records = await readWindow(context());
@@ -134,17 +123,12 @@ describe('billing_events.readWindow', () => {
   });
 
   it('given two pages when read then records of both pages come back in order, the second asked for with the cursor', async () => {
-    eventsPage(page([{ ...EVENT, request_id: 'first' }], 'Mg=='));
-    eventsPage(page([{ ...EVENT, request_id: 'second' }]));
+    reply(REQUEST, eventsPage({ ...EVENT, request_id: 'first' }).withNext('Mg=='));
+    reply(REQUEST.withCursor('Mg=='), eventsPage({ ...EVENT, request_id: 'second' }));
 
     const records = await readWindow(context());
 
     expect(records.map((r) => r.request_id)).toEqual(['first', 'second']);
-    expect(params(paths[1] ?? '')).toMatchObject({
-      cursor: 'Mg==',
-      start: '2026-07-26T00:00:00Z',
-      end: '2026-07-27T00:00:00Z',
-    });
   });
 
   it.each([
@@ -156,7 +140,7 @@ describe('billing_events.readWindow', () => {
     ['an event with a string cost_total', [{ ...EVENT, cost_total: '0.045' }], /cost_total/],
   ])('given %s when read then a ResponseShapeError naming the endpoint and window', async (_label, events, message) => {
     // Regression guard: a silently skipped or mangled event would under-count spend with no error.
-    eventsPage(page(events));
+    reply(REQUEST, eventsPage(...events));
 
     const error = await readWindow(context()).catch((e: unknown) => e);
 
@@ -169,7 +153,7 @@ describe('billing_events.readWindow', () => {
   });
 
   it('given a page without billing_events when read then a ResponseShapeError, not an empty window', async () => {
-    eventsPage({ next_cursor: null, has_more: false, events: [] });
+    reply(REQUEST, { body: { next_cursor: null, has_more: false, events: [] } });
 
     const error = await readWindow(context()).catch((e: unknown) => e);
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
+import { eventsPage, falRequest } from '../../integration_tests/helpers/fal-builders.js';
+import { collect, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import { ResponseShapeError } from '../errors.js';
 import type { Window } from '../time.js';
 import { completeEvent } from './billing-event.js';
@@ -30,11 +31,11 @@ const EVENT = {
 
 const { context, paths, reply } = useFalMock({ now: NOW, startDate: '2026-07-20' });
 
-function page(events: unknown[], nextCursor: string | null = null): void {
-  reply('/v1/organization/billing-events?', {
-    body: { billing_events: events, next_cursor: nextCursor, has_more: nextCursor !== null },
-  });
-}
+/** Exactly what the stream asks for WINDOW: exact instants, 100 rows a page, the structured auth expansion. */
+const REQUEST = falRequest('/v1/organization/billing-events')
+  .withWindow('2026-07-26T00:00:00Z', '2026-07-27T00:00:00Z')
+  .withExpand('auth_method_structured')
+  .withLimit(100);
 
 const readWindow = (ctx: StreamContext, window: Window = WINDOW): Promise<StreamRecord[]> =>
   collect(orgBillingEvents.readWindow(ctx, window));
@@ -44,26 +45,20 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 describe('org_billing_events.readWindow', () => {
   it('given a day window when read then the request sends exact instants, 100 rows a page and the structured auth expansion', async () => {
     // Regression: fal caps this endpoint at 100 rows a page; asking for more is a 400 and the stream fails.
-    page([]);
+    reply(REQUEST, eventsPage());
 
     await readWindow(context());
 
-    expect(Object.fromEntries(new URL(paths[0] ?? '', FAL_ORIGIN).searchParams)).toEqual({
-      start: '2026-07-26T00:00:00Z',
-      end: '2026-07-27T00:00:00Z',
-      expand: 'auth_method_structured',
-      limit: '100',
-    });
+    expect(paths).toHaveLength(1);
   });
 
   it('given two pages when read then both pages come back in order with the same window on each call', async () => {
-    page([EVENT], 'Mg==');
-    page([{ ...EVENT, request_id: 'second' }]);
+    reply(REQUEST, eventsPage(EVENT).withNext('Mg=='));
+    reply(REQUEST.withCursor('Mg=='), eventsPage({ ...EVENT, request_id: 'second' }));
 
     const rows = await readWindow(context());
 
     expect(rows.map((r) => r.request_id)).toEqual([EVENT.request_id, 'second']);
-    expect(new URL(paths[1] ?? '', FAL_ORIGIN).searchParams.get('cursor')).toBe('Mg==');
   });
 });
 

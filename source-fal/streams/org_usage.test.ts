@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
+import { falRequest, usagePage } from '../../integration_tests/helpers/fal-builders.js';
+import { collect, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import type { Window } from '../time.js';
 import { orgUsage } from './org_usage.js';
 import type { StreamRecord } from './stream.js';
@@ -22,31 +23,27 @@ const LINE = {
 
 const { context, paths, reply } = useFalMock({ now: NOW, startDate: '2026-07-01' });
 
-function page(results: unknown[]): void {
-  reply('/v1/organization/usage?', {
-    body: { time_series: [{ bucket: '2026-07-26T00:00:00+00:00', results }], next_cursor: null, has_more: false },
-  });
-}
+/** Exactly what the stream asks for WINDOW: the UTC day grain, time_series and auth_method_structured, 100 a page. */
+const REQUEST = falRequest('/v1/organization/usage')
+  .withWindow('2026-07-20T00:00:00Z', '2026-07-27T00:00:00Z')
+  .withPinnedTimeframe('day')
+  .withExpand('time_series', 'auth_method_structured')
+  .withLimit(100);
+const BUCKET = '2026-07-26T00:00:00+00:00';
 
 const readWindow = (): Promise<StreamRecord[]> => collect(orgUsage.readWindow(context(), WINDOW));
 
 describe('org_usage.readWindow', () => {
   it('given a window when read then the request pins the UTC grain and expands time_series and auth_method_structured', async () => {
-    page([]);
+    reply(REQUEST, usagePage());
 
     await readWindow();
 
-    expect(Object.fromEntries(new URL(paths[0] ?? '', FAL_ORIGIN).searchParams)).toMatchObject({
-      timeframe: 'day',
-      bound_to_timeframe: 'false',
-      timezone: 'UTC',
-      expand: 'time_series,auth_method_structured',
-      limit: '100',
-    });
+    expect(paths).toHaveLength(1);
   });
 
   it('given an org line in the older shape (cost only) when read then cost stays cost and is cost_total too, with exact nano values, flat auth columns and a golden id', async () => {
-    page([LINE]);
+    reply(REQUEST, usagePage().withBucket(BUCKET, LINE));
 
     expect(await readWindow()).toEqual([
       {
@@ -93,8 +90,8 @@ describe('org_usage.readWindow', () => {
       cost: 4,
       auth_method_structured: { detail: 'renamed (owner: alice)', api_key_id: 'kid-7f3a' },
     };
-    page(Object.values(variants));
-    page([renamed]);
+    reply(REQUEST, usagePage().withBucket(BUCKET, ...Object.values(variants)));
+    reply(REQUEST, usagePage().withBucket(BUCKET, renamed));
 
     const rows = await readWindow();
     const again = await readWindow();
@@ -119,7 +116,7 @@ describe("org_usage.readWindow with fal's current shape (one line per discount r
   };
 
   it('given two lines that differ only by percent_discount when read then both arrive as two rows with distinct ids', async () => {
-    page([CURRENT, DISCOUNTED]);
+    reply(REQUEST, usagePage().withBucket(BUCKET, CURRENT, DISCOUNTED));
 
     const rows = await readWindow();
 
@@ -134,9 +131,9 @@ describe("org_usage.readWindow with fal's current shape (one line per discount r
   });
 
   it('given a line without a discount in the current shape when read then its id is the one the older shape gave, so re-read rows update instead of duplicating', async () => {
-    page([CURRENT]);
+    reply(REQUEST, usagePage().withBucket(BUCKET, CURRENT));
     const [current] = await readWindow();
-    page([LINE]);
+    reply(REQUEST, usagePage().withBucket(BUCKET, LINE));
     const [older] = await readWindow();
 
     expect(current?.id).toBe(older?.id);
@@ -145,7 +142,7 @@ describe("org_usage.readWindow with fal's current shape (one line per discount r
 
   it('given a line with cost_total but no cost when read then cost is taken from cost_total', async () => {
     const { cost: _cost, ...noCost } = CURRENT;
-    page([noCost]);
+    reply(REQUEST, usagePage().withBucket(BUCKET, noCost));
 
     expect(await readWindow()).toEqual([
       expect.objectContaining({ cost: 3, cost_nano_usd: 3_000_000_000, cost_total: 3 }),

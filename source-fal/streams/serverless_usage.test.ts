@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
+import { falRequest, usagePage } from '../../integration_tests/helpers/fal-builders.js';
+import { collect, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import { ResponseShapeError } from '../errors.js';
 import type { Window } from '../time.js';
 import { serverlessUsage } from './serverless_usage.js';
@@ -27,33 +28,27 @@ const LINE = {
 
 const { context, paths, reply } = useFalMock({ now: NOW, startDate: '2026-07-01' });
 
-function page(results: unknown[]): void {
-  reply('/v1/serverless/usage?', {
-    body: { time_series: [{ bucket: '2026-07-26T00:00:00+00:00', results }], next_cursor: null, has_more: false },
-  });
-}
+/** Exactly what the stream asks for WINDOW: the UTC day grain and time_series only (no auth expansion here). */
+const REQUEST = falRequest('/v1/serverless/usage')
+  .withWindow('2026-07-20T00:00:00Z', '2026-07-27T00:00:00Z')
+  .withPinnedTimeframe('day')
+  .withExpand('time_series')
+  .withLimit(100);
+const BUCKET = '2026-07-26T00:00:00+00:00';
 
 const readWindow = (): Promise<StreamRecord[]> => collect(serverlessUsage.readWindow(context(), WINDOW));
 
 describe('serverless_usage.readWindow', () => {
   it('given a window when read then the request pins the UTC grain and expands time_series only (the endpoint has no auth expansion)', async () => {
-    page([]);
+    reply(REQUEST, usagePage());
 
     await readWindow();
 
-    expect(Object.fromEntries(new URL(paths[0] ?? '', FAL_ORIGIN).searchParams)).toEqual({
-      start: '2026-07-20T00:00:00Z',
-      end: '2026-07-27T00:00:00Z',
-      timeframe: 'day',
-      bound_to_timeframe: 'false',
-      timezone: 'UTC',
-      expand: 'time_series',
-      limit: '100',
-    });
+    expect(paths).toHaveLength(1);
   });
 
   it('given one line when read then the record is exact, with a UTC bucket and a golden id', async () => {
-    page([LINE]);
+    reply(REQUEST, usagePage().withBucket(BUCKET, LINE));
 
     expect(await readWindow()).toEqual([
       {
@@ -86,8 +81,8 @@ describe('serverless_usage.readWindow', () => {
       sameGrain: { ...LINE, quantity: 900, cost_total: 0.5 },
       nullDiscount: { ...LINE, percent_discount: null },
     };
-    page(Object.values(variants));
-    page(Object.values(later));
+    reply(REQUEST, usagePage().withBucket(BUCKET, ...Object.values(variants)));
+    reply(REQUEST, usagePage().withBucket(BUCKET, ...Object.values(later)));
 
     const rows = await readWindow();
     const again = await readWindow();
@@ -102,7 +97,7 @@ describe('serverless_usage.readWindow', () => {
 
   it('given a line without is_surge when read then a ResponseShapeError, since surge and non-surge rows could not be told apart', async () => {
     const { is_surge: _dropped, ...line } = LINE;
-    page([line]);
+    reply(REQUEST, usagePage().withBucket(BUCKET, line));
 
     await expect(readWindow()).rejects.toBeInstanceOf(ResponseShapeError);
   });

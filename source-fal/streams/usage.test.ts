@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { collect, FAL_ORIGIN, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
+import { falRequest, usagePage } from '../../integration_tests/helpers/fal-builders.js';
+import { collect, useFalMock } from '../../integration_tests/helpers/fal-mock.js';
 import { ResponseShapeError } from '../errors.js';
 import type { Window } from '../time.js';
 import type { StreamContext, StreamRecord } from './stream.js';
@@ -25,58 +26,42 @@ const LINE = {
 
 const { context, paths, reply } = useFalMock({ now: NOW, startDate: '2026-07-01' });
 
-/** Answers the next /v1/models/usage request with `body`, recording its path. */
-function usagePage(body: unknown): void {
-  reply('/v1/models/usage?', { body });
-}
-
-function page(buckets: Array<{ bucket: string; results: unknown[] }>, nextCursor: string | null = null): unknown {
-  return { time_series: buckets, next_cursor: nextCursor, has_more: nextCursor !== null };
-}
+/** Exactly what the stream asks for WINDOW at the default day grain: pinned timeframe, bounds, zone, expansions, limit. */
+const REQUEST = falRequest('/v1/models/usage')
+  .withWindow('2026-07-20T00:00:00Z', '2026-07-27T00:00:00Z')
+  .withPinnedTimeframe('day')
+  .withExpand('time_series', 'auth_method_structured')
+  .withLimit(100);
+const BUCKET = '2026-07-26T00:00:00+00:00';
 
 const readWindow = (ctx: StreamContext, window: Window = WINDOW): Promise<StreamRecord[]> =>
   collect(usage.readWindow(ctx, window));
 
-const params = (path: string): Record<string, string> => Object.fromEntries(new URL(path, FAL_ORIGIN).searchParams);
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 describe('usage.readWindow', () => {
   it('given a window when read then the request pins timeframe, bounds, zone, expansions, limit and exact instants', async () => {
     // Regression: letting fal pick the grain or snap to its own timeframe re-labels or truncates buckets.
-    usagePage(page([]));
+    reply(REQUEST, usagePage());
 
     await readWindow(context());
 
     expect(paths).toHaveLength(1);
-    expect(new URL(paths[0] ?? '', FAL_ORIGIN).pathname).toBe('/v1/models/usage');
-    expect(params(paths[0] ?? '')).toEqual({
-      start: '2026-07-20T00:00:00Z',
-      end: '2026-07-27T00:00:00Z',
-      timeframe: 'day',
-      bound_to_timeframe: 'false',
-      timezone: 'UTC',
-      expand: 'time_series,auth_method_structured',
-      limit: '100',
-    });
   });
 
   it('given hourly granularity when read then timeframe is hour', async () => {
-    usagePage(page([]));
+    reply(REQUEST.withTimeframe('hour').withWindow('2026-07-27T10:00:00Z', '2026-07-27T15:30:00Z'), usagePage());
 
     await readWindow(context({ usage_granularity: 'hour' }), {
       start: Date.UTC(2026, 6, 27, 10),
       end: Date.UTC(2026, 6, 27, 15, 30),
     });
 
-    expect(params(paths[0] ?? '')).toMatchObject({
-      timeframe: 'hour',
-      start: '2026-07-27T10:00:00Z',
-      end: '2026-07-27T15:30:00Z',
-    });
+    expect(paths).toHaveLength(1);
   });
 
   it('given one line in an offset-labelled bucket when read then the record is exact, with a UTC Z bucket', async () => {
-    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [LINE] }]));
+    reply(REQUEST, usagePage().withBucket(BUCKET, LINE));
 
     const records = await readWindow(context());
 
@@ -105,7 +90,7 @@ describe('usage.readWindow', () => {
   });
 
   it('given a bucket labelled with a negative offset when read then the bucket is the same instant in UTC', async () => {
-    usagePage(page([{ bucket: '2026-07-25T19:00:00-05:00', results: [LINE] }]));
+    reply(REQUEST, usagePage().withBucket('2026-07-25T19:00:00-05:00', LINE));
 
     const [record] = await readWindow(context());
 
@@ -115,7 +100,7 @@ describe('usage.readWindow', () => {
   it('given a line with only the deprecated cost when read then cost_total and its nano value come from cost', async () => {
     // Older responses carry only `cost`; reading cost_total alone would load nulls as spend.
     const { cost_total: _dropped, ...legacy } = LINE;
-    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [{ ...legacy, cost: 0.0675 }] }]));
+    reply(REQUEST, usagePage().withBucket(BUCKET, { ...legacy, cost: 0.0675 }));
 
     const [record] = await readWindow(context());
 
@@ -123,7 +108,7 @@ describe('usage.readWindow', () => {
   });
 
   it('given both cost_total and cost when read then cost_total wins', async () => {
-    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [{ ...LINE, cost: 0.075 }] }]));
+    reply(REQUEST, usagePage().withBucket(BUCKET, { ...LINE, cost: 0.075 }));
 
     const [record] = await readWindow(context());
 
@@ -131,18 +116,15 @@ describe('usage.readWindow', () => {
   });
 
   it('given costs a double cannot hold when read then cost_total_nano_usd is the exact integer', async () => {
-    usagePage(
-      page([
-        {
-          bucket: '2026-07-26T00:00:00+00:00',
-          results: [
-            { ...LINE, unit: 'a', cost_total: 0.1 },
-            { ...LINE, unit: 'b', cost_total: 1234.567891234 },
-            { ...LINE, unit: 'c', cost_total: 1e-7 },
-            { ...LINE, unit: 'd', cost_total: -0.29 },
-          ],
-        },
-      ]),
+    reply(
+      REQUEST,
+      usagePage().withBucket(
+        BUCKET,
+        { ...LINE, unit: 'a', cost_total: 0.1 },
+        { ...LINE, unit: 'b', cost_total: 1234.567891234 },
+        { ...LINE, unit: 'c', cost_total: 1e-7 },
+        { ...LINE, unit: 'd', cost_total: -0.29 },
+      ),
     );
 
     const records = await readWindow(context());
@@ -186,13 +168,13 @@ describe('usage.readWindow', () => {
       noDiscount: { ...LINE, percent_discount: null },
     };
     const names = Object.keys(variants);
-    usagePage(
-      page([
-        { bucket: '2026-07-26T00:00:00+00:00', results: Object.values(variants) },
-        { bucket: '2026-07-25T00:00:00+00:00', results: [LINE] },
-      ]),
+    reply(
+      REQUEST,
+      usagePage()
+        .withBucket(BUCKET, ...Object.values(variants))
+        .withBucket('2026-07-25T00:00:00+00:00', LINE),
     );
-    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: Object.values(later) }]));
+    reply(REQUEST, usagePage().withBucket(BUCKET, ...Object.values(later)));
 
     const ctx = context();
     const records = await readWindow(ctx);
@@ -210,9 +192,10 @@ describe('usage.readWindow', () => {
     // Regression: with auth_method_structured gone from a response, every key's line in a bucket got the same id and
     // the warehouse upsert kept one of them: spend under-counted without a word.
     const { auth_method_structured: _auth, ...anonymous } = LINE;
-    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [anonymous] }], 'Mg=='));
-    usagePage(
-      page([{ bucket: '2026-07-26T00:00:00+00:00', results: [{ ...anonymous, quantity: 7, cost_total: 0.1575 }] }]),
+    reply(REQUEST, usagePage().withBucket(BUCKET, anonymous).withNext('Mg=='));
+    reply(
+      REQUEST.withCursor('Mg=='),
+      usagePage().withBucket(BUCKET, { ...anonymous, quantity: 7, cost_total: 0.1575 }),
     );
 
     const error = await readWindow(context()).catch((e: unknown) => e);
@@ -228,8 +211,8 @@ describe('usage.readWindow', () => {
   });
 
   it('given the same line on two pages (a page boundary that moved) when read then both pass, one id', async () => {
-    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [LINE] }], 'Mg=='));
-    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [LINE] }]));
+    reply(REQUEST, usagePage().withBucket(BUCKET, LINE).withNext('Mg=='));
+    reply(REQUEST.withCursor('Mg=='), usagePage().withBucket(BUCKET, LINE));
 
     const records = await readWindow(context());
 
@@ -240,7 +223,7 @@ describe('usage.readWindow', () => {
   it('given a page with summary rows but without time_series when read then a ResponseShapeError naming the endpoint', async () => {
     // Regression: a missing array read as "no usage" and the sync checkpointed past real spend. (A page without
     // time_series and without usage is an empty window, as fal documents; see below.)
-    usagePage({ next_cursor: null, has_more: false, summary: [LINE] });
+    reply(REQUEST, usagePage().withoutTimeSeries().withSummary(LINE));
 
     const error = await readWindow(context()).catch((e: unknown) => e);
 
@@ -250,7 +233,7 @@ describe('usage.readWindow', () => {
   });
 
   it('given a bucket label that is not a timestamp when read then a ResponseShapeError naming the window', async () => {
-    usagePage(page([{ bucket: 'last tuesday', results: [LINE] }]));
+    reply(REQUEST, usagePage().withBucket('last tuesday', LINE));
 
     const error = await readWindow(context()).catch((e: unknown) => e);
 
@@ -262,17 +245,12 @@ describe('usage.readWindow', () => {
   });
 
   it('given two pages when read then records of both pages come back in order', async () => {
-    usagePage(page([{ bucket: '2026-07-25T00:00:00+00:00', results: [LINE] }], 'Mg=='));
-    usagePage(page([{ bucket: '2026-07-26T00:00:00+00:00', results: [LINE] }]));
+    reply(REQUEST, usagePage().withBucket('2026-07-25T00:00:00+00:00', LINE).withNext('Mg=='));
+    reply(REQUEST.withCursor('Mg=='), usagePage().withBucket(BUCKET, LINE));
 
     const records = await readWindow(context());
 
     expect(records.map((r) => r.bucket)).toEqual(['2026-07-25T00:00:00Z', '2026-07-26T00:00:00Z']);
-    expect(params(paths[1] ?? '')).toMatchObject({
-      cursor: 'Mg==',
-      start: '2026-07-20T00:00:00Z',
-      end: '2026-07-27T00:00:00Z',
-    });
   });
 });
 
@@ -347,7 +325,7 @@ describe('usage.cursorAfter', () => {
 
 describe('usage.readWindow when fal leaves time_series out', () => {
   it('given a window with no usage answered without time_series when read then it yields no records and no error', async () => {
-    usagePage({ next_cursor: null, has_more: false });
+    reply(REQUEST, usagePage().withoutTimeSeries());
 
     expect(await readWindow(context())).toEqual([]);
   });
